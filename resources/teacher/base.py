@@ -17,11 +17,16 @@ configuration mistake::
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+
+from synth_assets.core.requests import (
+    Completion,
+    GenerationRequest,
+    Message,
+    SamplingParams,
+    render_messages,
+)
 
 __all__ = [
     "BackendError",
@@ -56,83 +61,6 @@ class RateLimited(BackendError):
 
 class BackendTimeout(BackendError):
     """No answer arrived within the deadline after every retry."""
-
-
-@dataclass(frozen=True)
-class Message:
-    role: str  # "system", "user" or "assistant"
-    content: str
-
-    def __post_init__(self) -> None:
-        if self.role not in ("system", "user", "assistant"):
-            raise ValueError(f"Message.role must be system, user or assistant, got {self.role!r}")
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to sample. `n` completions are drawn per request; sample i is seeded with `seed + i`."""
-
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 1024
-    n: int = 1
-    seed: int = 0
-    stop: tuple[str, ...] = ()
-    # Structured output: a JSON schema (as text) the completion must follow, where the backend can.
-    json_schema: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"SamplingParams.temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"SamplingParams.top_p must be in (0, 1], got {self.top_p}")
-        if self.max_tokens < 1:
-            raise ValueError(f"SamplingParams.max_tokens must be >= 1, got {self.max_tokens}")
-        if self.n < 1:
-            raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
-
-    def cache_key(self) -> str:
-        """Everything that changes one sample's distribution; `n` is not in it (the sample index is)."""
-        params = asdict(self)
-        params.pop("n")
-        return json.dumps(params, sort_keys=True)
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    messages: tuple[Message, ...]
-    sampling: SamplingParams = SamplingParams()
-    # Read only by the offline `rules` backend (e.g. the task's reference solution); a language
-    # model sees the messages alone, so hints are not part of the cache key.
-    hints: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.messages:
-            raise ValueError("GenerationRequest.messages must not be empty")
-
-    @property
-    def prompt_text(self) -> str:
-        return render_messages(self.messages)
-
-    def cache_key(self, teacher: str, sample_index: int) -> str:
-        """The response cache's key: (backend:model, rendered prompt, sampling, sample index)."""
-        material = "\x1f".join(
-            [teacher, self.prompt_text, self.sampling.cache_key(), str(sample_index)]
-        )
-        return hashlib.sha256(material.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str  # "stop", "length", ...
-    prompt_tokens: int
-    completion_tokens: int
-
-
-def render_messages(messages: Sequence[Message]) -> str:
-    """A backend-independent rendering of a chat, used for cache keys and token estimates."""
-    return "\n".join(f"<|{m.role}|>\n{m.content}" for m in messages)
 
 
 class TeacherBackend(ABC):

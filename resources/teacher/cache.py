@@ -1,0 +1,73 @@
+"""The response cache shared by every backend, stored in the warehouse.
+
+Keyed by (backend:model, rendered prompt, sampling parameters, sample index), see
+`GenerationRequest.cache_key`. The teacher resource writes each batch as soon as it arrives, so a
+run killed mid-stage loses at most the batch in flight, and a re-run never asks twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from resources.teacher.base import Completion
+from resources.warehouse import Warehouse
+
+__all__ = ["CACHE_TABLE", "ResponseCache"]
+
+CACHE_TABLE = "teacher_cache"
+
+_CACHE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CACHE_TABLE} (
+    key VARCHAR PRIMARY KEY,
+    teacher VARCHAR,
+    sample_index INTEGER,
+    text VARCHAR,
+    finish_reason VARCHAR,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    created_at TIMESTAMP DEFAULT current_timestamp
+)
+"""
+
+
+class ResponseCache:
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        if not keys:
+            return {}
+        with self._warehouse.connect() as con:
+            con.execute(_CACHE_DDL)
+            con.register("_wanted", pd.DataFrame({"key": list(keys)}))
+            rows = con.execute(
+                f"SELECT c.key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens "
+                f"FROM {CACHE_TABLE} c JOIN _wanted w USING (key)"
+            ).fetchall()
+        return {key: Completion(text, reason, p_tok, c_tok) for key, text, reason, p_tok, c_tok in rows}
+
+    def put_many(self, teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> None:
+        """Store (key, sample_index, completion) triples; a key already there is replaced."""
+        if not entries:
+            return
+        frame = pd.DataFrame(
+            {
+                "key": [key for key, _, _ in entries],
+                "teacher": teacher,
+                "sample_index": [index for _, index, _ in entries],
+                "text": [c.text for _, _, c in entries],
+                "finish_reason": [c.finish_reason for _, _, c in entries],
+                "prompt_tokens": [c.prompt_tokens for _, _, c in entries],
+                "completion_tokens": [c.completion_tokens for _, _, c in entries],
+            }
+        )
+        with self._warehouse.connect() as con:
+            con.execute(_CACHE_DDL)
+            con.register("_new", frame)
+            con.execute(
+                f"INSERT OR REPLACE INTO {CACHE_TABLE} "
+                "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
+                "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
+            )

@@ -1,0 +1,365 @@
+"""The offline `rules` teacher: NOT a language model.
+
+It answers from fixed text rules and the `hints` a stage attaches to each request (the task's
+reference solution, its answer, the operation asked for), so the whole graph runs on any laptop and
+in CI with no model and no network. It is deterministic for a given seed and sample index, and it
+makes mistakes on purpose, at fixed rates, so every filter downstream has real work to do:
+
+- code: the reference solution, or a mutant of it (an operator swapped, an off-by-one);
+- math: the worked solution with the right answer, or with slipped arithmetic;
+- general: the reference response, a refusal, or a truncated answer;
+- evolution: a rewritten task (one sentence added for the operation), sometimes the task unchanged
+  or with the rewriting prompt's words left in, which the elimination rules must catch;
+- judging: a documented heuristic score (see `_heuristic_score`), never a real judgment.
+
+Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_score, self_instruct,
+backtranslate, curate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+
+from resources.teacher.base import Completion, GenerationRequest, TeacherBackend
+
+__all__ = ["RulesBackend"]
+
+VERSION = "v1"
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+# Rates of planted mistakes; stated here so the README and tests can refer to them.
+CODE_CORRECT_RATE = 0.55
+MATH_CORRECT_RATE = 0.65
+GENERAL_REFUSAL_RATE = 0.08
+GENERAL_TRUNCATION_RATE = 0.06
+EVOLVE_COPY_PROMPT_RATE = 0.05
+EVOLVE_UNCHANGED_RATE = 0.05
+RESPOND_SORRY_RATE = 0.04
+RESPOND_STOPWORDS_RATE = 0.03
+
+_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "add_constraints": {
+        "code": (
+            "Do not import any modules.",
+            "Keep the function body under 15 lines.",
+            "Do not modify the arguments passed in.",
+            "Include a docstring that describes the parameters and the return value.",
+            "Avoid recursion.",
+        ),
+        "math": (
+            "Show every intermediate step.",
+            "State the final answer on its own line.",
+            "Check the result before stating it.",
+            "Do not use a calculator-style shortcut; show the arithmetic.",
+        ),
+        "general": (
+            "Use no more than 120 words.",
+            "Write for a reader who is twelve years old.",
+            "Present the answer as a bulleted list.",
+            "Include exactly one concrete example.",
+            "Avoid technical jargon.",
+        ),
+    },
+    "deepen": {
+        "code": (
+            "Also state the time complexity of your solution and why.",
+            "Also explain which edge cases the function handles and how.",
+        ),
+        "math": (
+            "Then explain why the method you used is valid.",
+            "Then describe how the answer would change if the numbers doubled.",
+        ),
+        "general": (
+            "Go beyond the obvious and address a common misconception.",
+            "Explain the underlying reasons, not only the facts.",
+        ),
+    },
+    "concretize": {
+        "code": (
+            "The function will run inside a data-cleaning script for a small library catalogue.",
+            "The function is part of a command-line tool that a teacher uses to grade homework.",
+        ),
+        "math": (
+            "This comes up while a family plans its monthly budget.",
+            "A school club needs this figure for its yearly report.",
+        ),
+        "general": (
+            "Frame the answer for a volunteer at a community garden.",
+            "Frame the answer for a nurse starting night shifts.",
+        ),
+    },
+    "increase_reasoning": {
+        "code": ("Before writing code, list the steps of your approach.",),
+        "math": ("Solve it in at least three explicit reasoning steps.",),
+        "general": ("Reason through the question step by step before concluding.",),
+    },
+    "complicate_input": {
+        "code": (
+            "The input may be empty or contain repeated values; handle both.",
+            "The input may be very large, so avoid quadratic work.",
+        ),
+        "math": ("Give the answer as a fraction in lowest terms if it is not a whole number.",),
+        "general": ("Assume the reader has conflicting advice from two sources.",),
+    },
+}
+
+_RARE_TOPICS: dict[str, tuple[str, ...]] = {
+    "code": (
+        "run-length encoding of DNA strings",
+        "parsing Roman numerals on old clock faces",
+        "scheduling bell-ringing changes",
+        "checksums for library barcodes",
+        "tide-table interpolation",
+    ),
+    "math": (
+        "mixing paint in ratios for a mural",
+        "the gear ratios of a vintage bicycle",
+        "rationing water on a sailing trip",
+        "the angles of a honeycomb cell",
+        "beekeepers splitting a harvest",
+    ),
+    "general": (
+        "caring for a sourdough starter while travelling",
+        "restoring a wooden rowing boat",
+        "organising a neighbourhood seed library",
+        "learning to read a topographic map for hiking",
+        "preserving family letters written on old paper",
+    ),
+}
+
+_SELF_INSTRUCT_FORMS = (
+    "Explain {topic} to someone who has never heard of it.",
+    "Write a short step-by-step guide to {topic}.",
+    "List three common mistakes people make with {topic}, and how to avoid each.",
+    "Compare two different approaches to {topic} and recommend one.",
+    "Write a friendly email inviting a colleague to learn about {topic} together.",
+    "Describe {topic} in exactly four sentences.",
+)
+_SELF_INSTRUCT_TOPICS = (
+    "budgeting for a first apartment", "pruning fruit trees", "writing unit tests",
+    "training for a 10 km run", "choosing a bicycle helmet", "brewing green tea",
+    "negotiating a salary", "keeping a reading journal", "repairing a flat tyre",
+    "planning a vegetable bed", "backing up family photos", "learning sign language basics",
+    "hosting a board-game night", "reducing food waste at home", "preparing for a job interview",
+    "identifying birds by their songs", "insulating a drafty window", "teaching a child to swim",
+)
+
+_STOPWORDS_ONLY = "the and of to a in that it is was for on as with."
+_WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+def _draw(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the given parts."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _pick(options: Sequence[str], *parts: object) -> str:
+    return options[int(_draw(*parts) * len(options))]
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class RulesBackend(TeacherBackend):
+    """Offline rule-based stand-in for a teacher model; see the module docstring."""
+
+    name = "rules"
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Callable[[Mapping[str, str], int], tuple[str, str]]] = {
+            "evolve": self._evolve,
+            "respond": self._respond,
+            "solve": self._solve,
+            "judge_equal": self._judge_equal,
+            "judge_score": self._judge_score,
+            "self_instruct": self._self_instruct,
+            "backtranslate": self._backtranslate,
+            "curate": self._curate,
+        }
+
+    @property
+    def model(self) -> str:
+        return f"rule-based-{VERSION}"
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        return [self._answer(request) for request in requests]
+
+    def _answer(self, request: GenerationRequest) -> list[Completion]:
+        kind = request.hints.get("kind", "")
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise ValueError(
+                f"the rules teacher needs hints['kind'] in {sorted(self._handlers)}, got {kind!r}; "
+                "it is not a language model and cannot answer free-form prompts"
+            )
+        prompt_tokens = _tokens(request.prompt_text)
+        completions = []
+        for index in range(request.sampling.n):
+            text, finish = handler(request.hints, request.sampling.seed + index)
+            completions.append(Completion(text, finish, prompt_tokens, _tokens(text)))
+        return completions
+
+    # -- evolution ---------------------------------------------------------------------------
+
+    def _evolve(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        instruction, operation, domain = hints["instruction"], hints["operation"], hints.get("domain", "general")
+        fault = _draw(seed, "evolve-fault", instruction, operation)
+        if fault < EVOLVE_COPY_PROMPT_RATE:
+            return f"#Rewritten Prompt#:\n{instruction}", "stop"
+        if fault < EVOLVE_COPY_PROMPT_RATE + EVOLVE_UNCHANGED_RATE:
+            return instruction, "stop"
+        if operation == "breadth":
+            topic = _pick(_RARE_TOPICS.get(domain, _RARE_TOPICS["general"]), seed, "topic", instruction)
+            return f"{instruction.rstrip()} Now pose the same kind of task about {topic}.", "stop"
+        additions = _ADDITIONS[operation].get(domain, _ADDITIONS[operation]["general"])
+        return f"{instruction.rstrip()} {_pick(additions, seed, operation, instruction)}", "stop"
+
+    def _respond(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        fault = _draw(seed, "respond-fault", hints.get("instruction", ""))
+        if fault < RESPOND_SORRY_RATE:
+            return "Sorry, I cannot do that.", "stop"
+        if fault < RESPOND_SORRY_RATE + RESPOND_STOPWORDS_RATE:
+            return _STOPWORDS_ONLY, "stop"
+        return self._solve(hints, seed)
+
+    def _judge_equal(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        first = set(_WORD.findall(hints["first"].lower()))
+        second = set(_WORD.findall(hints["second"].lower()))
+        jaccard = len(first & second) / max(1, len(first | second))
+        return ("Equal" if jaccard >= 0.95 else "Not Equal"), "stop"
+
+    # -- solving -----------------------------------------------------------------------------
+
+    def _solve(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        domain = hints.get("domain", "general")
+        key = hints.get("instruction", "")
+        if domain == "code":
+            return self._solve_code(hints.get("solution", ""), seed, key), "stop"
+        if domain == "math":
+            return self._solve_math(hints, seed, key), "stop"
+        draw = _draw(seed, "general", key)
+        if draw < GENERAL_REFUSAL_RATE:
+            return REFUSAL, "stop"
+        response = hints.get("solution") or (
+            f"Here is a short answer. {key.strip()} The key points are to start simple, "
+            "check each step, and adapt the approach to the situation at hand."
+        )
+        if draw < GENERAL_REFUSAL_RATE + GENERAL_TRUNCATION_RATE:
+            words = response.split()
+            return " ".join(words[: max(3, len(words) // 3)]), "length"
+        return response, "stop"
+
+    def _solve_code(self, solution: str, seed: int, key: str) -> str:
+        solution = _strip_fence(solution)
+        if not solution:
+            return "```python\ndef solution(*args):\n    raise NotImplementedError\n```"
+        mutants = _code_mutants(solution)
+        if mutants and _draw(seed, "code", key) >= CODE_CORRECT_RATE:
+            solution = _pick(mutants, seed, "mutant", key)
+        return f"```python\n{solution.rstrip()}\n```"
+
+    def _solve_math(self, hints: Mapping[str, str], seed: int, key: str) -> str:
+        answer = hints.get("answer", "")
+        worked = hints.get("solution", "") or "Working through the arithmetic step by step."
+        if not answer:  # no reference: a stable answer per task, so the samples mostly agree
+            answer = str(int(_draw("answer", key) * 90) + 10)
+        if _draw(seed, "math", key) >= MATH_CORRECT_RATE:
+            slipped = _slip(answer, seed)
+            worked, answer = worked.replace(answer, slipped), slipped
+        return f"{worked.strip()}\nAnswer: {answer}"
+
+    def _judge_score(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        score = _heuristic_score(hints.get("instruction", ""), hints.get("response", ""))
+        return f"Heuristic score from the rules teacher (not a model's judgment).\nScore: {score}", "stop"
+
+    # -- Self-Instruct and backtranslation ---------------------------------------------------
+
+    def _self_instruct(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        start = int(hints.get("next_number", "9"))
+        tasks = [
+            _pick(_SELF_INSTRUCT_FORMS, seed, "form", i, hints.get("examples", "")).format(
+                topic=_pick(_SELF_INSTRUCT_TOPICS, seed, "topic", i, hints.get("examples", ""))
+            )
+            for i in range(3)
+        ]
+        return "\n".join(f"Task {start + i}: {task}" for i, task in enumerate(tasks)), "stop"
+
+    def _backtranslate(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        segment = hints["segment"]
+        first_sentence = re.split(r"(?<=[.!?])\s", segment.strip(), maxsplit=1)[0]
+        topic = hints.get("title", "this topic").strip().rstrip(".").lower()
+        clause = " ".join(first_sentence.split()[:10]).rstrip(",.;:").lower()
+        return f"Write a short explanation about {topic}, starting from the point that {clause}.", "stop"
+
+    def _curate(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        words = len(hints.get("response", "").split())
+        score = 5 if 40 <= words <= 250 else 4 if 25 <= words <= 400 else 2
+        return f"Rated by the rules teacher's length heuristic.\nScore: {score}", "stop"
+
+
+def _heuristic_score(instruction: str, response: str) -> int:
+    """1 for a refusal or empty answer; otherwise 4, +2 for a 20-400 word answer, +up to 3 for
+    covering the instruction's content words, +1 for a code block when code is asked for."""
+    if not response.strip() or re.search(r"\b(sorry|i can(no|')t help)\b", response, re.I):
+        return 1
+    words = len(response.split())
+    content = {w for w in _WORD.findall(instruction.lower()) if len(w) > 3}
+    covered = len(content & set(_WORD.findall(response.lower()))) / max(1, len(content))
+    score = 4 + (2 if 20 <= words <= 400 else 0) + round(min(3.0, covered * 6))
+    if "```" in response and ("function" in instruction.lower() or "python" in instruction.lower()):
+        score += 1
+    return max(1, min(10, score))
+
+
+_MUTATIONS = (
+    ("<=", "<"), (">=", ">"), (" < ", " <= "), (" > ", " >= "), ("==", "!="), ("!=", "=="),
+    (" + 1", ""), (" - 1", ""), (" + ", " - "), (" - ", " + "), ("[1:]", "[2:]"), (" and ", " or "),
+    ("True", "False"), ("range(1, ", "range(2, "), ("max(", "min("), ("min(", "max("),
+)
+
+
+def _code_mutants(solution: str) -> list[str]:
+    """Single-edit mutants: the first occurrence of one operator swapped. Only the body is touched."""
+    header, _, body = solution.partition("\n")
+    mutants = []
+    for old, new in _MUTATIONS:
+        if old in body:
+            mutant = header + "\n" + body.replace(old, new, 1)
+            if mutant != solution:
+                mutants.append(mutant)
+    return mutants
+
+
+def _strip_fence(text: str) -> str:
+    match = re.search(r"```(?:python)?\n(.*?)```", text, re.S)
+    return match.group(1) if match else text
+
+
+def _slip(answer: str, seed: int) -> str:
+    """A plausible arithmetic slip: off by one or a few, a factor of ten, an inverted fraction."""
+    text = answer.strip()
+    percent = text.endswith("%")
+    core = text.rstrip("%").strip()
+    try:
+        value = Fraction(core)
+    except (ValueError, ZeroDivisionError):
+        return text + "0"
+    kind = int(_draw(seed, "slip", text) * 3)
+    if kind == 0:
+        wrong = value + 1
+    elif kind == 1:
+        wrong = value * 10 if value != 0 else Fraction(1)
+    else:
+        wrong = 1 / value if value not in (0, 1, -1) else value + 2
+    if wrong.denominator == 1:
+        rendered = str(wrong.numerator)
+    elif "/" in core:
+        rendered = f"{wrong.numerator}/{wrong.denominator}"
+    else:
+        rendered = f"{float(wrong):g}"
+    return rendered + ("%" if percent else "")
