@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +25,7 @@ __all__ = [
     "REJECT_COLUMNS",
     "SAMPLE_COLUMNS",
     "TABLE_COLUMNS",
+    "derived_generation",
     "empty_frame",
     "row_id",
 ]
@@ -116,6 +118,21 @@ def row_id(kind: str, parent: str | None, *content: str | None) -> str:
     """A stable id: the hash of what kind of row it is, its parent and its content."""
     material = "\x1f".join([kind, parent or "", *[c or "" for c in content]])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:20]
+
+
+# Rows read from outside (seeds, human pairs, documents) start a new pass of the pipeline.
+INPUT_TECHNIQUES = frozenset({"seed", "human", "document"})
+
+
+def derived_generation(parent: Mapping[str, Any]) -> int:
+    """The generation of a row a teacher makes from `parent` in this pass of the pipeline.
+
+    Everything made from input of generation g in one pass is g + 1, however many evolution rounds
+    it went through (those are counted in `round`): the collapse guard is about recycling data
+    through training sets, not about rewriting steps within one pass.
+    """
+    generation = int(parent["generation"])
+    return generation + 1 if parent["technique"] in INPUT_TECHNIQUES else generation
 
 
 def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""Verifiers: each turns one candidate into a verdict with a reason code (see `FailureClass`)."""

@@ -1,0 +1,93 @@
+"""Checking a math answer against the reference.
+
+The final answer is taken from, in order: the last `\\boxed{...}`, the last "Answer:" line, the last
+number. Comparison is symbolic through math-verify (Hugging Face's checker, built on sympy), so
+`3/4`, `0.75`, `\\frac{3}{4}` and `75%` agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from math_verify import parse, verify
+
+from synth_assets.core.verify.verdicts import FailureClass
+
+__all__ = ["MathVerdict", "answers_match", "check_answer", "extract_final_answer", "majority_answer"]
+
+_ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:=]\s*(.+)", re.I)
+_MAX_ANSWER_CHARS = 200  # bound the symbolic work on hostile text
+_PARSE_SECONDS = 5
+# math-verify times out through SIGALRM, which only the main thread may use; elsewhere it runs
+# without a timeout (and says so at WARNING level for every call, hence the quieter logger).
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
+
+
+@dataclass(frozen=True)
+class MathVerdict:
+    passed: bool
+    extracted: str | None
+    reason: FailureClass | None
+
+
+def extract_final_answer(text: str) -> str | None:
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return boxed.strip()
+    lines = _ANSWER_LINE.findall(text)
+    if lines:
+        return lines[-1].strip().rstrip(".").strip("$ ")
+    numbers = _NUMBER.findall(text)
+    return numbers[-1] if numbers else None
+
+
+def _last_boxed(text: str) -> str | None:
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, i = 1, start + len("\\boxed{")
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j]
+    return None
+
+
+def answers_match(candidate: str, reference: str) -> bool:
+    seconds = _PARSE_SECONDS if threading.current_thread() is threading.main_thread() else None
+    gold = parse(reference[:_MAX_ANSWER_CHARS], parsing_timeout=seconds)
+    guess = parse(candidate[:_MAX_ANSWER_CHARS], parsing_timeout=seconds)
+    return bool(gold and guess and verify(gold, guess, timeout_seconds=seconds))
+
+
+def check_answer(text: str, reference: str) -> MathVerdict:
+    extracted = extract_final_answer(text)
+    if extracted is None:
+        return MathVerdict(False, None, FailureClass.NO_ANSWER)
+    if answers_match(extracted, reference):
+        return MathVerdict(True, extracted, None)
+    return MathVerdict(False, extracted, FailureClass.WRONG_ANSWER)
+
+
+def majority_answer(texts: Sequence[str]) -> str | None:
+    """Self-consistency for tasks with no reference: the answer most samples agree on, if a
+    strict majority does; None otherwise."""
+    answers = [a for a in map(extract_final_answer, texts) if a is not None]
+    if not answers:
+        return None
+    clusters: list[tuple[str, int]] = []
+    for answer in answers:
+        for index, (representative, count) in enumerate(clusters):
+            if answers_match(answer, representative):
+                clusters[index] = (representative, count + 1)
+                break
+        else:
+            clusters.append((answer, 1))
+    representative, count = max(clusters, key=lambda rc: rc[1])
+    return representative if count * 2 > len(texts) else None

@@ -1,0 +1,197 @@
+"""Verify every candidate with the strongest check its task allows, then keep the best per task.
+
+- code with unit tests: run in the sandbox (`run_code`), pass only on a positive signal;
+- math with a reference answer: symbolic comparison; without one: self-consistency (the answer a
+  strict majority of the k samples agree on);
+- everything else: the teacher as judge, scored 1 to 10, kept at or above a threshold.
+A truncated answer (finish_reason "length") fails before any check.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
+from synth_assets.core.solutions import SelectionConfig, pass_at_k, select_kept
+from synth_assets.core.templates import load_template
+from synth_assets.core.verify.code import extract_code
+from synth_assets.core.verify.judge import parse_score
+from synth_assets.core.verify.math import answers_match, check_answer, extract_final_answer, majority_answer
+from synth_assets.core.verify.verdicts import FailureClass
+
+__all__ = ["CodeResult", "VerificationConfig", "VerificationOutcome", "verify_candidates"]
+
+
+class CodeResult(Protocol):
+    """What the sandbox returns for one (code, tests) job."""
+
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+RunCode = Callable[[Sequence[tuple[str, str]]], Sequence[CodeResult]]
+
+
+@dataclass(frozen=True)
+class VerificationConfig:
+    selection: SelectionConfig = SelectionConfig()
+    judge_threshold: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.judge_threshold <= 10:
+            raise ValueError(f"VerificationConfig.judge_threshold must be in [1, 10], got {self.judge_threshold}")
+
+
+@dataclass
+class VerificationOutcome:
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # with reason, detail, related_id, score
+    verdicts: Counter = field(default_factory=Counter)  # (verifier, passed/reason) counts
+
+
+@dataclass
+class _Verdict:
+    verifier: str
+    passed: bool
+    verified: bool | None  # True/False for a real check; None when only judged or voted
+    reason: FailureClass | None = None
+    detail: str = ""
+    judge_score: float | None = None
+
+
+def verify_candidates(
+    candidates: Sequence[Mapping[str, Any]], run_code: RunCode, generate: Generate, config: VerificationConfig
+) -> VerificationOutcome:
+    verdicts: dict[str, _Verdict] = {}
+    code_jobs: list[tuple[str, str, str]] = []  # (candidate id, code, tests)
+    judged: list[Mapping[str, Any]] = []
+    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in candidates:
+        by_task[row["parent_id"]].append(row)
+
+    for row in candidates:
+        if row.get("finish_reason") == "length":
+            verdicts[row["id"]] = _Verdict(_verifier_for(row), False, False, FailureClass.TRUNCATED, "answer hit max_tokens")
+        elif row["domain"] == "code" and row.get("tests"):
+            code = extract_code(row["response"] or "")
+            if code is None:
+                verdicts[row["id"]] = _Verdict("code_tests", False, False, FailureClass.NO_CODE, "no code block in the answer")
+            else:
+                code_jobs.append((row["id"], code, row["tests"]))
+        elif row["domain"] == "math" and row.get("reference_answer"):
+            result = check_answer(row["response"] or "", str(row["reference_answer"]))
+            detail = f"extracted {result.extracted!r}, reference {row['reference_answer']!r}"
+            verdicts[row["id"]] = _Verdict("math_answer", result.passed, result.passed, result.reason, detail)
+        elif row["domain"] == "math":
+            pass  # voted per task below
+        else:
+            judged.append(row)
+
+    if code_jobs:
+        for (cid, _, _), result in zip(code_jobs, run_code([(code, tests) for _, code, tests in code_jobs])):
+            reason = None if result.passed else FailureClass(str(result.outcome))
+            verdicts[cid] = _Verdict("code_tests", result.passed, result.passed, reason, result.message)
+
+    for task_rows in by_task.values():
+        voters = [r for r in task_rows if r["id"] not in verdicts and r["domain"] == "math"]
+        if voters:
+            _vote(voters, verdicts)
+
+    if judged:
+        _judge(judged, generate, config.judge_threshold, verdicts)
+
+    return _select(by_task, verdicts, config.selection)
+
+
+def _verifier_for(row: Mapping[str, Any]) -> str:
+    if row["domain"] == "code" and row.get("tests"):
+        return "code_tests"
+    if row["domain"] == "math":
+        return "math_answer" if row.get("reference_answer") else "self_consistency"
+    return "judge"
+
+
+def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Verdict]) -> None:
+    majority = majority_answer([r["response"] or "" for r in rows])
+    for row in rows:
+        answer = extract_final_answer(row["response"] or "")
+        if answer is None:
+            verdicts[row["id"]] = _Verdict("self_consistency", False, None, FailureClass.NO_ANSWER, "no final answer")
+        elif majority is not None and answers_match(answer, majority):
+            verdicts[row["id"]] = _Verdict("self_consistency", True, None, None, f"agrees with majority answer {majority!r}")
+        else:
+            verdicts[row["id"]] = _Verdict(
+                "self_consistency", False, None, FailureClass.DISAGREES_WITH_MAJORITY,
+                f"answer {answer!r}, majority {majority!r}",
+            )
+
+
+def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Verdict]) -> None:
+    template = load_template("judge_score")
+    requests = [
+        GenerationRequest(
+            (Message("user", template.render(instruction=r["instruction"], response=r["response"] or "")),),
+            SamplingParams(temperature=0.0, max_tokens=256),
+            {"kind": "judge_score", "instruction": r["instruction"], "response": r["response"] or ""},
+        )
+        for r in rows
+    ]
+    for row, answers in zip(rows, generate(requests)):
+        text = answers[0].text
+        score = parse_score(text)
+        if score is None:
+            verdicts[row["id"]] = _Verdict("judge", False, None, FailureClass.UNPARSEABLE_JUDGE_SCORE, text[-200:])
+        elif score >= threshold:
+            verdicts[row["id"]] = _Verdict("judge", True, None, None, f"score {score:g} >= {threshold:g}", score)
+        else:
+            verdicts[row["id"]] = _Verdict("judge", False, None, FailureClass.LOW_JUDGE_SCORE, f"score {score:g} < {threshold:g}", score)
+
+
+def _select(
+    by_task: Mapping[str, Sequence[Mapping[str, Any]]], verdicts: Mapping[str, _Verdict], selection: SelectionConfig
+) -> VerificationOutcome:
+    outcome = VerificationOutcome()
+    for task_rows in by_task.values():
+        n = len(task_rows)
+        annotated = [_annotate(r, verdicts[r["id"]]) for r in task_rows]
+        passed = [r for r in annotated if verdicts[r["id"]].passed]
+        task_stats = {
+            "task_candidates": n,
+            "task_passed": len(passed),
+            "task_pass_rate": len(passed) / n,
+            "task_pass_at_k": pass_at_k(n, len(passed), min(selection.pass_at_k, n)),
+        }
+        kept, siblings = select_kept(passed, selection.policy)
+        kept_ids = {r["id"] for r in kept}
+        for row in annotated:
+            verdict = verdicts[row["id"]]
+            outcome.verdicts[(verdict.verifier, "passed" if verdict.passed else str(verdict.reason))] += 1
+            if row["id"] in kept_ids:
+                outcome.kept.append({**row, **task_stats})
+            elif verdict.passed:
+                outcome.rejected.append(
+                    {**row, "reason": str(FailureClass.SIBLING_SELECTED), "detail": "passed; best-of-k kept a sibling",
+                     "related_id": kept[0]["id"], "score": verdict.judge_score}
+                )
+            else:
+                outcome.rejected.append(
+                    {**row, "reason": str(verdict.reason), "detail": verdict.detail, "related_id": None, "score": verdict.judge_score}
+                )
+    return outcome
+
+
+def _annotate(row: Mapping[str, Any], verdict: _Verdict) -> dict[str, Any]:
+    return {
+        **row,
+        "verified": verdict.verified,
+        "verifier": verdict.verifier,
+        "verdict_detail": verdict.detail,
+        "judge_score": verdict.judge_score,
+    }
