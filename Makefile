@@ -1,0 +1,30 @@
+# The two commands a new user needs: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test ui stats clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU build; a looser spec lets pip pull gigabytes of CUDA wheels.
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test,embeddings]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/synth run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+ui: $(STAMP)
+	$(VENV)/bin/synth ui
+
+stats: $(STAMP)
+	$(VENV)/bin/synth stats
+
+clean:
+	rm -rf data/warehouse data/exports data/alerts
+	find data/dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

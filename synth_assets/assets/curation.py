@@ -1,0 +1,96 @@
+"""From verified and human rows to the training set: dedup, decontamination, the mix."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from resources.embedder import EmbeddingModel
+from resources.source_files import SourceFiles
+from resources.warehouse import Warehouse
+from synth_assets.assets.common import WAREHOUSE_POOL, stage_metadata, write_stage
+from synth_assets.core.curation import CurationConfig, curate_corpus
+from synth_assets.core.dedup import BenchmarkIndex, MinHashConfig, SemanticConfig
+from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
+from synth_assets.core.mixing import MixConfig, plan_mix
+from synth_assets.core.schema import QUARANTINE_COLUMNS
+
+CURATION = "curation"
+BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
+                     "source_file": "VARCHAR", "source_line": "INTEGER"}
+# Tables whose rows are finished instruction/response pairs.
+CORPUS_SOURCES = ("verified_solutions", "human_reference")
+
+
+class CurationSettings(dg.Config):
+    exact: bool = True
+    near: bool = True
+    near_threshold: float = 0.8
+    num_perm: int = 128
+    semantic: bool = True
+    semantic_threshold: float = 0.95
+    decontaminate: bool = True
+
+
+class MixSettings(dg.Config):
+    human_fraction: float = 0.70
+    max_generation: int = 1
+    seed: int = 0
+
+
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, kinds={"duckdb"})
+def benchmark_index(context: dg.AssetExecutionContext, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Held-out benchmark items from `data/benchmarks/*.jsonl`, to keep out of the training set."""
+    read = read_jsonl_dir(source_files.folder("benchmarks"), BENCHMARK_FIELDS)
+    items = pd.DataFrame(
+        [{**{k: r.get(k) for k in ("id", "domain", "question", "answer")}, "source_file": r["_file"], "source_line": r["_line"]}
+         for r in read.rows],
+        columns=list(BENCHMARK_COLUMNS),
+    ).astype({"id": str, "answer": str})
+    warehouse.write_table("benchmark_items", items, BENCHMARK_COLUMNS)
+    quarantined = pd.DataFrame([vars(q) for q in read.quarantined], columns=[c for c in QUARANTINE_COLUMNS if c != "stage"])
+    warehouse.replace_stage_rows("quarantine", "benchmark_index", quarantined, QUARANTINE_COLUMNS)
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(items), "rows_quarantined": len(read.quarantined)})
+
+
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=[*CORPUS_SOURCES, "benchmark_index"], kinds={"duckdb"})
+def deduplicated_corpus(
+    context: dg.AssetExecutionContext, config: CurationSettings, embedding_model: EmbeddingModel, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Verified synthetic rows and human rows, deduplicated (exact, MinHash, semantic) and
+    decontaminated against the benchmarks; every removal names the row kept or the item matched."""
+    rows = pd.concat([warehouse.read_table(t) for t in CORPUS_SOURCES], ignore_index=True).to_dict("records")
+    benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
+    settings = CurationConfig(
+        exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
+        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold),
+        semantic_config=SemanticConfig(threshold=config.semantic_threshold),
+    )
+    embed = embedding_model.encode if config.semantic and embedding_model.available() else None
+    if config.semantic and embed is None:
+        context.log.warning("semantic dedup skipped: no embedding model available (see README, Deduplication)")
+    outcome = curate_corpus(rows, settings, benchmark, embed)
+    out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
+                                benchmark_items=len(benchmark))
+    )
+
+
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"})
+def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Human and synthetic rows at the target human fraction (default 70%), stratified by domain
+    and category so rare categories keep their rows; no synthetic row above the generation cap."""
+    corpus = warehouse.read_table("deduplicated_corpus")
+    plan = plan_mix(corpus.to_dict("records"), MixConfig(config.human_fraction, config.max_generation, config.seed))
+    by_id = corpus.set_index("id", drop=False)
+    selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
+    dropped = [{**by_id.loc[i].to_dict(), "reason": reason, "detail": f"target human fraction {config.human_fraction}"}
+               for i, reason in plan.dropped.items()]
+    out, rejects = write_stage(warehouse, "mixed_training_set", selected, dropped)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            out, rejects, rows_in=len(corpus), human_rows=plan.human, synthetic_rows=plan.synthetic,
+            human_fraction=round(plan.human_fraction, 4), target_human_fraction=config.human_fraction,
+        )
+    )

@@ -1,0 +1,35 @@
+"""Handing the training set to a trainer: JSONL and Parquet in the chat `messages` format."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from resources.source_files import SourceFiles
+from resources.warehouse import Warehouse
+from synth_assets.core.export import to_chat_record, write_jsonl, write_parquet
+
+EXPORT = "export"
+
+
+class ExportSettings(dg.Config):
+    name: str = "training_set"
+    include_provenance: bool = True
+
+
+@dg.asset(group_name=EXPORT, deps=["mixed_training_set"], kinds={"parquet"})
+def training_set_export(config: ExportSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
+    """`data/exports/<name>.jsonl` and `.parquet`: one `messages` conversation per row, with the
+    provenance columns unless turned off."""
+    rows = warehouse.read_table("mixed_training_set", "ORDER BY id").to_dict("records")
+    records = [to_chat_record(row, config.include_provenance) for row in rows]
+    folder = source_files.folder("exports")
+    jsonl, parquet = folder / f"{config.name}.jsonl", folder / f"{config.name}.parquet"
+    write_jsonl(records, jsonl)
+    write_parquet(records, parquet)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(records),
+            "jsonl": dg.MetadataValue.path(str(jsonl)),
+            "parquet": dg.MetadataValue.path(str(parquet)),
+        }
+    )

@@ -1,0 +1,90 @@
+"""Rejection sampling: k candidate solutions per instruction, verified, the best kept."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from resources.sandbox import CodeSandbox
+from resources.teacher.resource import TeacherResource
+from resources.warehouse import Warehouse
+from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, stage_metadata, write_stage
+from synth_assets.core.solutions import CandidateConfig, SelectionConfig, candidate_rows, solve_requests
+from synth_assets.core.verify.run import VerificationConfig, verify_candidates
+
+VERIFICATION = "verification"
+# The tables whose rows are instructions waiting for answers.
+INSTRUCTION_TABLES = ("seeds", "evolved_instructions")
+
+
+class CandidateSettings(dg.Config):
+    k: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int = 0
+
+
+class VerificationSettings(dg.Config):
+    policy: str = "best"  # best: one per task; all: every passing candidate
+    judge_threshold: float = 6.0
+    pass_at_k: int = 1
+
+
+@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"})
+def candidate_solutions(
+    config: CandidateSettings, teacher: TeacherResource, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """k samples per instruction at a sampling temperature; every sample is kept for verification."""
+    instructions = pd.concat([warehouse.read_table(t) for t in INSTRUCTION_TABLES], ignore_index=True).to_dict("records")
+    settings = CandidateConfig(k=config.k, temperature=config.temperature, top_p=config.top_p,
+                               max_tokens=config.max_tokens, seed=config.seed)
+    recorder = RecordingTeacher(teacher)
+    completions = recorder(solve_requests(instructions, settings))
+    out, rejects = write_stage(warehouse, "candidate_solutions", candidate_rows(instructions, completions, recorder.teacher_id))
+    truncated = int((out["finish_reason"] == "length").sum()) if not out.empty else 0
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=len(instructions), instructions=len(instructions),
+                                truncated=truncated, **recorder.metadata())
+    )
+
+
+@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=["candidate_solutions"], kinds={"duckdb"})
+def verified_solutions(
+    context: dg.AssetExecutionContext,
+    config: VerificationSettings,
+    teacher: TeacherResource,
+    sandbox: CodeSandbox,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult:
+    """Candidates that pass their check: unit tests in the sandbox (code), the reference answer or
+    the majority answer (math), the judge (the rest). Failures are kept in `rejects` by class."""
+    candidates = warehouse.read_table("candidate_solutions").to_dict("records")
+    settings = VerificationConfig(
+        selection=SelectionConfig(policy=config.policy, pass_at_k=config.pass_at_k), judge_threshold=config.judge_threshold
+    )
+    recorder = RecordingTeacher(teacher)
+    outcome = verify_candidates(candidates, sandbox.run_many, recorder, settings)
+    out, rejects = write_stage(warehouse, "verified_solutions", outcome.kept, outcome.rejected)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            out, rejects, rows_in=len(candidates),
+            pass_rate_by_domain=dg.MetadataValue.md(_pass_rates(candidates, outcome.kept, outcome.rejected)),
+            verdicts=dg.MetadataValue.md(
+                "| verifier | verdict | candidates |\n| --- | --- | ---: |\n"
+                + "\n".join(f"| {v} | {r} | {n} |" for (v, r), n in sorted(outcome.verdicts.items()))
+            ),
+            sandbox=dg.MetadataValue.json(sandbox.describe()),
+            **recorder.metadata(),
+        )
+    )
+
+
+def _pass_rates(candidates: list[dict], kept: list[dict], rejected: list[dict]) -> str:
+    passed = {r["id"] for r in kept} | {r["id"] for r in rejected if r["reason"] == "sibling_selected"}
+    frame = pd.DataFrame({"domain": [c["domain"] for c in candidates], "passed": [c["id"] in passed for c in candidates]})
+    if frame.empty:
+        return "No candidates."
+    table = frame.groupby("domain")["passed"].agg(["count", "sum", "mean"]).reset_index()
+    table.columns = ["domain", "candidates", "passed", "pass rate"]
+    return table.to_markdown(index=False, floatfmt=".2f")

@@ -1,0 +1,116 @@
+"""`synth`: run the graph, open the UI, trace a row, show what each stage kept and dropped.
+
+Runs made here go to the Dagster instance in `data/dagster_home`, the same one `synth ui` shows,
+so a command-line run appears in the UI with its logs and metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+DAGSTER_HOME = Path("data") / "dagster_home"
+
+
+def _project_root() -> Path:
+    """The folder with workspace.yaml: the current one or a parent of it."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "workspace.yaml").is_file() and (folder / "synth_assets").is_dir():
+            return folder
+    sys.exit("synth: run this inside the project (no workspace.yaml found here or above)")
+
+
+def _enter_project() -> None:
+    root = _project_root()
+    os.chdir(root)
+    home = (root / DAGSTER_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+
+
+def _warehouse():
+    from synth_assets.definitions import defs
+
+    return defs.resources["warehouse"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from synth_assets.definitions import defs
+    from synth_assets.stats import collect_stats, format_stats
+
+    job = defs.resolve_job_def("synthesize")
+    selection = [dg.AssetKey(name.strip()) for name in args.select.split(",")] if args.select else None
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
+    print(format_stats(*collect_stats(_warehouse())))
+    teacher = defs.resources["teacher"]
+    if getattr(teacher, "backend", "rules") == "rules":
+        print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
+              "see the README's 'Using a real teacher'.")
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(f"\nrun {result.run_id} FAILED at {', '.join(failed) or 'a check'}; "
+              f"see `synth ui` for its logs", file=sys.stderr)
+        return 1
+    print(f"\nrun {result.run_id} succeeded; open `synth ui` to see it")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    command = ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from synth_assets.lineage import format_trace, trace_as_dicts, trace_row
+
+    chain = trace_row(_warehouse(), args.row_id)
+    if args.json:
+        print(json.dumps(trace_as_dicts(chain), indent=2, default=str))
+    else:
+        print(format_trace(chain))
+    return 0 if chain else 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from synth_assets.stats import collect_stats, format_stats
+
+    print(format_stats(*collect_stats(_warehouse())))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="materialize the graph (everything by default)")
+    run.add_argument("--select", help="comma-separated asset names, e.g. seeds,evolved_instructions")
+    run.set_defaults(func=cmd_run)
+    ui = commands.add_parser("ui", help="start the Dagster UI on this project")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    trace = commands.add_parser("trace", help="follow a row back to its seed with every decision")
+    trace.add_argument("row_id")
+    trace.add_argument("--json", action="store_true", help="print the chain as JSON")
+    trace.set_defaults(func=cmd_trace)
+    stats = commands.add_parser("stats", help="rows, the mix and rejection reasons per stage")
+    stats.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _enter_project()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Turning verified synthetic rows and human rows into one clean corpus.
+
+Steps, in order, each optional: exact duplicates (normalised text), near duplicates (MinHash LSH),
+semantic duplicates (sentence embeddings), benchmark decontamination (13-gram overlap). Rows are
+first sorted by the survivor policy (human, verified, judge score, generation, id), so in every
+cluster the row that stays is the one the policy prefers. Every removal names the row kept instead
+(or the benchmark item matched) and the similarity it was measured at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from synth_assets.core.dedup import (
+    BenchmarkIndex,
+    MinHashConfig,
+    SemanticConfig,
+    near_duplicates,
+    normalize_text,
+    semantic_duplicates,
+    survivor_sort_key,
+)
+
+__all__ = ["CurationConfig", "CurationOutcome", "curate_corpus"]
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    exact: bool = True
+    near: bool = True
+    semantic: bool = True  # skipped when no embedding model is available
+    decontaminate: bool = True
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    semantic_config: SemanticConfig = field(default_factory=SemanticConfig)
+
+
+@dataclass
+class CurationOutcome:
+    kept: list[dict[str, Any]]
+    removed: list[dict[str, Any]]  # each row with reason, detail, related_id, score
+    steps_run: list[str]
+
+
+def curate_corpus(
+    rows: Sequence[Mapping[str, Any]],
+    config: CurationConfig,
+    benchmark: BenchmarkIndex | None = None,
+    embed: Embed | None = None,
+) -> CurationOutcome:
+    alive = sorted((dict(r) for r in rows), key=survivor_sort_key)
+    removed: list[dict[str, Any]] = []
+    steps: list[str] = []
+
+    if config.exact:
+        steps.append("exact")
+        first_seen: dict[str, str] = {}
+        survivors = []
+        for row in alive:
+            key = normalize_text(row["instruction"])
+            if key in first_seen:
+                removed.append(_removal(row, "exact_duplicate", first_seen[key], 1.0, "same normalised instruction"))
+            else:
+                first_seen[key] = row["id"]
+                survivors.append(row)
+        alive = survivors
+
+    if config.near and alive:
+        steps.append("near")
+        found = near_duplicates([r["instruction"] for r in alive], config.minhash)
+        alive = _apply(alive, found, "near_duplicate", removed, f"MinHash Jaccard >= {config.minhash.threshold}")
+
+    if config.semantic and embed is not None and alive:
+        steps.append("semantic")
+        vectors = embed([r["instruction"] for r in alive])
+        found = semantic_duplicates(vectors, config.semantic_config)
+        alive = _apply(alive, found, "semantic_duplicate", removed, f"cosine >= {config.semantic_config.threshold}")
+
+    if config.decontaminate and benchmark is not None and len(benchmark) and alive:
+        steps.append("decontaminate")
+        matches = benchmark.match_many([f"{r['instruction']}\n{r.get('response') or ''}" for r in alive])
+        survivors = []
+        for row, match in zip(alive, matches):
+            if match is None:
+                survivors.append(row)
+            else:
+                removed.append(_removal(row, "benchmark_contamination", match.item_id, 1.0, f"shares 13-gram {match.ngram!r}"))
+        alive = survivors
+
+    return CurationOutcome(alive, removed, steps)
+
+
+def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: str, removed: list, detail: str) -> list[dict[str, Any]]:
+    gone = set()
+    for removal in found:
+        row, kept = alive[removal.index], alive[removal.kept_index]
+        removed.append(_removal(row, reason, kept["id"], float(removal.similarity), detail))
+        gone.add(removal.index)
+    return [row for i, row in enumerate(alive) if i not in gone]
+
+
+def _removal(row: Mapping[str, Any], reason: str, related: str, score: float, detail: str) -> dict[str, Any]:
+    return {**row, "reason": reason, "related_id": related, "score": score, "detail": detail}

@@ -1,0 +1,52 @@
+"""The training set in the chat format trainers read: a `messages` list per row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["PROVENANCE_FIELDS", "to_chat_record", "write_jsonl", "write_parquet"]
+
+PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
+                     "teacher", "template_version", "domain", "category")
+
+
+def to_chat_record(row: Mapping[str, Any], provenance: bool = True) -> dict[str, Any]:
+    """`{"messages": [user, assistant], ...provenance}`, as TRL's SFTTrainer expects."""
+    record: dict[str, Any] = {
+        "messages": [
+            {"role": "user", "content": row["instruction"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+    }
+    if provenance:
+        record.update({name: _plain(row.get(name)) for name in PROVENANCE_FIELDS})
+    return record
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and NaN as JSON-friendly values."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def write_jsonl(records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def write_parquet(records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    fields = [pa.field("messages", messages)]
+    if records and "id" in records[0]:
+        fields += [pa.field(name, pa.int64() if name == "generation" else pa.string()) for name in PROVENANCE_FIELDS]
+    pq.write_table(pa.Table.from_pylist(list(records), schema=pa.schema(fields)), path)

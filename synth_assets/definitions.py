@@ -1,0 +1,61 @@
+"""The code location: every asset, check, job, schedule and resource. `workspace.yaml` points here.
+
+Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
+from there. The teacher comes from the environment (`TEACHER_BACKEND`, ...; default `rules`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from resources.embedder import EmbeddingModel
+from resources.sandbox import CodeSandbox
+from resources.source_files import SourceFiles
+from resources.teacher.resource import TeacherResource
+from resources.warehouse import Warehouse
+from synth_assets.assets.collapse_lab import collapse_lab_assets
+from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
+from synth_assets.assets.export import training_set_export
+from synth_assets.assets.generation import evolved_instructions
+from synth_assets.assets.ingest import human_reference, seeds
+from synth_assets.assets.verification import candidate_solutions, verified_solutions
+
+__all__ = ["PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
+
+PIPELINE_ASSETS = [
+    seeds,
+    human_reference,
+    evolved_instructions,
+    candidate_solutions,
+    verified_solutions,
+    benchmark_index,
+    deduplicated_corpus,
+    mixed_training_set,
+    training_set_export,
+]
+
+# The whole synthetic-data graph; the collapse lab's experiments stay out of it.
+synthesize_job = dg.define_asset_job(
+    "synthesize", selection=dg.AssetSelection.assets(*PIPELINE_ASSETS), description="Seeds to exported training set."
+)
+
+
+def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | None = None) -> dict[str, object]:
+    """Every resource the graph needs, with all files under `data_dir`."""
+    warehouse = Warehouse(path=str(Path(data_dir) / "warehouse" / "synth.duckdb"))
+    return {
+        "warehouse": warehouse,
+        "source_files": SourceFiles(root=str(data_dir)),
+        "teacher": teacher or TeacherResource(warehouse=warehouse),
+        "sandbox": CodeSandbox(),
+        "embedding_model": EmbeddingModel(),
+    }
+
+
+defs = dg.Definitions(
+    assets=[*PIPELINE_ASSETS, *collapse_lab_assets],
+    jobs=[synthesize_job],
+    resources=build_resources(),
+)

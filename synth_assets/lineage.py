@@ -1,0 +1,136 @@
+"""Following a row back to its seed, with every decision taken on the way (`synth trace`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from resources.warehouse import Warehouse
+
+__all__ = ["TraceStep", "format_trace", "trace_row"]
+
+# Tables that hold rows by id, downstream first: where a row was kept.
+STAGE_TABLES = (
+    "mixed_training_set",
+    "deduplicated_corpus",
+    "verified_solutions",
+    "candidate_solutions",
+    "self_instruct_tasks",
+    "backtranslated_pairs",
+    "evolved_instructions",
+    "seeds",
+    "human_reference",
+)
+_SHOWN = ("origin", "generation", "technique", "operation", "round", "teacher", "template_version", "domain",
+          "category", "instruction", "response", "source_file", "source_line", "source_key", "verifier",
+          "verdict_detail", "judge_score", "task_pass_rate", "task_pass_at_k", "sample_index")
+
+
+@dataclass
+class TraceStep:
+    id: str
+    parent_id: str | None
+    kept_in: list[str]  # stage tables holding the row
+    row: dict[str, Any]
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # rejects of this row, by stage
+    siblings: list[dict[str, Any]] = field(default_factory=list)  # other candidates of the same task
+
+
+def trace_row(warehouse: Warehouse, row_id: str) -> list[TraceStep]:
+    """The chain from `row_id` up to its root; empty when the id is unknown."""
+    tables = [t for t in (*STAGE_TABLES, "rejects") if warehouse.table_exists(t)]
+    chain: list[TraceStep] = []
+    current: str | None = row_id
+    seen: set[str] = set()
+    while current and current not in seen:
+        seen.add(current)
+        step = _step(warehouse, tables, current)
+        if step is None:
+            break
+        chain.append(step)
+        current = step.parent_id
+    return chain
+
+
+def _step(warehouse: Warehouse, tables: list[str], row_id: str) -> TraceStep | None:
+    kept_in, row = [], {}
+    for table in tables:
+        if table == "rejects":
+            continue
+        found = warehouse.read_table(table, "WHERE id = ?", [row_id])
+        if not found.empty:
+            kept_in.append(table)
+            row = {**found.iloc[0].to_dict(), **row}  # downstream tables win: they know the verdicts
+    decisions = []
+    if "rejects" in tables:
+        rejected = warehouse.read_table("rejects", "WHERE id = ?", [row_id])
+        decisions = [_clean(r) for r in rejected[["stage", "reason", "detail", "related_id", "score"]].to_dict("records")]
+        if not row and not rejected.empty:
+            row = rejected.iloc[0].to_dict()
+    if not row:
+        return None
+    siblings = []
+    if row.get("sample_index") is not None and "rejects" in tables and "candidate_solutions" in tables:
+        others = warehouse.query(
+            "SELECT c.id, c.sample_index, r.reason, r.detail FROM candidate_solutions c "
+            "LEFT JOIN rejects r ON r.id = c.id AND r.stage = 'verified_solutions' "
+            "WHERE c.parent_id = ? AND c.id <> ? ORDER BY c.sample_index",
+            [row["parent_id"], row_id],
+        )
+        siblings = [_clean(r) for r in others.to_dict("records")]
+    parent = row.get("parent_id")
+    return TraceStep(
+        id=row_id,
+        parent_id=None if _missing(parent) else parent,
+        kept_in=kept_in,
+        row={k: _plain(row[k]) for k in _SHOWN if k in row and not _missing(row[k])},
+        decisions=decisions,
+        siblings=siblings,
+    )
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in record.items() if not _missing(v)}
+
+
+def format_trace(chain: list[TraceStep], width: int = 100) -> str:
+    """The chain as text, downstream first, one block per row."""
+    if not chain:
+        return "No row with that id in the warehouse."
+    lines = []
+    for depth, step in enumerate(chain):
+        row = step.row
+        lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{step.id}  [{row.get('origin', '?')}, generation "
+                     f"{row.get('generation', '?')}, {row.get('technique', '?')}/{row.get('operation', '?')}]")
+        pad = "  " * depth + ("   " if depth else "")
+        lines.append(f"{pad}kept in: {', '.join(step.kept_in) or '(no stage: dropped)'}")
+        for key in ("teacher", "template_version", "domain", "category", "round", "source_file", "source_line",
+                    "source_key", "verifier", "verdict_detail", "judge_score", "task_pass_rate"):
+            if key in row:
+                lines.append(f"{pad}{key}: {row[key]}")
+        for key in ("instruction", "response"):
+            if key in row:
+                text = " ".join(str(row[key]).split())
+                lines.append(f"{pad}{key}: {text[:width]}{'…' if len(text) > width else ''}")
+        for decision in step.decisions:
+            lines.append(f"{pad}DROPPED at {decision['stage']}: {decision['reason']}"
+                         f"{' (' + decision['detail'] + ')' if decision.get('detail') else ''}"
+                         f"{' -> ' + decision['related_id'] if decision.get('related_id') else ''}")
+        for sibling in step.siblings:
+            verdict = sibling.get("reason", "passed, kept")
+            lines.append(f"{pad}sibling {sibling['id']} (sample {sibling['sample_index']}): {verdict}"
+                         f"{' - ' + sibling['detail'][:width] if sibling.get('detail') else ''}")
+    return "\n".join(lines)
+
+
+def trace_as_dicts(chain: list[TraceStep]) -> list[dict[str, Any]]:
+    return [asdict(step) for step in chain]
