@@ -22,8 +22,11 @@ import numpy as np
 
 __all__ = [
     "BOS",
+    "BOS_ID",
     "EOS",
+    "EOS_ID",
     "UNK",
+    "UNK_ID",
     "KneserNeyTrigram",
     "Vocabulary",
     "distinct_n",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
-_BOS_ID, _EOS_ID, _UNK_ID = 0, 1, 2
+BOS_ID, EOS_ID, UNK_ID = 0, 1, 2
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
 
@@ -59,7 +62,7 @@ class Vocabulary:
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
         index = self._index
-        return np.fromiter((index.get(t, _UNK_ID) for t in tokens), dtype=np.int64, count=len(tokens))
+        return np.fromiter((index.get(t, UNK_ID) for t in tokens), dtype=np.int64, count=len(tokens))
 
     def decode(self, ids: Sequence[int]) -> str:
         return " ".join(self.words[i] for i in ids)
@@ -139,19 +142,25 @@ class KneserNeyTrigram:
 
         continuation = np.bincount(bi_keys % v_size, minlength=v_size).astype(float)
         uniform = np.full(v_size, 1.0 / (v_size - 1))
-        uniform[_BOS_ID] = 0.0
+        uniform[BOS_ID] = 0.0
         d1 = _discount(continuation[continuation > 0])
         total = continuation.sum()
         self.unigram = np.maximum(continuation - d1, 0.0) / total + d1 * np.count_nonzero(continuation) / total * uniform
         self._unigram_cumulative = np.cumsum(self.unigram).tolist()
 
+    def distribution(self, u: int, v: int) -> np.ndarray:
+        """P(w | u, v) for every id w: the full next-token distribution after the ids u, v."""
+        words = np.arange(self.vocab_size)
+        return self._probability(np.full_like(words, u), np.full_like(words, v), words)
+
     def log_probs(self, docs: Sequence[np.ndarray]) -> np.ndarray:
         """Natural-log probability of every predicted token (each word and the closing EOS)."""
-        u, v, w = _trigram_columns(docs)
+        return np.log(self._probability(*_trigram_columns(docs)))
+
+    def _probability(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
         p1 = self.unigram[w]
         p2 = self.bigram.probability(v, w, p1, self.vocab_size)
-        p3 = self.trigram.probability(u * self.vocab_size + v, w, p2, self.vocab_size)
-        return np.log(p3)
+        return self.trigram.probability(u * self.vocab_size + v, w, p2, self.vocab_size)
 
     def perplexity(self, docs: Sequence[np.ndarray]) -> float:
         return float(np.exp(-self.log_probs(docs).mean()))
@@ -167,7 +176,7 @@ class KneserNeyTrigram:
         uniforms: list[float] = []
         docs = []
         for _ in range(n_docs):
-            u, v, doc = _BOS_ID, _BOS_ID, []
+            u, v, doc = BOS_ID, BOS_ID, []
             while len(doc) < max_tokens:
                 if not uniforms:
                     uniforms = rng.random(65_536).tolist()
@@ -179,7 +188,7 @@ class KneserNeyTrigram:
                     if word < 0:
                         r = _rescale(bi_index.get(v), r, bi_backoff)
                         word = min(bisect_right(uni_cum, r * uni_cum[-1]), last_id)
-                if word == _EOS_ID:
+                if word == EOS_ID:
                     break
                 doc.append(word)
                 u, v = v, word
@@ -213,7 +222,7 @@ def _rescale(context: int | None, r: float, backoff: list[float]) -> float:
 
 def _trigram_columns(docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, v, w) id columns of every trigram in BOS BOS doc EOS, over all documents."""
-    padded = [np.concatenate(([_BOS_ID, _BOS_ID], doc, [_EOS_ID])) for doc in docs]
+    padded = [np.concatenate(([BOS_ID, BOS_ID], doc, [EOS_ID])) for doc in docs]
     u = np.concatenate([p[:-2] for p in padded])
     v = np.concatenate([p[1:-1] for p in padded])
     w = np.concatenate([p[2:] for p in padded])

@@ -15,15 +15,19 @@ import pandas as pd
 __all__ = ["headline_numbers", "line_plot_png", "markdown_image", "markdown_table"]
 
 
-def markdown_table(frame: pd.DataFrame, metrics: Sequence[str], digits: int = 3) -> str:
-    """One row per generation, one column per (metric, regime), regimes in first-seen order."""
+def markdown_table(frame: pd.DataFrame, metrics: Sequence[str], digits: int = 4) -> str:
+    """One row per generation, one column per (metric, regime), regimes in first-seen order.
+
+    A column of whole numbers prints as integers, any other with `digits` significant digits.
+    """
     regimes = list(dict.fromkeys(frame["regime"]))
     wide = frame.pivot(index="generation", columns="regime", values=list(metrics))
-    header = ["generation"] + [f"{metric} ({regime})" for metric in metrics for regime in regimes]
+    columns = [(metric, regime) for metric in metrics for regime in regimes]
+    header = ["generation"] + [f"{metric} ({regime})" for metric, regime in columns]
+    cells = {column: _format_column(wide[column], digits) for column in columns}
     lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-    for generation, row in wide.iterrows():
-        cells = [str(generation)] + [_format(row[(metric, regime)], digits) for metric in metrics for regime in regimes]
-        lines.append("| " + " | ".join(cells) + " |")
+    for i, generation in enumerate(wide.index):
+        lines.append("| " + " | ".join([str(generation)] + [cells[column][i] for column in columns]) + " |")
     return "\n".join(lines)
 
 
@@ -70,7 +74,7 @@ def headline_numbers(frame: pd.DataFrame, metrics: Sequence[str]) -> dict[str, f
     return numbers
 
 
-def _format(value: float, digits: int) -> str:
-    if float(value).is_integer() and abs(value) >= 1:
-        return str(int(value))
-    return f"{value:#.{digits}g}" if abs(value) < 1 else f"{value:#.{digits + 1}g}"
+def _format_column(values: pd.Series, digits: int) -> list[str]:
+    if all(float(v).is_integer() for v in values):
+        return [str(int(v)) for v in values]
+    return [f"{v:#.{digits}g}" for v in values]
