@@ -56,7 +56,7 @@ def plan_mix(rows: Sequence[Mapping[str, Any]], config: MixConfig) -> MixPlan:
 
     f = config.human_fraction
     limits = [len(human) / f if f > 0 else float("inf"), len(synthetic) / (1 - f) if f < 1 else float("inf")]
-    total = int(min(limits)) if min(limits) != float("inf") else 0
+    total = int(min(limits) + 1e-9) if min(limits) != float("inf") else 0  # 30 / 0.3 is 99.999…
     n_human = min(len(human), round(f * total))
     n_synthetic = min(len(synthetic), total - n_human)
 
