@@ -57,7 +57,14 @@ def test_same_seed_same_numbers_and_other_seed_other_numbers():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("generations", 0), ("repetitions", 0), ("sample_size", 1), ("real_fraction", 0.0), ("real_fraction", 1.0), ("seed", -1)],
+    [
+        ("generations", 0),
+        ("repetitions", 0),
+        ("sample_size", 1),
+        ("real_fraction", 0.0),
+        ("real_fraction", 1.0),
+        ("seed", -1),
+    ],
 )
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -126,9 +126,11 @@ def test_invalid_config_names_the_field(field, value):
 
 def test_load_human_texts_joins_instruction_and_response_and_reports_bad_lines(tmp_path):
     (tmp_path / "a.jsonl").write_text(
-        json.dumps({"id": "1", "instruction": "Say hi.", "response": "Hi!"}) + "\n"
+        json.dumps({"id": "1", "instruction": "Say hi.", "response": "Hi!"})
+        + "\n"
         + "{not json\n"
-        + json.dumps({"id": "2", "instruction": "No response"}) + "\n\n",
+        + json.dumps({"id": "2", "instruction": "No response"})
+        + "\n\n",
         encoding="utf-8",
     )
     (tmp_path / "b.jsonl").write_text(json.dumps({"instruction": "Q", "response": "A"}) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-import synth_assets.core.collapse as collapse
+from synth_assets.core import collapse
 from synth_assets.core.collapse import headline_numbers, line_plot_png, markdown_image, markdown_table
 
 FRAME = pd.DataFrame(

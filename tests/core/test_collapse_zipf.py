@@ -68,7 +68,14 @@ def test_same_seed_same_numbers():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("vocab_size", 1), ("exponent", 0.0), ("sample_size", 1), ("heldout_size", 0), ("real_fraction", 1.5), ("eval_smoothing", 0.0)],
+    [
+        ("vocab_size", 1),
+        ("exponent", 0.0),
+        ("sample_size", 1),
+        ("heldout_size", 0),
+        ("real_fraction", 1.5),
+        ("eval_smoothing", 0.0),
+    ],
 )
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -18,12 +18,12 @@ from synth_assets.core.collapse.report import headline_numbers, line_plot_png, m
 from synth_assets.core.collapse.zipf import ZipfTailConfig, run_zipf_tail_loss, zipf_probabilities
 
 __all__ = [
+    "REGIMES",
     "GaussianRefitConfig",
     "HumanTexts",
     "KneserNeyTrigram",
     "LanguageModelCollapse",
     "NgramCollapseConfig",
-    "REGIMES",
     "Regime",
     "Vocabulary",
     "ZipfTailConfig",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["require_fraction", "require_at_least", "require_positive"]
+__all__ = ["require_at_least", "require_fraction", "require_positive"]
 
 
-def require_at_least(field: str, value: int | float, minimum: int | float) -> None:
+def require_at_least(field: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise ValueError(f"{field} must be >= {minimum}, got {value!r}")
 
 
-def require_positive(field: str, value: int | float) -> None:
+def require_positive(field: str, value: float) -> None:
     if not value > 0:
         raise ValueError(f"{field} must be > 0, got {value!r}")
 

@@ -92,7 +92,13 @@ def run_ngram_collapse(texts: Sequence[str], config: NgramCollapseConfig) -> Lan
             training_set = _next_training_set(regime, train, samples, pool, config, rng)
             model = KneserNeyTrigram(training_set, len(vocab))
             samples = model.sample(n_docs, rng, max_tokens)
-            rows.append({"generation": generation, "regime": regime.value, **_measure(model, training_set, samples, heldout, config)})
+            rows.append(
+                {
+                    "generation": generation,
+                    "regime": regime.value,
+                    **_measure(model, training_set, samples, heldout, config),
+                }
+            )
         examples[regime.value] = vocab.decode(next((d for d in samples if len(d)), samples[0])[:40].tolist())
 
     human_distinct = {f"distinct_{n}": distinct_n(train, n, config.distinct_tokens) for n in (1, 2)}

@@ -145,7 +145,9 @@ class KneserNeyTrigram:
         uniform[BOS_ID] = 0.0
         d1 = _discount(continuation[continuation > 0])
         total = continuation.sum()
-        self.unigram = np.maximum(continuation - d1, 0.0) / total + d1 * np.count_nonzero(continuation) / total * uniform
+        self.unigram = (
+            np.maximum(continuation - d1, 0.0) / total + d1 * np.count_nonzero(continuation) / total * uniform
+        )
         self._unigram_cumulative = np.cumsum(self.unigram).tolist()
 
     def distribution(self, u: int, v: int) -> np.ndarray:

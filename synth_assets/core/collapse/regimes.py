@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Regime", "REGIMES", "real_share_count"]
+__all__ = ["REGIMES", "Regime", "real_share_count"]
 
 
 class Regime(StrEnum):

@@ -61,7 +61,9 @@ def run_zipf_tail_loss(config: ZipfTailConfig) -> pd.DataFrame:
     truth = zipf_probabilities(config.vocab_size, config.exponent)
     data_rng = np.random.default_rng([config.seed, 0])
     real = data_rng.choice(config.vocab_size, size=(config.repetitions, config.sample_size), p=truth)
-    heldout = np.bincount(data_rng.choice(config.vocab_size, size=config.heldout_size, p=truth), minlength=config.vocab_size)
+    heldout = np.bincount(
+        data_rng.choice(config.vocab_size, size=config.heldout_size, p=truth), minlength=config.vocab_size
+    )
     real_counts = _row_counts(real, config.vocab_size)
 
     rows = []
