@@ -294,7 +294,7 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 def _clean_task(chunk: str) -> str:
     chunk = _BLANK_LINE.split(chunk.strip(), maxsplit=1)[0]  # text after a blank line is chatter
     chunk = " ".join(chunk.split())
-    for wrapper in ("**", "__", '"', "`"):
+    for wrapper in ("**", "__"):  # list formatting; quotes are part of the task
         if len(chunk) > 2 * len(wrapper) and chunk.startswith(wrapper) and chunk.endswith(wrapper):
             chunk = chunk[len(wrapper) : -len(wrapper)].strip()
     return chunk
