@@ -1,11 +1,13 @@
 """The code location: every asset, check, job, schedule and resource. `workspace.yaml` points here.
 
 Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
-from there. The teacher comes from the environment (`TEACHER_BACKEND`, ...; default `rules`).
+from there. The deployment is chosen here and only here, from the environment: `SYNTH_DATA_DIR`
+(default `data`) holds inputs, warehouse and exports.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -57,5 +59,5 @@ def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | No
 defs = dg.Definitions(
     assets=[*PIPELINE_ASSETS, *collapse_lab_assets],
     jobs=[synthesize_job],
-    resources=build_resources(),
+    resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data")),
 )

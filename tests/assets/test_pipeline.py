@@ -1,0 +1,122 @@
+"""The whole graph, materialized for real into a temporary folder with the rules teacher."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from synth_assets.core.verify.code import extract_code
+from synth_assets.core.verify.math import check_answer
+from synth_assets.definitions import PIPELINE_ASSETS, build_resources
+from synth_assets.lineage import trace_row
+from tests.pipeline_fixtures import copy_inputs
+
+FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplicated_corpus", "mixed_training_set")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data_dir = copy_inputs(tmp_path_factory.mktemp("data"))
+    resources = build_resources(data_dir)
+    first = dg.materialize(PIPELINE_ASSETS, resources=resources)
+    warehouse = resources["warehouse"]
+    snapshot = warehouse.read_table("mixed_training_set")
+    return first, warehouse, snapshot, data_dir, resources
+
+
+def test_the_run_succeeds_and_the_five_stages_hold_rows(run):
+    result, warehouse, *_ = run
+    assert result.success
+    for table in FIVE_STAGES:
+        assert len(warehouse.read_table(table)) > 0, table
+
+
+def test_every_row_of_every_stage_carries_its_provenance(run):
+    _, warehouse, *_ = run
+    for table in ("seeds", "human_reference", "evolved_instructions", "candidate_solutions", "verified_solutions",
+                  "deduplicated_corpus", "mixed_training_set"):
+        rows = warehouse.read_table(table)
+        for column in ("id", "root_id", "origin", "generation", "technique", "operation", "domain", "category"):
+            assert rows[column].notna().all(), f"{table}.{column} has nulls"
+        synthetic = rows[rows["origin"] == "synthetic"]
+        for column in ("parent_id", "teacher", "template_version"):
+            assert synthetic[column].notna().all(), f"{table}.{column} missing on synthetic rows"
+        assert rows["id"].is_unique, table
+    evolved = warehouse.read_table("evolved_instructions")
+    assert set(evolved["round"]) == {1, 2, 3}
+    assert (evolved["generation"] == 1).all()
+
+
+def test_the_mix_is_within_one_point_of_the_target(run):
+    _, warehouse, *_ = run
+    mix = warehouse.read_table("mixed_training_set")
+    human = (mix["origin"] == "human").mean()
+    assert abs(human - 0.70) <= 0.01
+    assert (mix.loc[mix["origin"] == "synthetic", "generation"] <= 1).all()
+
+
+def test_bad_seed_lines_are_quarantined_and_good_ones_go_on(run):
+    _, warehouse, _, data_dir, _ = run
+    quarantine = warehouse.read_table("quarantine", "WHERE stage = 'seeds' ORDER BY source_line")
+    planted = quarantine[quarantine["source_file"].str.endswith("zz_planted_bad.jsonl")]
+    assert list(planted["source_line"]) == [2, 3, 4]
+    assert list(planted["field"]) == ["", "tests", ""]
+    assert "invalid JSON" in planted["reason"].iloc[0]
+    assert "invalid UTF-8" in planted["reason"].iloc[2]
+    seeds = warehouse.read_table("seeds")
+    assert "planted-ok" in set(seeds["source_key"])
+    assert len(seeds) == 151
+
+
+def test_verification_rejects_the_planted_wrong_candidates(run):
+    _, warehouse, *_ = run
+    seeds = warehouse.read_table("seeds").set_index("id")
+    candidates = warehouse.read_table("candidate_solutions")
+    kept = set(warehouse.read_table("verified_solutions")["id"])
+    rejected = warehouse.read_table("rejects", "WHERE stage = 'verified_solutions'").set_index("id")
+
+    # Math: every candidate whose final answer is wrong is rejected as wrong_answer.
+    math = candidates[(candidates["domain"] == "math") & candidates["reference_answer"].notna()]
+    wrong = [r for r in math.itertuples() if not check_answer(r.response, r.reference_answer).passed]
+    assert wrong, "the rules teacher should have slipped some arithmetic"
+    assert all(r.id not in kept and rejected.loc[r.id, "reason"] == "wrong_answer" for r in wrong)
+
+    # Code: mutants of the seed's reference solution fail their tests, in the sandbox.
+    code = candidates[(candidates["domain"] == "code") & (candidates["technique"] == "seed")]
+    mutants = [r for r in code.itertuples() if extract_code(r.response).strip() != seeds.loc[r.root_id, "response"].strip()]
+    assert mutants
+    caught = [r for r in mutants if r.id in rejected.index and rejected.loc[r.id, "reason"] != "sibling_selected"]
+    assert len(caught) / len(mutants) >= 0.9
+    assert {rejected.loc[r.id, "reason"] for r in caught} <= {"test_failure", "syntax_error", "crash", "timeout"}
+
+
+def test_trace_reaches_a_seed_or_human_row_from_every_row_of_the_mix(run):
+    _, warehouse, snapshot, *_ = run
+    for row_id in snapshot["id"]:
+        chain = trace_row(warehouse, row_id)
+        assert chain[0].id == row_id
+        assert chain[-1].row["technique"] in {"seed", "human"}, row_id
+        assert chain[-1].id == snapshot.set_index("id").loc[row_id, "root_id"]
+
+
+def test_a_second_run_gives_the_same_ids_and_no_duplicates(run):
+    _, warehouse, snapshot, _, resources = run
+    again = dg.materialize(PIPELINE_ASSETS, resources=resources)
+    assert again.success
+    mix = warehouse.read_table("mixed_training_set")
+    assert sorted(mix["id"]) == sorted(snapshot["id"])
+    assert mix["id"].is_unique
+    # Every teacher call of the second run came from the cache.
+    for asset in ("evolved_instructions", "candidate_solutions"):
+        metadata = again.asset_materializations_for_node(asset)[0].metadata
+        assert metadata["teacher/cache_misses"].value == 0, asset
+
+
+def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):
+    for folder in ("seeds", "human", "benchmarks"):
+        (tmp_path / folder).mkdir()
+    resources = build_resources(tmp_path)
+    assert dg.materialize(PIPELINE_ASSETS, resources=resources).success
+    for table in FIVE_STAGES:
+        frame = resources["warehouse"].read_table(table)
+        assert frame.empty and {"id", "root_id", "origin", "generation"} <= set(frame.columns)
