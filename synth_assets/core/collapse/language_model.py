@@ -40,7 +40,7 @@ class NgramCollapseConfig:
     real_fraction: float = 0.7
     heldout_fraction: float = 0.2
     min_count: int = 2
-    distinct_tokens: int = 10_000
+    distinct_tokens: int = 50_000
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ def line_plot_png(
 ) -> bytes:
     """One panel per metric, one line per regime, generation on the x axis."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(4.2 * len(metrics), 3.4), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
@@ -48,6 +49,7 @@ def line_plot_png(
         if metric in log_metrics:
             ax.set_yscale("log")
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
     axes[0].legend()
