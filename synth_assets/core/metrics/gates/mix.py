@@ -64,8 +64,12 @@ def check_mix_ratio(
     domain_bad = bad[bad["scope"] != "overall"]
     if not domain_bad.empty:
         worst = domain_bad.iloc[0]
-        distance = "has no rows" if worst["rows"] == 0 else f"is {worst['deviation'] * 100:.1f} points from"
-        detail += f", and {len(domain_bad)} domain(s) are out: '{worst['scope']}' {distance} its target {worst['target']:.2f}"
+        where = (
+            f"has no rows (target {worst['target']:.2f})"
+            if worst["rows"] == 0
+            else f"is {worst['deviation'] * 100:.1f} points from its target {worst['target']:.2f}"
+        )
+        detail += f", and {len(domain_bad)} domain(s) are out: '{worst['scope']}' {where}"
     offenders = bad.assign(deviation=bad["deviation"].where(bad["rows"] > 0))
     extra = {"tolerance": float(tolerance), "deviation": deviation, "rows": float(len(mix))}
     extra.update({f"human_fraction_{row.scope}": float(row.human_fraction) for row in table.iloc[1:].itertuples()})
