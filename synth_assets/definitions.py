@@ -20,8 +20,8 @@ from resources.warehouse import Warehouse
 from synth_assets.assets.collapse_lab import collapse_lab_assets
 from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
 from synth_assets.assets.export import training_set_export
-from synth_assets.assets.generation import evolved_instructions
-from synth_assets.assets.ingest import human_reference, seeds
+from synth_assets.assets.generation import backtranslated_pairs, evolved_instructions, self_instruct_tasks
+from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.verification import candidate_solutions, verified_solutions
 
 __all__ = ["PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
@@ -29,7 +29,10 @@ __all__ = ["PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
 PIPELINE_ASSETS = [
     seeds,
     human_reference,
+    documents,
     evolved_instructions,
+    self_instruct_tasks,
+    backtranslated_pairs,
     candidate_solutions,
     verified_solutions,
     benchmark_index,

@@ -21,6 +21,7 @@ STAGE_TABLES = (
     "evolved_instructions",
     "seeds",
     "human_reference",
+    "documents",
 )
 _SHOWN = ("origin", "generation", "technique", "operation", "round", "teacher", "template_version", "domain",
           "category", "instruction", "response", "source_file", "source_line", "source_key", "verifier",

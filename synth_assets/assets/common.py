@@ -14,7 +14,7 @@ from resources.warehouse import Warehouse
 from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.schema import QUARANTINE_COLUMNS, REJECT_COLUMNS, TABLE_COLUMNS, empty_frame
 
-__all__ = ["RecordingTeacher", "frame", "stage_metadata", "write_stage"]
+__all__ = ["RecordingTeacher", "frame", "reject_samples", "stage_metadata", "write_stage"]
 
 WAREHOUSE_POOL = "warehouse"
 _PREVIEW_ROWS = 5
@@ -61,6 +61,17 @@ def stage_metadata(
     metadata.update({f"dropped/{reason}": count for reason, count in sorted(reasons.items())})
     metadata.update(extra)
     return metadata
+
+
+def reject_samples(rejects: pd.DataFrame, per_reason: int = 3) -> str:
+    """A few rejected rows of each reason, with what the rule saw: for a user checking a rule."""
+    if rejects.empty:
+        return "Nothing rejected."
+    lines = ["| reason | instruction | detail |", "| --- | --- | --- |"]
+    for reason, group in rejects.groupby("reason"):
+        for row in group.head(per_reason).itertuples():
+            lines.append(f"| {reason} | {_shorten(str(row.instruction))} | {_shorten(str(row.detail or ''))} |")
+    return "\n".join(lines)
 
 
 def _reason_table(reasons: Counter) -> str:

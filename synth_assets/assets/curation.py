@@ -19,7 +19,7 @@ CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
                      "source_file": "VARCHAR", "source_line": "INTEGER"}
 # Tables whose rows are finished instruction/response pairs.
-CORPUS_SOURCES = ("verified_solutions", "human_reference")
+CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference")
 
 
 class CurationSettings(dg.Config):

@@ -1,4 +1,4 @@
-"""Generating instructions from the seeds: Evol-Instruct rounds with elimination."""
+"""Generating instructions: Evol-Instruct, Self-Instruct and instruction backtranslation."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import dagster as dg
 
 from resources.teacher.resource import TeacherResource
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, stage_metadata, write_stage
+from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, reject_samples, stage_metadata, write_stage
+from synth_assets.core.backtranslation_run import BacktranslationConfig, run_backtranslation
 from synth_assets.core.evolution import OPERATIONS, EvolutionConfig, evolve
+from synth_assets.core.self_instruct_run import SelfInstructConfig, run_self_instruct
 
 GENERATION = "generation"
 
@@ -38,7 +40,59 @@ def evolved_instructions(
     return dg.MaterializeResult(
         metadata=stage_metadata(
             out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
+            rejected_samples=dg.MetadataValue.md(reject_samples(rejects)),
             **{f"accepted/{op}": int(n) for op, n in sorted(by_operation.items())},
             **recorder.metadata(),
         )
+    )
+
+
+class SelfInstructSettings(dg.Config):
+    steps: int = 4
+    prompts_per_step: int = 8
+    seed: int = 0
+    temperature: float = 0.7
+    rouge_threshold: float = 0.7
+
+
+@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"})
+def self_instruct_tasks(
+    config: SelfInstructSettings, teacher: TeacherResource, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Self-Instruct (Wang et al. 2022): new tasks from prompts of 8 in-context tasks (6 seeds, 2
+    generated), kept only if they pass the length, keyword, start and ROUGE-L novelty filters."""
+    settings = SelfInstructConfig(steps=config.steps, prompts_per_step=config.prompts_per_step, seed=config.seed,
+                                  temperature=config.temperature, rouge_threshold=config.rouge_threshold)
+    recorder = RecordingTeacher(teacher)
+    seed_rows = warehouse.read_table("seeds").to_dict("records")
+    outcome = run_self_instruct(seed_rows, recorder, recorder.teacher_id, settings)
+    out, rejects = write_stage(warehouse, "self_instruct_tasks", outcome.rows, outcome.rejected)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
+                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
+    )
+
+
+class BacktranslationSettings(dg.Config):
+    threshold: int = 4
+    min_words: int = 30
+    max_words: int = 250
+    seed: int = 0
+
+
+@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["documents"], kinds={"duckdb"})
+def backtranslated_pairs(
+    config: BacktranslationSettings, teacher: TeacherResource, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Instruction backtranslation (Li et al. 2023): document segments become answers to
+    instructions the teacher writes for them; the teacher's 1-5 self-curation keeps the best."""
+    settings = BacktranslationConfig(threshold=config.threshold, min_words=config.min_words,
+                                     max_words=config.max_words, seed=config.seed)
+    recorder = RecordingTeacher(teacher)
+    outcome = run_backtranslation(warehouse.read_table("documents").to_dict("records"), recorder,
+                                  recorder.teacher_id, settings)
+    out, rejects = write_stage(warehouse, "backtranslated_pairs", outcome.rows, outcome.rejected)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=outcome.segments, segments=outcome.segments,
+                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
     )

@@ -14,7 +14,7 @@ from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 VERIFICATION = "verification"
 # The tables whose rows are instructions waiting for answers.
-INSTRUCTION_TABLES = ("seeds", "evolved_instructions")
+INSTRUCTION_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks")
 
 
 class CandidateSettings(dg.Config):

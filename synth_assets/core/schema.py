@@ -68,8 +68,8 @@ CANDIDATE_COLUMNS = {
 
 VERIFIED_COLUMNS = {
     **CANDIDATE_COLUMNS,
-    "verified": "BOOLEAN",  # passed a real check (tests, answer match); NULL when only judged
-    "verifier": "VARCHAR",  # code_tests | math_answer | judge
+    "verified": "BOOLEAN",  # passed a real check (tests, answer match); NULL when only judged or voted
+    "verifier": "VARCHAR",  # code_tests | math_answer | self_consistency | judge | self_curation
     "verdict_detail": "VARCHAR",
     "judge_score": "DOUBLE",
     "task_candidates": "INTEGER",
@@ -78,7 +78,13 @@ VERIFIED_COLUMNS = {
     "task_pass_at_k": "DOUBLE",
 }
 
-CORPUS_COLUMNS = {**SAMPLE_COLUMNS, "verified": "BOOLEAN", "verifier": "VARCHAR", "judge_score": "DOUBLE"}
+CORPUS_COLUMNS = {
+    **SAMPLE_COLUMNS,
+    "verified": "BOOLEAN",
+    "verifier": "VARCHAR",
+    "verdict_detail": "VARCHAR",
+    "judge_score": "DOUBLE",
+}
 
 # Every row a stage did not pass on, with the stage and the reason; the content is kept.
 REJECT_COLUMNS = {
@@ -104,7 +110,10 @@ QUARANTINE_COLUMNS = {
 TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "seeds": SAMPLE_COLUMNS,
     "human_reference": SAMPLE_COLUMNS,
+    "documents": SAMPLE_COLUMNS,
     "evolved_instructions": SAMPLE_COLUMNS,
+    "self_instruct_tasks": SAMPLE_COLUMNS,
+    "backtranslated_pairs": CORPUS_COLUMNS,
     "candidate_solutions": CANDIDATE_COLUMNS,
     "verified_solutions": VERIFIED_COLUMNS,
     "deduplicated_corpus": CORPUS_COLUMNS,
