@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth_assets.core.rouge import NoveltyIndex, lcs_length, rouge_l_f, tokenize  # noqa: E402
+from synth_assets.core.rouge import NoveltyIndex, rouge_l_f, tokenize  # noqa: E402
 
 VERBS = (
     "write explain describe list summarize compare generate create classify translate rewrite suggest "
@@ -137,7 +137,9 @@ def _naive_rouge_score() -> tuple[str, Callable[[Sequence[str], str], float]]:
                 if member and query:
                     lcs = dp_lcs(member, query)
                     if lcs:
-                        best = max(best, 2 * (lcs / len(query)) * (lcs / len(member)) / (lcs / len(query) + lcs / len(member)))
+                        best = max(
+                            best, 2 * (lcs / len(query)) * (lcs / len(member)) / (lcs / len(query) + lcs / len(member))
+                        )
             return best
 
         return "naive DP LCS (rouge-score not installed)", naive_dp

@@ -281,7 +281,9 @@ def build_prompt(
 
     The template's hash is ``load_template(SELF_INSTRUCT_TEMPLATE).version``.
     """
-    return render_prompt(sample_in_context_tasks(human_tasks, machine_tasks, rng_seed, n_human=n_human, n_machine=n_machine))
+    return render_prompt(
+        sample_in_context_tasks(human_tasks, machine_tasks, rng_seed, n_human=n_human, n_machine=n_machine)
+    )
 
 
 # "Task 10:", "**Task 10.**", "10.", "10)", "## Task 10 -" at the start of a line.

@@ -31,7 +31,11 @@ def paragraph(first: int, n_sentences: int, n_words: int = 10) -> str:
 
 def test_each_paragraph_of_a_normal_size_is_a_segment() -> None:
     document = "\n\n".join([paragraph(0, 4), paragraph(10, 5), paragraph(20, 3)])
-    assert split_segments(document, min_words=30, max_words=100) == [paragraph(0, 4), paragraph(10, 5), paragraph(20, 3)]
+    assert split_segments(document, min_words=30, max_words=100) == [
+        paragraph(0, 4),
+        paragraph(10, 5),
+        paragraph(20, 3),
+    ]
 
 
 def test_tiny_paragraphs_are_merged_with_a_neighbour() -> None:
@@ -134,7 +138,16 @@ def test_scores_are_parsed_robustly(reply: str, score: int) -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    ["A good answer.", "Score: <n>", "Score: 0", "Score: 6", "Score: 4.5", "Score: 8/10", "Score: 4\nOn second thought, Score: 9", ""],
+    [
+        "A good answer.",
+        "Score: <n>",
+        "Score: 0",
+        "Score: 6",
+        "Score: 4.5",
+        "Score: 8/10",
+        "Score: 4\nOn second thought, Score: 9",
+        "",
+    ],
 )
 def test_missing_or_out_of_range_scores_are_none(reply: str) -> None:
     assert parse_score(reply) is None

@@ -30,8 +30,17 @@ NOT_EQUAL = "Not Equal"
 
 @pytest.mark.parametrize(
     "judge_text",
-    ["Equal", "equal", "EQUAL.", "**Equal**", "Equal\n\nBoth ask for the same thing.", "Judgement: Equal. The second is not harder.",
-     "The two instructions are equal.", "Equivalent", "Equal or Not Equal: Equal"],
+    [
+        "Equal",
+        "equal",
+        "EQUAL.",
+        "**Equal**",
+        "Equal\n\nBoth ask for the same thing.",
+        "Judgement: Equal. The second is not harder.",
+        "The two instructions are equal.",
+        "Equivalent",
+        "Equal or Not Equal: Equal",
+    ],
 )
 def test_equal_judgements_mean_no_information_gain(judge_text: str) -> None:
     assert parse_equality_judgment(judge_text) is True
@@ -41,9 +50,20 @@ def test_equal_judgements_mean_no_information_gain(judge_text: str) -> None:
 
 @pytest.mark.parametrize(
     "judge_text",
-    ["Not Equal", "not equal", "NOT_EQUAL", "**Not Equal**", "Not Equal. The second adds a constraint on empty lists.",
-     "They are not equal.", "They aren't equal", "They don't seem equal to me.", "Unequal", "Not equivalent",
-     "Equal or Not Equal? Not Equal", "They are not really equal; the second one is deeper."],
+    [
+        "Not Equal",
+        "not equal",
+        "NOT_EQUAL",
+        "**Not Equal**",
+        "Not Equal. The second adds a constraint on empty lists.",
+        "They are not equal.",
+        "They aren't equal",
+        "They don't seem equal to me.",
+        "Unequal",
+        "Not equivalent",
+        "Equal or Not Equal? Not Equal",
+        "They are not really equal; the second one is deeper.",
+    ],
 )
 def test_not_equal_judgements_keep_the_evolution(judge_text: str) -> None:
     assert parse_equality_judgment(judge_text) is False
@@ -84,7 +104,9 @@ def test_sorry_short_rule() -> None:
 # --- rule 3: only punctuation and stop words ----------------------------------------------------
 
 
-@pytest.mark.parametrize("response", ["", "...", "It is what it is.", "I'm not, you're not -- they were!", "?!", "And so on, and so on..."])
+@pytest.mark.parametrize(
+    "response", ["", "...", "It is what it is.", "I'm not, you're not -- they were!", "?!", "And so on, and so on..."]
+)
 def test_stopwords_only_rule_rejects(response: str) -> None:
     assert is_stopwords_only(response)
     assert eliminate(GOOD_INSTRUCTION, response, NOT_EQUAL).reason == Reason.stopwords_only_response
@@ -107,8 +129,14 @@ def test_stop_word_list_is_the_documented_english_list() -> None:
 
 @pytest.mark.parametrize(
     "instruction",
-    ["#Rewritten Prompt#: Sort a list of numbers in place.", "Given Prompt: sort a list.", "Here is the rewritten prompt: sort a list.",
-     "The rewritten   task: sort a list stably.", "#Created Prompt#\nSort a list.", "Sort a list (no preamble)."],
+    [
+        "#Rewritten Prompt#: Sort a list of numbers in place.",
+        "Given Prompt: sort a list.",
+        "Here is the rewritten prompt: sort a list.",
+        "The rewritten   task: sort a list stably.",
+        "#Created Prompt#\nSort a list.",
+        "Sort a list (no preamble).",
+    ],
 )
 def test_copied_prompt_words_rule_rejects(instruction: str) -> None:
     assert copies_prompt_words(instruction)
@@ -116,7 +144,11 @@ def test_copied_prompt_words_rule_rejects(instruction: str) -> None:
 
 
 def test_copied_prompt_words_rule_keeps_ordinary_instructions() -> None:
-    for instruction in [GOOD_INSTRUCTION, "Explain what a prompt is in a terminal.", "Given a list, return its rewritten form."]:
+    for instruction in [
+        GOOD_INSTRUCTION,
+        "Explain what a prompt is in a terminal.",
+        "Given a list, return its rewritten form.",
+    ]:
         assert not copies_prompt_words(instruction)
         assert eliminate(instruction, GOOD_RESPONSE, NOT_EQUAL).keep
     assert all(copies_prompt_words(f"x {phrase.upper()} y") for phrase in COPIED_PROMPT_PHRASES)
@@ -135,12 +167,42 @@ def test_rules_apply_in_the_papers_order() -> None:
 
 # (parent, evolved instruction, scripted response, scripted judge answer, expected reason or None)
 SCRIPTED_ROUND = [
-    ("Sort a list.", "Sort a list of numbers in descending order without using sorted().", "def sort_desc(xs): ...", "Not Equal", None),
+    (
+        "Sort a list.",
+        "Sort a list of numbers in descending order without using sorted().",
+        "def sort_desc(xs): ...",
+        "Not Equal",
+        None,
+    ),
     ("Sum a list.", "Sum a list.", "def total(xs): return sum(xs)", "Equal", Reason.no_information_gain),
-    ("Add two numbers.", "Add two numbers given in Roman numerals up to MMMCMXCIX.", "Sorry, I cannot do that.", "Not Equal", Reason.sorry_short_response),
-    ("Name a colour.", "Name a colour whose name has exactly zero letters.", "It is not.", "Not Equal", Reason.stopwords_only_response),
-    ("Reverse a string.", "#Rewritten Prompt#: Reverse a string without slicing.", "def rev(s): ...", "Not Equal", Reason.copied_prompt_words),
-    ("Count vowels.", "Count vowels in a string, treating 'y' as a vowel only at the end.", "def vowels(s): ...", "Verdict: NOT EQUAL - adds a rule.", None),
+    (
+        "Add two numbers.",
+        "Add two numbers given in Roman numerals up to MMMCMXCIX.",
+        "Sorry, I cannot do that.",
+        "Not Equal",
+        Reason.sorry_short_response,
+    ),
+    (
+        "Name a colour.",
+        "Name a colour whose name has exactly zero letters.",
+        "It is not.",
+        "Not Equal",
+        Reason.stopwords_only_response,
+    ),
+    (
+        "Reverse a string.",
+        "#Rewritten Prompt#: Reverse a string without slicing.",
+        "def rev(s): ...",
+        "Not Equal",
+        Reason.copied_prompt_words,
+    ),
+    (
+        "Count vowels.",
+        "Count vowels in a string, treating 'y' as a vowel only at the end.",
+        "def vowels(s): ...",
+        "Verdict: NOT EQUAL - adds a rule.",
+        None,
+    ),
     ("Find a max.", "Find the maximum of a list.", "max(xs)", "I think so.", Reason.judge_unparseable),
 ]
 

@@ -46,7 +46,16 @@ def random_text(rng: random.Random, vocabulary: list[str], max_words: int = 14) 
 
 
 def test_tokenize_lowercases_and_splits_on_non_alphanumerics() -> None:
-    assert tokenize("Write a C++ program, e.g. 'hello-world'!") == ["write", "a", "c", "program", "e", "g", "hello", "world"]
+    assert tokenize("Write a C++ program, e.g. 'hello-world'!") == [
+        "write",
+        "a",
+        "c",
+        "program",
+        "e",
+        "g",
+        "hello",
+        "world",
+    ]
     assert tokenize("Café №5") == ["caf", "5"]
     assert tokenize("...") == []
 

@@ -82,7 +82,7 @@ def test_banned_keyword_rule_matches_whole_words_only() -> None:
     assert has_banned_keyword("Tell me how to Go\n To the station from here.")
 
 
-@pytest.mark.parametrize("first", ["\"", "(", "-", "*", "#", ".", "?", "["])
+@pytest.mark.parametrize("first", ['"', "(", "-", "*", "#", ".", "?", "["])
 def test_punctuation_rule_rejects_a_leading_punctuation_mark(first: str) -> None:
     text = f"{first}Explain why the sky is blue."
     assert starts_with_punctuation(text)
@@ -90,13 +90,19 @@ def test_punctuation_rule_rejects_a_leading_punctuation_mark(first: str) -> None
 
 
 def test_punctuation_rule_keeps_letters_and_digits_and_ignores_leading_space() -> None:
-    for text in ["Explain why the sky is blue.", "3 reasons why the sky is blue, please.", "   Explain the rainbow colours."]:
+    for text in [
+        "Explain why the sky is blue.",
+        "3 reasons why the sky is blue, please.",
+        "   Explain the rainbow colours.",
+    ]:
         assert not starts_with_punctuation(text)
         assert verdict_for(text).keep
     assert verdict_for("   - Explain the rainbow colours.").reason == Reject.starts_with_punctuation
 
 
-@pytest.mark.parametrize("text", ["Émile asks why the sky is blue.", "¿Por qué el cielo es azul hoy?", "“Explain the sky” in four words."])
+@pytest.mark.parametrize(
+    "text", ["Émile asks why the sky is blue.", "¿Por qué el cielo es azul hoy?", "“Explain the sky” in four words."]
+)
 def test_non_ascii_rule_rejects_a_non_ascii_first_character(text: str) -> None:
     assert starts_with_non_ascii(text)
     assert verdict_for(text).reason == Reject.starts_non_ascii
@@ -112,7 +118,10 @@ def test_write_a_program_rule() -> None:
     for text in ["Write a program that prints the first ten primes.", "write  a  PROGRAM to sort a list of numbers."]:
         assert starts_with_write_a_program(text)
         assert verdict_for(text).reason == Reject.starts_write_a_program
-    for text in ["Write a programme of events for a wedding day.", "Write a function that prints the first ten primes."]:
+    for text in [
+        "Write a programme of events for a wedding day.",
+        "Write a function that prints the first ten primes.",
+    ]:
         assert not starts_with_write_a_program(text)
         assert verdict_for(text).keep
 
@@ -153,7 +162,8 @@ def test_verdict_has_a_reason_exactly_when_it_rejects() -> None:
 
 # --- a scripted teacher through parse + filter --------------------------------------------------
 
-SCRIPTED_TEACHER_REPLY = """ Suggest three fun activities for a rainy weekend with children.
+SCRIPTED_TEACHER_REPLY = (
+    """ Suggest three fun activities for a rainy weekend with children.
 Task 10: Plot the monthly sales figures for this year.
 Task 11: Write a program that checks whether a number is prime.
 Task 12: ¿Cuál es la capital de Francia y por qué?
@@ -162,8 +172,11 @@ Task 14: Sort these.
 Task 15: Explain why the sky is blue.
 Task 16: Describe how photosynthesis turns sunlight into chemical energy in plants.
 Task 17: Suggest three fun activities for a rainy weekend with kids.
-Task 18: """ + " ".join(["word"] * 151) + """
+Task 18: """
+    + " ".join(["word"] * 151)
+    + """
 Task 19: Compose a short limerick about a cat who loves cheese."""
+)
 
 PLANTED = {
     "Plot the monthly sales figures for this year.": Reject.banned_keyword,
@@ -218,7 +231,11 @@ def test_filter_instructions_rejects_a_repeat_within_one_batch() -> None:
 
 
 def test_prompt_has_six_human_and_two_machine_tasks_and_ends_with_task_9() -> None:
-    machine = ["Machine task one is about boats.", "Machine task two is about trains.", "Machine three is about planes."]
+    machine = [
+        "Machine task one is about boats.",
+        "Machine task two is about trains.",
+        "Machine three is about planes.",
+    ]
     prompt = build_prompt(HUMAN_TASKS, machine, rng_seed=7)
     assert prompt.endswith("Task 9:")
     listed = [line.split(": ", 1)[1] for line in prompt.splitlines() if line.startswith("Task ") and ": " in line]
@@ -239,7 +256,9 @@ def test_prompt_fills_missing_machine_tasks_with_human_ones() -> None:
 
 def test_prompt_is_reproducible_from_its_seed() -> None:
     machine = ["Machine task about boats.", "Machine task about trains.", "Machine task about planes."]
-    assert build_prompt(HUMAN_TASKS, machine, rng_seed="run1:3") == build_prompt(HUMAN_TASKS, machine, rng_seed="run1:3")
+    assert build_prompt(HUMAN_TASKS, machine, rng_seed="run1:3") == build_prompt(
+        HUMAN_TASKS, machine, rng_seed="run1:3"
+    )
     prompts = {build_prompt(HUMAN_TASKS, machine, rng_seed=seed) for seed in range(10)}
     assert len(prompts) > 1
 
@@ -285,7 +304,10 @@ def test_parser_handles_a_restated_task_9_and_trailing_chatter() -> None:
 
 def test_parser_does_not_split_inside_numbers() -> None:
     reply = "Convert 3.5 kg to pounds.\n10-year-olds: plan a party for them.\nTask 10: Explain 1.5 times 2."
-    assert parse_generated_tasks(reply) == ["Convert 3.5 kg to pounds. 10-year-olds: plan a party for them.", "Explain 1.5 times 2."]
+    assert parse_generated_tasks(reply) == [
+        "Convert 3.5 kg to pounds. 10-year-olds: plan a party for them.",
+        "Explain 1.5 times 2.",
+    ]
 
 
 def test_parser_drops_the_last_task_of_a_truncated_reply() -> None:
