@@ -1,27 +1,39 @@
-"""The teacher as a Dagster resource: a configured backend behind the shared response cache."""
+"""The teacher as a Dagster resource: a configured backend behind the shared response cache.
+
+`backend` picks the engine (`rules`, `vllm`, `openai`, `transformers`); each engine's own settings
+sit in a nested config block of the same name, so the launchpad shows them grouped. Definitions
+build the resource from the environment with `teacher_from_env`; docs/teachers.md lists every
+field and variable.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, ValidationError
 
 from resources.teacher.base import BackendError, Completion, GenerationRequest, TeacherBackend
 from resources.teacher.cache import ResponseCache
 from resources.teacher.factory import BACKENDS, make_backend
+from resources.teacher.openai_backend import OpenAIOptions
+from resources.teacher.transformers_backend import TransformersOptions
+from resources.teacher.vllm_backend import VLLMOptions
 from resources.warehouse import Warehouse
 
-__all__ = ["TeacherBatch", "TeacherResource", "TeacherStats"]
+__all__ = ["ENV_VARS", "TeacherBatch", "TeacherResource", "TeacherStats", "teacher_from_env"]
 
 
 @dataclass(frozen=True)
 class TeacherStats:
     requests: int
-    cache_hits: int
-    cache_misses: int
+    cache_hits: int  # requests answered without a teacher call (cached, or repeated within the call)
+    cache_misses: int  # requests the teacher answered
     prompt_tokens: int
     completion_tokens: int
     seconds: float
@@ -47,23 +59,22 @@ class TeacherResource(dg.ConfigurableResource):
     """The teacher model every generating stage asks.
 
     `backend` picks the engine: `rules` is the offline stand-in (NOT a language model: it applies
-    fixed text rules so the graph runs anywhere); see the README's "Using a real teacher".
+    fixed text rules so the graph runs anywhere); see docs/teachers.md for the real ones.
     """
 
     backend: str = "rules"
-    model: str = ""  # empty: the backend's default
+    model: str = ""  # empty: the backend's default (only `rules` has one)
     batch_size: int = 256  # requests per backend call; each batch is cached as soon as it returns
     use_cache: bool = True
     warehouse: Warehouse
+    openai: OpenAIOptions = OpenAIOptions()
+    vllm: VLLMOptions = VLLMOptions()
+    transformers: TransformersOptions = TransformersOptions()
 
     _backend: TeacherBackend | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"TeacherResource.backend must be one of {sorted(BACKENDS)}, got {self.backend!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"TeacherResource.batch_size must be >= 1, got {self.batch_size}")
-        self._backend = make_backend(self.backend, self.model)
+        self._backend = self._build()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._backend is not None:
@@ -73,12 +84,23 @@ class TeacherResource(dg.ConfigurableResource):
     @property
     def engine(self) -> TeacherBackend:
         if self._backend is None:  # used outside a Dagster run, e.g. from a script
-            self._backend = make_backend(self.backend, self.model)
+            self._backend = self._build()
         return self._backend
 
     @property
     def teacher_id(self) -> str:
         return self.engine.teacher_id
+
+    @property
+    def uses_gpu(self) -> bool:
+        """Whether steps using this teacher belong in the GPU concurrency pool: `vllm` always,
+        `transformers` on a CUDA device (with device `auto`, when CUDA is visible here)."""
+        if self.backend == "vllm":
+            return True
+        if self.backend == "transformers":
+            device = self.transformers.device
+            return device.startswith("cuda") or (device == "auto" and _cuda_visible())
+        return False
 
     def describe(self) -> str:
         if self.backend == "rules":
@@ -86,40 +108,55 @@ class TeacherResource(dg.ConfigurableResource):
         return self.teacher_id
 
     def generate(self, requests: Sequence[GenerationRequest]) -> TeacherBatch:
-        """Answer every request, from the cache where possible; new answers are cached per batch."""
+        """Answer every request, from the cache where possible; new answers are cached per batch.
+
+        Each batch is written (and committed) to the warehouse as soon as the backend returns it,
+        so a run killed mid-stage loses at most the batch in flight. Requests with the same cache
+        key are asked once.
+        """
         started = time.perf_counter()
         engine = self.engine
         teacher = engine.teacher_id
-        keys = [[r.cache_key(teacher, i) for i in range(r.sampling.n)] for r in requests]
+        keys = [tuple(r.cache_key(teacher, i) for i in range(r.sampling.n)) for r in requests]
         cache = ResponseCache(self.warehouse)
         cached = cache.get_many([k for ks in keys for k in ks]) if self.use_cache else {}
 
-        results: list[list[Completion] | None] = [None] * len(requests)
-        missing: list[int] = []
+        answers: dict[tuple[str, ...], list[Completion]] = {}
+        missing: list[int] = []  # the first request of each uncached key tuple
+        seen: set[tuple[str, ...]] = set()
         for i, request_keys in enumerate(keys):
+            if request_keys in seen:
+                continue
+            seen.add(request_keys)
             if all(k in cached for k in request_keys):
-                results[i] = [cached[k] for k in request_keys]
+                answers[request_keys] = [cached[k] for k in request_keys]
             else:
                 missing.append(i)
 
+        log = dg.get_dagster_logger()
         prompt_tokens = completion_tokens = 0
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            answers = engine.generate([requests[i] for i in batch])
-            if len(answers) != len(batch):
-                raise BackendError(f"{teacher} answered {len(answers)} of {len(batch)} requests")
+            batch_started = time.perf_counter()
+            fresh_answers = engine.generate([requests[i] for i in batch])
+            if len(fresh_answers) != len(batch):
+                raise BackendError(f"{teacher} answered {len(fresh_answers)} of {len(batch)} requests")
             fresh = []
-            for i, completions in zip(batch, answers):
+            for i, completions in zip(batch, fresh_answers):
                 if len(completions) != requests[i].sampling.n:
                     raise BackendError(
                         f"{teacher} gave {len(completions)} completions where n={requests[i].sampling.n}"
                     )
-                results[i] = completions
+                answers[keys[i]] = completions
                 fresh.extend((keys[i][j], j, c) for j, c in enumerate(completions))
-                prompt_tokens += completions[0].prompt_tokens if completions else 0
+                prompt_tokens += completions[0].prompt_tokens
                 completion_tokens += sum(c.completion_tokens for c in completions)
             if self.use_cache:
                 cache.put_many(teacher, fresh)
+            log.info(
+                f"{teacher}: {start + len(batch)}/{len(missing)} uncached requests answered "
+                f"({time.perf_counter() - batch_started:.1f}s for this batch)"
+            )
 
         stats = TeacherStats(
             requests=len(requests),
@@ -129,4 +166,102 @@ class TeacherResource(dg.ConfigurableResource):
             completion_tokens=completion_tokens,
             seconds=time.perf_counter() - started,
         )
-        return TeacherBatch(completions=[r for r in results if r is not None], stats=stats)
+        return TeacherBatch(completions=[answers[k] for k in keys], stats=stats)
+
+    def _build(self) -> TeacherBackend:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"TeacherResource.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"TeacherResource.batch_size must be >= 1, got {self.batch_size}")
+        return make_backend(
+            self.backend,
+            self.model,
+            openai=self.openai,
+            vllm=self.vllm,
+            transformers=self.transformers,
+        )
+
+
+def _cuda_visible() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# Environment variable -> (config block or "" for a top-level field, field names in that block).
+ENV_VARS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "TEACHER_BACKEND": ("", ("backend",)),
+    "TEACHER_MODEL": ("", ("model",)),
+    "TEACHER_BATCH_SIZE": ("", ("batch_size",)),
+    "TEACHER_USE_CACHE": ("", ("use_cache",)),
+    "TEACHER_BASE_URL": ("openai", ("base_urls",)),
+    "TEACHER_API_KEY_ENV": ("openai", ("api_key_env",)),
+    "TEACHER_MAX_CONCURRENCY": ("openai", ("max_concurrency",)),
+    "TEACHER_TIMEOUT_S": ("openai", ("timeout_s",)),
+    "TEACHER_MAX_RETRIES": ("openai", ("max_retries",)),
+    "TEACHER_DEADLINE_S": ("openai", ("deadline_s",)),
+    "TEACHER_SEND_N": ("openai", ("send_n",)),
+    "TEACHER_TENSOR_PARALLEL_SIZE": ("vllm", ("tensor_parallel_size",)),
+    "TEACHER_GPU_MEMORY_UTILIZATION": ("vllm", ("gpu_memory_utilization",)),
+    "TEACHER_MAX_MODEL_LEN": ("vllm", ("max_model_len",)),
+    "TEACHER_ENABLE_PREFIX_CACHING": ("vllm", ("enable_prefix_caching",)),
+    "TEACHER_QUANTIZATION": ("vllm", ("quantization",)),
+    "TEACHER_ENFORCE_EAGER": ("vllm", ("enforce_eager",)),
+    "TEACHER_DEVICE": ("transformers", ("device",)),
+    "TEACHER_MAX_BATCH_SIZE": ("transformers", ("max_batch_size",)),
+    # shared by the two local engines
+    "TEACHER_DTYPE": ("vllm+transformers", ("dtype",)),
+    "TEACHER_CHAT_TEMPLATE": ("vllm+transformers", ("chat_template",)),
+    "TEACHER_TRUST_REMOTE_CODE": ("vllm+transformers", ("trust_remote_code",)),
+}
+
+_OPTION_CLASSES: dict[str, type[dg.Config]] = {
+    "openai": OpenAIOptions,
+    "vllm": VLLMOptions,
+    "transformers": TransformersOptions,
+}
+
+
+def teacher_from_env(warehouse: Warehouse, environ: Mapping[str, str] | None = None) -> TeacherResource:
+    """A `TeacherResource` configured from `TEACHER_*` variables, read when called (not at import).
+
+    Unset variables keep the field defaults, so with none set this is the offline `rules` teacher.
+    `TEACHER_BASE_URL` takes a comma-separated list. The API key itself is never read here: only
+    the name of the variable holding it (`TEACHER_API_KEY_ENV`), read by the backend at run time.
+    """
+    env = os.environ if environ is None else environ
+    top: dict[str, Any] = {}
+    blocks: dict[str, dict[str, Any]] = {name: {} for name in _OPTION_CLASSES}
+    for var, (block, fields) in ENV_VARS.items():
+        raw = env.get(var, "").strip()
+        if not raw:
+            continue
+        value: Any = [url.strip() for url in raw.split(",") if url.strip()] if var == "TEACHER_BASE_URL" else raw
+        for name in block.split("+") if block else [""]:
+            target = blocks[name] if name else top
+            target.update({field: value for field in fields})
+    backend = top.get("backend", "rules")
+    if backend not in BACKENDS:
+        raise ValueError(f"TEACHER_BACKEND must be one of {list(BACKENDS)}, got {backend!r}")
+    options: dict[str, dg.Config] = {}
+    for name, values in blocks.items():
+        try:
+            options[name] = _OPTION_CLASSES[name](**values)
+        except ValidationError as exc:
+            raise ValueError(f"invalid TEACHER_* setting for the {name} backend: {_env_names(exc)}") from exc
+    try:
+        return TeacherResource(warehouse=warehouse, **top, **options)
+    except ValidationError as exc:
+        raise ValueError(f"invalid TEACHER_* setting: {_env_names(exc)}") from exc
+
+
+def _env_names(exc: ValidationError) -> str:
+    """A validation error restated with the environment variable names a user set."""
+    field_to_var = {field: var for var, (_, fields) in ENV_VARS.items() for field in fields}
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        parts.append(f"{field_to_var.get(field, field)}: {error['msg']}")
+    return "; ".join(parts)
