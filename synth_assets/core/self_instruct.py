@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 import string
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -216,17 +217,18 @@ def rejection_summary(
     """
     if len(items) != len(verdicts):
         raise ValueError(f"items ({len(items)}) and verdicts ({len(verdicts)}) differ in length")
-    summary: dict[str, dict[str, object]] = {}
+    counts: Counter[str] = Counter()
+    samples: dict[str, list[dict[str, str]]] = {}
     for item, verdict in zip(items, verdicts):
         if verdict.keep:
             continue
-        entry = summary.setdefault(str(verdict.reason), {"count": 0, "samples": []})
-        entry["count"] = int(entry["count"]) + 1  # type: ignore[call-overload]
-        samples = entry["samples"]
-        assert isinstance(samples, list)
-        if len(samples) < sample_size:
-            samples.append({"item": _shorten(item, 300), "detail": verdict.detail})
-    return dict(sorted(summary.items(), key=lambda kv: (-int(kv[1]["count"]), kv[0])))  # type: ignore[call-overload]
+        reason = str(verdict.reason)
+        counts[reason] += 1
+        reason_samples = samples.setdefault(reason, [])
+        if len(reason_samples) < sample_size:
+            reason_samples.append({"item": _shorten(item, 300), "detail": verdict.detail})
+    ordered = sorted(counts, key=lambda reason: (-counts[reason], reason))
+    return {reason: {"count": counts[reason], "samples": samples[reason]} for reason in ordered}
 
 
 # --- the prompt and its output ------------------------------------------------------------------
