@@ -10,10 +10,17 @@ from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import WAREHOUSE_POOL, stage_metadata, write_stage
 from synth_assets.core.curation import CurationConfig, curate_corpus
-from synth_assets.core.dedup import BenchmarkIndex, MinHashConfig, SemanticConfig
+from synth_assets.core.dedup import (
+    SURVIVOR_ORDER_SQL,
+    BenchmarkIndex,
+    MinHashConfig,
+    SemanticConfig,
+    exact_duplicates_sql,
+    register_udfs,
+)
 from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
 from synth_assets.core.mixing import MixConfig, plan_mix
-from synth_assets.core.schema import QUARANTINE_COLUMNS
+from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
@@ -59,7 +66,7 @@ def deduplicated_corpus(
 ) -> dg.MaterializeResult:
     """Verified synthetic rows and human rows, deduplicated (exact, MinHash, semantic) and
     decontaminated against the benchmarks; every removal names the row kept or the item matched."""
-    rows = pd.concat([warehouse.read_table(t) for t in CORPUS_SOURCES], ignore_index=True).to_dict("records")
+    rows, exact = _stage_corpus(warehouse)
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     settings = CurationConfig(
         exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
@@ -69,12 +76,30 @@ def deduplicated_corpus(
     embed = embedding_model.encode if config.semantic and embedding_model.available() else None
     if config.semantic and embed is None:
         context.log.warning("semantic dedup skipped: no embedding model available (see README, Deduplication)")
-    outcome = curate_corpus(rows, settings, benchmark, embed)
+    outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
     out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
                                 benchmark_items=len(benchmark))
     )
+
+
+def _stage_corpus(warehouse: Warehouse) -> tuple[list[dict], dict[str, str]]:
+    """Union the sources into `corpus_input` and find exact duplicates there, in SQL."""
+    columns = ", ".join(f'"{c}"' for c in CORPUS_COLUMNS)
+    union = " UNION ALL ".join(
+        f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\"" for t in CORPUS_SOURCES
+    )
+    with warehouse.connect() as con:
+        con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})")
+        register_udfs(con)
+        exact = dict(con.execute(exact_duplicates_sql("corpus_input", "instruction")).fetchall())
+        rows = con.execute(f"SELECT * FROM corpus_input ORDER BY {SURVIVOR_ORDER_SQL}").df()
+    return rows.to_dict("records"), exact
+
+
+def _column_or_null(column: str, available: dict[str, str]) -> str:
+    return f'"{column}"' if column in available else f'CAST(NULL AS {CORPUS_COLUMNS[column]}) AS "{column}"'
 
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"})

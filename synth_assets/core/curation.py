@@ -1,10 +1,11 @@
 """Turning verified synthetic rows and human rows into one clean corpus.
 
-Steps, in order, each optional: exact duplicates (normalised text), near duplicates (MinHash LSH),
-semantic duplicates (sentence embeddings), benchmark decontamination (13-gram overlap). Rows are
-first sorted by the survivor policy (human, verified, judge score, generation, id), so in every
-cluster the row that stays is the one the policy prefers. Every removal names the row kept instead
-(or the benchmark item matched) and the similarity it was measured at.
+Steps, in order, each optional: exact duplicates (normalised text, found in DuckDB SQL by the
+caller: `dedup.exact_duplicates_sql`), near duplicates (MinHash LSH), semantic duplicates (sentence
+embeddings), benchmark decontamination (13-gram overlap). Rows are sorted by the survivor policy
+(human, verified, judge score, generation, id), so in every cluster the row that stays is the one
+the policy prefers. Every removal names the row kept instead (or the benchmark item matched) and
+the similarity it was measured at.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from synth_assets.core.dedup import (
     MinHashConfig,
     SemanticConfig,
     near_duplicates,
-    normalize_text,
     semantic_duplicates,
     survivor_sort_key,
 )
@@ -50,25 +50,21 @@ class CurationOutcome:
 def curate_corpus(
     rows: Sequence[Mapping[str, Any]],
     config: CurationConfig,
+    exact_duplicates: Mapping[str, str] | None = None,
     benchmark: BenchmarkIndex | None = None,
     embed: Embed | None = None,
 ) -> CurationOutcome:
+    """`exact_duplicates` maps each exact duplicate's id to the id kept instead (None: step off)."""
     alive = sorted((dict(r) for r in rows), key=survivor_sort_key)
     removed: list[dict[str, Any]] = []
     steps: list[str] = []
 
-    if config.exact:
+    if config.exact and exact_duplicates is not None:
         steps.append("exact")
-        first_seen: dict[str, str] = {}
-        survivors = []
         for row in alive:
-            key = normalize_text(row["instruction"])
-            if key in first_seen:
-                removed.append(_removal(row, "exact_duplicate", first_seen[key], 1.0, "same normalised instruction"))
-            else:
-                first_seen[key] = row["id"]
-                survivors.append(row)
-        alive = survivors
+            if row["id"] in exact_duplicates:
+                removed.append(_removal(row, "exact_duplicate", exact_duplicates[row["id"]], 1.0, "same normalised instruction"))
+        alive = [row for row in alive if row["id"] not in exact_duplicates]
 
     if config.near and alive:
         steps.append("near")
@@ -89,7 +85,7 @@ def curate_corpus(
             if match is None:
                 survivors.append(row)
             else:
-                removed.append(_removal(row, "benchmark_contamination", match.item_id, 1.0, f"shares 13-gram {match.ngram!r}"))
+                removed.append(_removal(row, "benchmark_contamination", match.benchmark_id, 1.0, f"shares 13-gram {match.ngram!r}"))
         alive = survivors
 
     return CurationOutcome(alive, removed, steps)
