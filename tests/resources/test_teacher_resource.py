@@ -1,0 +1,261 @@
+"""TeacherResource: backend selection (config and environment), the response cache in front of
+every backend, per-batch durability, and the GPU flag the concurrency pool reads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from resources.teacher.base import GenerationRequest, Message, SamplingParams
+from resources.teacher.cache import CACHE_TABLE
+from resources.teacher.factory import make_backend
+from resources.teacher.openai_backend import OpenAIOptions
+from resources.teacher.resource import ENV_VARS, TeacherResource, teacher_from_env
+from resources.teacher.transformers_backend import TransformersOptions
+from resources.warehouse import Warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ask(text: str, **sampling: object) -> GenerationRequest:
+    return GenerationRequest(messages=(Message("user", text),), sampling=SamplingParams(**sampling))
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return Warehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+def openai_teacher(warehouse: Warehouse, url: str, **fields: Any) -> TeacherResource:
+    return TeacherResource(
+        backend="openai", model="m", warehouse=warehouse, openai=OpenAIOptions(base_urls=[url], max_concurrency=1), **fields
+    )
+
+
+# --- the cache in front of a backend ------------------------------------------------------------
+
+
+def test_a_rerun_makes_no_teacher_calls(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+    requests = [ask("one", n=2), ask("two"), ask("three", seed=4)]
+
+    first = openai_teacher(warehouse, server.url).generate(requests)
+    calls = len(server.bodies)
+    second = openai_teacher(warehouse, server.url).generate(requests)
+
+    assert calls == 4 and len(server.bodies) == 4
+    assert second.completions == first.completions
+    assert (first.stats.cache_hits, first.stats.cache_misses) == (0, 3)
+    assert (second.stats.cache_hits, second.stats.cache_misses) == (3, 0)
+    assert first.stats.completion_tokens > 0 and second.stats.completion_tokens == 0
+
+
+def test_changed_sampling_is_a_new_key(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+    openai_teacher(warehouse, server.url).generate([ask("one", temperature=0.7)])
+
+    batch = openai_teacher(warehouse, server.url).generate([ask("one", temperature=0.2)])
+
+    assert batch.stats.cache_misses == 1 and len(server.bodies) == 2
+
+
+def test_the_same_request_twice_in_one_call_is_asked_once(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+
+    batch = openai_teacher(warehouse, server.url).generate([ask("same"), ask("other"), ask("same")])
+
+    assert len(server.bodies) == 2
+    assert batch.completions[0] == batch.completions[2]
+    assert (batch.stats.cache_hits, batch.stats.cache_misses) == (1, 2)
+
+
+def test_use_cache_false_always_asks(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+    teacher = openai_teacher(warehouse, server.url, use_cache=False)
+
+    teacher.generate([ask("one")])
+    teacher.generate([ask("one")])
+
+    assert len(server.bodies) == 2
+    assert not warehouse.table_exists(CACHE_TABLE)
+
+
+def test_each_batch_is_cached_as_it_arrives(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+    server.faults.extend([None, None, 400])  # the third request (second batch) is refused
+    teacher = openai_teacher(warehouse, server.url, batch_size=2)
+
+    with pytest.raises(Exception, match="400"):
+        teacher.generate([ask(f"q{i}") for i in range(4)])
+
+    assert len(warehouse.read_table(CACHE_TABLE)) == 2
+
+
+def test_a_killed_run_keeps_finished_batches_and_the_rerun_asks_only_the_rest(
+    warehouse: Warehouse, chat_server: Any
+) -> None:
+    server = chat_server()
+    server.hang_after = 2  # answer the first batch (2 requests), then hang on the second
+    script = textwrap.dedent(
+        f"""
+        from resources.teacher.base import GenerationRequest, Message, SamplingParams
+        from resources.teacher.openai_backend import OpenAIOptions
+        from resources.teacher.resource import TeacherResource
+        from resources.warehouse import Warehouse
+        teacher = TeacherResource(backend="openai", model="m", batch_size=2, warehouse=Warehouse(path={warehouse.path!r}),
+                                  openai=OpenAIOptions(base_urls=[{server.url!r}], max_concurrency=1, timeout_s=60))
+        teacher.generate([GenerationRequest(messages=(Message("user", f"q{{i}}"),)) for i in range(4)])
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 60
+    while len(server.bodies) < 3 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, "the child should be waiting on its second batch"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+
+    server.hang_after = None
+    batch = openai_teacher(warehouse, server.url, batch_size=2).generate([ask(f"q{i}") for i in range(4)])
+
+    assert (batch.stats.cache_hits, batch.stats.cache_misses) == (2, 2)
+    assert [b["messages"][0]["content"] for b in server.bodies[3:]] == ["q2", "q3"]
+
+
+def test_stats_become_asset_metadata(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+
+    metadata = openai_teacher(warehouse, server.url).generate([ask("one")]).stats.as_metadata()
+
+    assert set(metadata) == {
+        "teacher/requests", "teacher/cache_hits", "teacher/cache_misses",
+        "teacher/tokens_in", "teacher/tokens_out", "teacher/seconds",
+    }
+
+
+# --- selection from the launchpad and from the environment ------------------------------------
+
+
+def test_launchpad_config_selects_and_configures_the_backend(warehouse: Warehouse, chat_server: Any) -> None:
+    server = chat_server()
+
+    @dg.asset
+    def answers(teacher: TeacherResource) -> dg.MaterializeResult:
+        batch = teacher.generate([ask("hello")])
+        return dg.MaterializeResult(metadata={"teacher": teacher.describe(), **batch.stats.as_metadata()})
+
+    run_config = {
+        "resources": {
+            "teacher": {"config": {"backend": "openai", "model": "served-model", "openai": {"base_urls": [server.url]}}}
+        }
+    }
+    result = dg.materialize([answers], resources={"teacher": TeacherResource(warehouse=warehouse)}, run_config=run_config)
+
+    assert result.success
+    metadata = result.asset_materializations_for_node("answers")[0].metadata
+    assert metadata["teacher"].value == "openai:served-model"
+    assert metadata["teacher/cache_misses"].value == 1
+    assert server.bodies[0]["model"] == "served-model"
+
+
+def test_no_environment_means_the_offline_rules_teacher(warehouse: Warehouse) -> None:
+    teacher = teacher_from_env(warehouse, environ={})
+
+    assert teacher.backend == "rules" and teacher.uses_gpu is False
+    assert "NOT a language model" in teacher.describe()
+
+
+def test_environment_selects_an_openai_teacher_with_several_servers(warehouse: Warehouse) -> None:
+    environ = {
+        "TEACHER_BACKEND": "openai",
+        "TEACHER_MODEL": "Qwen/Qwen2.5-7B-Instruct",
+        "TEACHER_BASE_URL": "http://gpu1:8000/v1, http://gpu2:8000/v1/",
+        "TEACHER_API_KEY_ENV": "VLLM_API_KEY",
+        "TEACHER_MAX_CONCURRENCY": "32",
+        "TEACHER_SEND_N": "true",
+        "TEACHER_BATCH_SIZE": "64",
+    }
+
+    teacher = teacher_from_env(warehouse, environ=environ)
+
+    assert (teacher.backend, teacher.model, teacher.batch_size) == ("openai", "Qwen/Qwen2.5-7B-Instruct", 64)
+    assert teacher.openai.base_urls == ["http://gpu1:8000/v1", "http://gpu2:8000/v1"]
+    assert teacher.openai.api_key_env == "VLLM_API_KEY" and teacher.openai.max_concurrency == 32
+    assert teacher.openai.send_n is True
+
+
+def test_environment_reads_the_process_environment_when_called(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEACHER_BACKEND", "vllm")
+    monkeypatch.setenv("TEACHER_MODEL", "meta-llama/Llama-3.1-8B-Instruct")
+    monkeypatch.setenv("TEACHER_TENSOR_PARALLEL_SIZE", "2")
+    monkeypatch.setenv("TEACHER_DTYPE", "bfloat16")
+
+    teacher = teacher_from_env(warehouse)
+
+    assert teacher.vllm.tensor_parallel_size == 2
+    assert teacher.vllm.dtype == teacher.transformers.dtype == "bfloat16"
+    assert teacher.uses_gpu is True
+
+
+def test_a_bad_environment_value_names_the_variable(warehouse: Warehouse) -> None:
+    with pytest.raises(ValueError, match="TEACHER_MAX_CONCURRENCY"):
+        teacher_from_env(warehouse, environ={"TEACHER_MAX_CONCURRENCY": "0"})
+    with pytest.raises(ValueError, match="TEACHER_BACKEND must be one of"):
+        teacher_from_env(warehouse, environ={"TEACHER_BACKEND": "gpt"})
+
+
+def test_every_environment_variable_is_documented() -> None:
+    docs = (REPO / "docs" / "teachers.md").read_text()
+
+    assert [var for var in ENV_VARS if var not in docs] == []
+
+
+# --- the GPU flag and the factory ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "expected"),
+    [("rules", "auto", False), ("openai", "auto", False), ("vllm", "auto", True),
+     ("transformers", "cpu", False), ("transformers", "cuda:1", True)],
+)
+def test_uses_gpu(warehouse: Warehouse, backend: str, device: str, expected: bool) -> None:
+    teacher = TeacherResource(backend=backend, warehouse=warehouse, transformers=TransformersOptions(device=device))
+
+    assert teacher.uses_gpu is expected
+
+
+def test_an_unknown_backend_is_refused_when_used(warehouse: Warehouse) -> None:
+    with pytest.raises(ValueError, match="TeacherResource.backend must be one of"):
+        TeacherResource(backend="gpt", warehouse=warehouse).teacher_id
+
+
+@pytest.mark.parametrize("backend", ["openai", "transformers"])
+def test_language_model_backends_need_a_model(backend: str) -> None:
+    with pytest.raises(ValueError, match="TeacherResource.model"):
+        make_backend(backend, "")
+
+
+def test_the_transformers_teacher_through_the_cache(warehouse: Warehouse, tiny_model_dir: Path) -> None:
+    teacher = TeacherResource(
+        backend="transformers", model=str(tiny_model_dir), warehouse=warehouse,
+        transformers=TransformersOptions(device="cpu"),
+    )
+    requests = [ask("hello", n=2, max_tokens=5, seed=3), ask("bye", max_tokens=5)]
+
+    first = teacher.generate(requests)
+    second = TeacherResource(backend="transformers", model=str(tiny_model_dir), warehouse=warehouse).generate(requests)
+
+    assert second.completions == first.completions
+    assert (second.stats.cache_hits, second.stats.cache_misses) == (2, 0)
+    assert first.stats.completion_tokens > 0 and first.stats.prompt_tokens > 0
