@@ -26,14 +26,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.teacher.base import Completion, GenerationRequest, Message, SamplingParams, TeacherBackend  # noqa: E402
-from resources.teacher.factory import make_backend  # noqa: E402
-from resources.teacher.openai_backend import OpenAIOptions  # noqa: E402
-from resources.teacher.transformers_backend import TransformersOptions, build_random_model  # noqa: E402
-from resources.teacher.vllm_backend import VLLMOptions  # noqa: E402
+from resources.teacher.base import Completion, GenerationRequest, Message, SamplingParams, TeacherBackend
+from resources.teacher.factory import make_backend
+from resources.teacher.openai_backend import OpenAIOptions
+from resources.teacher.transformers_backend import TransformersOptions, build_random_model
+from resources.teacher.vllm_backend import VLLMOptions
 
-_TOPICS = ("sorting a list", "compound interest", "photosynthesis", "binary search", "the French revolution",
-           "prime numbers", "unit testing", "the water cycle")
+_TOPICS = (
+    "sorting a list",
+    "compound interest",
+    "photosynthesis",
+    "binary search",
+    "the French revolution",
+    "prime numbers",
+    "unit testing",
+    "the water cycle",
+)
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,15 @@ def make_requests(count: int, max_tokens: int, n: int) -> list[GenerationRequest
         topic = _TOPICS[i % len(_TOPICS)]
         detail = " Give one example and explain each step." * (i % 4)
         messages = (Message("system", "You are a careful teacher."), Message("user", f"Explain {topic}.{detail}"))
-        requests.append(GenerationRequest(messages, SamplingParams(temperature=0.8, max_tokens=max_tokens, n=n, seed=i)))
+        requests.append(
+            GenerationRequest(messages, SamplingParams(temperature=0.8, max_tokens=max_tokens, n=n, seed=i))
+        )
     return requests
 
 
-def timed(mode: str, backend: TeacherBackend, batches: list[list[GenerationRequest]]) -> tuple[Run, list[list[Completion]]]:
+def timed(
+    mode: str, backend: TeacherBackend, batches: list[list[GenerationRequest]]
+) -> tuple[Run, list[list[Completion]]]:
     started = time.perf_counter()
     answers = [answer for batch in batches for answer in backend.generate(batch)]
     seconds = time.perf_counter() - started
@@ -94,15 +106,23 @@ def main(argv: list[str] | None = None) -> None:
             if args.backend != "transformers":
                 parser.error(f"--model is required for the {args.backend} backend")
             heads = max(1, args.hidden_size // 32)
-            model = str(build_random_model(Path(scratch) / "random-model", hidden_size=args.hidden_size,
-                                           num_layers=args.layers, num_heads=heads))
+            model = str(
+                build_random_model(
+                    Path(scratch) / "random-model",
+                    hidden_size=args.hidden_size,
+                    num_layers=args.layers,
+                    num_heads=heads,
+                )
+            )
         requests = make_requests(args.prompts, args.max_tokens, args.n)
         runs = bench(args, model, requests)
 
     report = {
         "backend": args.backend,
         "model": args.model or f"random llama (hidden {args.hidden_size}, {args.layers} layers)",
-        "prompts": args.prompts, "n": args.n, "max_tokens": args.max_tokens,
+        "prompts": args.prompts,
+        "n": args.n,
+        "max_tokens": args.max_tokens,
         "runs": [{**asdict(r), "prompts_per_s": r.prompts_per_s, "tokens_per_s": r.tokens_per_s} for r in runs],
     }
     if len(runs) == 2:
@@ -122,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
 def bench(args: argparse.Namespace, model: str, requests: list[GenerationRequest]) -> list[Run]:
     urls = args.base_url or ["http://localhost:8000/v1"]
     backend = make_backend(
-        args.backend, model,
+        args.backend,
+        model,
         openai=OpenAIOptions(base_urls=urls, max_concurrency=args.concurrency),
         vllm=VLLMOptions(),
         transformers=TransformersOptions(device=args.device, max_batch_size=args.batch_size),

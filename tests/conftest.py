@@ -93,7 +93,9 @@ class ChatServer:
         for i in range(n):
             words = f"reply to {prompt} seed {body.get('seed')} sample {i}".split()[: body.get("max_tokens", 100)]
             finish = "length" if len(words) == body.get("max_tokens") else "stop"
-            choices.append({"index": i, "message": {"role": "assistant", "content": " ".join(words)}, "finish_reason": finish})
+            choices.append(
+                {"index": i, "message": {"role": "assistant", "content": " ".join(words)}, "finish_reason": finish}
+            )
         usage = {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": sum(len(c["message"]["content"].split()) for c in choices),

@@ -72,7 +72,9 @@ class OpenAIOptions(dg.Config):
     max_retries: int = Field(default=6, description="Retries of one request after 429, 5xx or a timeout.")
     backoff_base_s: float = Field(default=1.0, description="First retry waits about this long; doubles each retry.")
     backoff_max_s: float = Field(default=30.0, description="Longest wait between two retries.")
-    deadline_s: float = Field(default=900.0, description="Give up on one request after this many seconds, retries included.")
+    deadline_s: float = Field(
+        default=900.0, description="Give up on one request after this many seconds, retries included."
+    )
     send_n: bool = Field(
         default=False,
         description="Ask for all n samples in one request (vLLM serve); off: one request per sample with seed + i.",
@@ -278,9 +280,7 @@ class OpenAIBackend(TeacherBackend):
         if status >= 500:
             raise _Retryable(BackendError, f"{url} answered {status}: {_excerpt(response)}", _retry_after(response))
         if status != 200:
-            raise RequestRejected(
-                f"request {job.request_index}: {url} answered {status}: {_excerpt(response)}"
-            )
+            raise RequestRejected(f"request {job.request_index}: {url} answered {status}: {_excerpt(response)}")
         try:
             return _completions(response.json(), job)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

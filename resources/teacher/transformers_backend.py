@@ -162,7 +162,9 @@ class TransformersBackend(TeacherBackend):
         self._device = device
         logger.info("loaded %s on %s (%s)", self._model_name, device, lm.dtype)
 
-    def _generate_chunk(self, requests: Sequence[GenerationRequest], sampling: SamplingParams) -> list[list[Completion]]:
+    def _generate_chunk(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingParams
+    ) -> list[list[Completion]]:
         """One `generate` call: every request of the chunk shares `sampling` except for its seed."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -203,8 +205,7 @@ class TransformersBackend(TeacherBackend):
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         completions = [
-            self._completion(tokens, int(length), sampling.stop)
-            for tokens, length in zip(new_tokens, prompt_lengths)
+            self._completion(tokens, int(length), sampling.stop) for tokens, length in zip(new_tokens, prompt_lengths)
         ]
         return [completions[k * n : (k + 1) * n] for k in range(len(requests))]
 

@@ -35,7 +35,15 @@ from resources.teacher.base import (
     TeacherBackend,
 )
 
-__all__ = ["VLLMApi", "VLLMBackend", "VLLMOptions", "engine_kwargs", "import_vllm", "to_completions", "to_sampling_params"]
+__all__ = [
+    "VLLMApi",
+    "VLLMBackend",
+    "VLLMOptions",
+    "engine_kwargs",
+    "import_vllm",
+    "to_completions",
+    "to_sampling_params",
+]
 
 INSTALL_HINT = "pip install -e '.[vllm]' on Linux with a CUDA GPU"
 

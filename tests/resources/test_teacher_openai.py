@@ -41,7 +41,11 @@ def ask(text: str, **sampling: object) -> GenerationRequest:
 
 def chat_reply(body: dict[str, Any], n: int = 1, finish: str = "stop", usage: bool = True) -> httpx.Response:
     choices = [
-        {"index": i, "message": {"role": "assistant", "content": f"seed={body.get('seed')} i={i}"}, "finish_reason": finish}
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": f"seed={body.get('seed')} i={i}"},
+            "finish_reason": finish,
+        }
         for i in range(n)
     ]
     payload: dict[str, Any] = {"choices": choices}
@@ -164,7 +168,9 @@ def test_results_keep_request_order_under_concurrency() -> None:
     def slow_first(body: dict[str, Any], number: int) -> httpx.Response:
         if body["messages"][0]["content"] == "q0":
             time.sleep(0.05)
-        return httpx.Response(200, json={"choices": [{"index": 0, "message": {"content": body["messages"][0]["content"]}}]})
+        return httpx.Response(
+            200, json={"choices": [{"index": 0, "message": {"content": body["messages"][0]["content"]}}]}
+        )
 
     backend, _, _ = mock_backend(slow_first, max_concurrency=4)
 
@@ -302,7 +308,9 @@ def test_invalid_json_schema_is_rejected_before_sending() -> None:
 
 def test_the_api_key_comes_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_TEACHER_KEY", "sk-test-123")
-    backend, recorder, _ = mock_backend(lambda body, _: httpx.Response(401, json={"error": "bad key"}), api_key_env="MY_TEACHER_KEY")
+    backend, recorder, _ = mock_backend(
+        lambda body, _: httpx.Response(401, json={"error": "bad key"}), api_key_env="MY_TEACHER_KEY"
+    )
 
     with pytest.raises(RequestRejected) as raised:
         backend.generate([ask("hello")])
@@ -326,7 +334,13 @@ def test_a_missing_key_variable_is_named() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("base_urls", []), ("base_urls", ["localhost:8000"]), ("max_concurrency", 0), ("max_retries", -1), ("timeout_s", 0)],
+    [
+        ("base_urls", []),
+        ("base_urls", ["localhost:8000"]),
+        ("max_concurrency", 0),
+        ("max_retries", -1),
+        ("timeout_s", 0),
+    ],
 )
 def test_options_are_validated(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"OpenAIOptions.{field}"):

@@ -37,7 +37,11 @@ def warehouse(tmp_path: Path) -> Warehouse:
 
 def openai_teacher(warehouse: Warehouse, url: str, **fields: Any) -> TeacherResource:
     return TeacherResource(
-        backend="openai", model="m", warehouse=warehouse, openai=OpenAIOptions(base_urls=[url], max_concurrency=1), **fields
+        backend="openai",
+        model="m",
+        warehouse=warehouse,
+        openai=OpenAIOptions(base_urls=[url], max_concurrency=1),
+        **fields,
     )
 
 
@@ -137,8 +141,12 @@ def test_stats_become_asset_metadata(warehouse: Warehouse, chat_server: Any) -> 
     metadata = openai_teacher(warehouse, server.url).generate([ask("one")]).stats.as_metadata()
 
     assert set(metadata) == {
-        "teacher/requests", "teacher/cache_hits", "teacher/cache_misses",
-        "teacher/tokens_in", "teacher/tokens_out", "teacher/seconds",
+        "teacher/requests",
+        "teacher/cache_hits",
+        "teacher/cache_misses",
+        "teacher/tokens_in",
+        "teacher/tokens_out",
+        "teacher/seconds",
     }
 
 
@@ -158,7 +166,9 @@ def test_launchpad_config_selects_and_configures_the_backend(warehouse: Warehous
             "teacher": {"config": {"backend": "openai", "model": "served-model", "openai": {"base_urls": [server.url]}}}
         }
     }
-    result = dg.materialize([answers], resources={"teacher": TeacherResource(warehouse=warehouse)}, run_config=run_config)
+    result = dg.materialize(
+        [answers], resources={"teacher": TeacherResource(warehouse=warehouse)}, run_config=run_config
+    )
 
     assert result.success
     metadata = result.asset_materializations_for_node("answers")[0].metadata
@@ -226,8 +236,13 @@ def test_every_environment_variable_is_documented() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "device", "expected"),
-    [("rules", "auto", False), ("openai", "auto", False), ("vllm", "auto", True),
-     ("transformers", "cpu", False), ("transformers", "cuda:1", True)],
+    [
+        ("rules", "auto", False),
+        ("openai", "auto", False),
+        ("vllm", "auto", True),
+        ("transformers", "cpu", False),
+        ("transformers", "cuda:1", True),
+    ],
 )
 def test_uses_gpu(warehouse: Warehouse, backend: str, device: str, expected: bool) -> None:
     teacher = TeacherResource(backend=backend, warehouse=warehouse, transformers=TransformersOptions(device=device))
@@ -237,7 +252,7 @@ def test_uses_gpu(warehouse: Warehouse, backend: str, device: str, expected: boo
 
 def test_an_unknown_backend_is_refused_when_used(warehouse: Warehouse) -> None:
     with pytest.raises(ValueError, match="TeacherResource.backend must be one of"):
-        TeacherResource(backend="gpt", warehouse=warehouse).teacher_id
+        _ = TeacherResource(backend="gpt", warehouse=warehouse).teacher_id
 
 
 @pytest.mark.parametrize("backend", ["openai", "transformers"])
@@ -248,7 +263,9 @@ def test_language_model_backends_need_a_model(backend: str) -> None:
 
 def test_the_transformers_teacher_through_the_cache(warehouse: Warehouse, tiny_model_dir: Path) -> None:
     teacher = TeacherResource(
-        backend="transformers", model=str(tiny_model_dir), warehouse=warehouse,
+        backend="transformers",
+        model=str(tiny_model_dir),
+        warehouse=warehouse,
         transformers=TransformersOptions(device="cpu"),
     )
     requests = [ask("hello", n=2, max_tokens=5, seed=3), ask("bye", max_tokens=5)]

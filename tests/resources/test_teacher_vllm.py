@@ -106,8 +106,13 @@ class FakeLLM:
         mm_processor_kwargs: dict[str, Any] | None = None,
     ) -> list[FakeRequestOutput]:
         self.calls.append(
-            {"messages": messages, "params": sampling_params, "use_tqdm": use_tqdm,
-             "chat_template": chat_template, "add_generation_prompt": add_generation_prompt}
+            {
+                "messages": messages,
+                "params": sampling_params,
+                "use_tqdm": use_tqdm,
+                "chat_template": chat_template,
+                "add_generation_prompt": add_generation_prompt,
+            }
         )
         if self.error is not None:
             raise self.error
@@ -133,7 +138,9 @@ API = VLLMApi(llm=FakeLLM, sampling_params=FakeSamplingParams, structured_output
 
 
 def ask(text: str, **sampling: object) -> GenerationRequest:
-    return GenerationRequest(messages=(Message("system", "be brief"), Message("user", text)), sampling=SamplingParams(**sampling))
+    return GenerationRequest(
+        messages=(Message("system", "be brief"), Message("user", text)), sampling=SamplingParams(**sampling)
+    )
 
 
 # --- mapping ------------------------------------------------------------------------------------
@@ -174,7 +181,10 @@ def test_invalid_json_schema_is_rejected() -> None:
 
 def test_request_output_becomes_completions_in_sample_order() -> None:
     output = FakeRequestOutput(
-        "0", None, [1, 2, 3, 4, 5], None,
+        "0",
+        None,
+        [1, 2, 3, 4, 5],
+        None,
         [
             FakeCompletionOutput(1, "second", [7, 8], None, None, "length"),
             FakeCompletionOutput(0, "first", [9], None, None, "stop"),
@@ -275,7 +285,9 @@ def test_the_engine_is_started_once_with_the_options(monkeypatch: pytest.MonkeyP
         started.append(kwargs)
         return FakeLLM()
 
-    backend = VLLMBackend("m", VLLMOptions(max_model_len=2048), api=VLLMApi(llm=llm, sampling_params=FakeSamplingParams))
+    backend = VLLMBackend(
+        "m", VLLMOptions(max_model_len=2048), api=VLLMApi(llm=llm, sampling_params=FakeSamplingParams)
+    )
     backend.generate([ask("a")])
     backend.generate([ask("b")])
 
@@ -326,7 +338,9 @@ def test_real_engine_on_a_tiny_random_model(tmp_path: Path) -> None:
 
     # head size 64: what vLLM's attention kernels support
     model_dir = build_random_model(tmp_path / "tiny", hidden_size=128, num_heads=2)
-    backend = VLLMBackend(str(model_dir), VLLMOptions(gpu_memory_utilization=0.3, max_model_len=512, enforce_eager=True))
+    backend = VLLMBackend(
+        str(model_dir), VLLMOptions(gpu_memory_utilization=0.3, max_model_len=512, enforce_eager=True)
+    )
     requests = [ask(f"question {i}", n=2, seed=i, max_tokens=8, temperature=0.8) for i in range(4)]
     try:
         first = backend.generate(requests)
