@@ -85,7 +85,9 @@ class ValidationReport:
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     """A whole-dataframe batch definition on a quiet ephemeral GX context, built once per process."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # older GX reads it; 1.x also takes the config flag
+    os.environ.setdefault(
+        "GX_ANALYTICS_ENABLED", "False"
+    )  # older GX reads it; 1.x also takes the config flag
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -151,7 +153,11 @@ def _failure(result: Any) -> ExpectationFailure:
     """Translate one failed GX ExpectationValidationResult into an ExpectationFailure."""
     config = result.expectation_config
     column = str(config.kwargs.get("column", ""))
-    errors = [info.get("exception_message") for info in (result.exception_info or {}).values() if isinstance(info, dict)]
+    errors = [
+        info.get("exception_message")
+        for info in (result.exception_info or {}).values()
+        if isinstance(info, dict)
+    ]
     if result.exception_info and result.exception_info.get("raised_exception"):
         errors.append(result.exception_info.get("exception_message"))
     errors = [str(e) for e in errors if e]
@@ -159,12 +165,15 @@ def _failure(result: Any) -> ExpectationFailure:
     if "unexpected_count" not in details:
         if config.type == "expect_column_to_exist":
             return ExpectationFailure(config.type, column, None, ("column is missing",))
-        return ExpectationFailure(config.type, column, None, tuple(dict.fromkeys(errors)) or ("GX gave no result",))
+        return ExpectationFailure(
+            config.type, column, None, tuple(dict.fromkeys(errors)) or ("GX gave no result",)
+        )
     counts = details.get("partial_unexpected_counts") or [
         {"value": v, "count": 1} for v in details.get("partial_unexpected_list", [])
     ]
     sample = tuple(
-        _shorten(c["value"]) + (f" (x{c['count']})" if c.get("count", 1) > 1 else "") for c in counts[:_SAMPLE_VALUES]
+        _shorten(c["value"]) + (f" (x{c['count']})" if c.get("count", 1) > 1 else "")
+        for c in counts[:_SAMPLE_VALUES]
     )
     return ExpectationFailure(config.type, column, int(details["unexpected_count"]), sample)
 
@@ -201,6 +210,8 @@ def validate_rows(
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(suite, result_format="SUMMARY")
     failures = tuple(
-        sorted((_failure(r) for r in result.results if not r.success), key=lambda f: (f.column, f.expectation))
+        sorted(
+            (_failure(r) for r in result.results if not r.success), key=lambda f: (f.column, f.expectation)
+        )
     )
     return ValidationReport(not failures, len(frame), len(result.results), failures)

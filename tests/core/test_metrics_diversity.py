@@ -51,7 +51,7 @@ def test_distinct_ns_agrees_with_tuple_counting_on_random_text():
 
 def test_compression_ratio_is_raw_bytes_over_gzip_bytes():
     texts = ["the cat sat", "the cat sat", "on the mat"]
-    data = "the cat sat\nthe cat sat\non the mat".encode()
+    data = b"the cat sat\nthe cat sat\non the mat"
     assert compression_ratio(texts) == len(data) / len(gzip.compress(data, compresslevel=6, mtime=0))
 
 

@@ -40,7 +40,13 @@ def test_distinct_n_passes_on_varied_rows():
     result = check_distinct_n(VARIED)
     assert result.passed
     assert result.value == 1.0 and result.threshold == DEFAULT_THRESHOLDS["distinct_2_min"].value
-    assert result.extra == {"distinct_1": 1.0, "distinct_2": 1.0, "distinct_3": 1.0, "distinct_4": 1.0, "rows_measured": 2.0}
+    assert result.extra == {
+        "distinct_1": 1.0,
+        "distinct_2": 1.0,
+        "distinct_3": 1.0,
+        "distinct_4": 1.0,
+        "rows_measured": 2.0,
+    }
     assert result.offenders.empty
 
 
@@ -72,7 +78,7 @@ def test_distinct_n_fails_when_rows_have_no_bigram():
 
 def test_compression_passes_on_short_varied_text():
     result = check_compression(VARIED)
-    data = "a b\ne f\nc d\ng h".encode()
+    data = b"a b\ne f\nc d\ng h"
     assert result.passed
     assert result.value == len(data) / len(gzip.compress(data, compresslevel=6, mtime=0))
 
@@ -139,7 +145,11 @@ def test_tail_coverage_passes_when_every_seed_category_keeps_enough_rows():
 
 
 def test_tail_coverage_fails_on_a_thin_or_missing_seed_category():
-    seeds = {("code", "lists"): 3, ("math", "rates"): 2, ("math", "geometry"): 1}  # a Mapping: read by its keys
+    seeds = {
+        ("code", "lists"): 3,
+        ("math", "rates"): 2,
+        ("math", "geometry"): 1,
+    }  # a Mapping: read by its keys
     result = check_tail_coverage(MIX, seeds)  # min_rows 5
     assert not result.passed
     assert result.value == 0.0

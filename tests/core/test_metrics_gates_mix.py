@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 
 from synth_assets.core.metrics import DEFAULT_THRESHOLDS
-from synth_assets.core.metrics.gates import check_generation_cap, check_mix_ratio, check_provenance
+from synth_assets.core.metrics.gates import (
+    check_generation_cap,
+    check_mix_ratio,
+    check_provenance,
+)
 
 
 def _mix(counts):
@@ -38,7 +42,9 @@ def test_mix_ratio_fails_beyond_the_tolerance():
 
 
 def test_mix_ratio_checks_each_domain_with_a_target():
-    mix = _mix({("code", "human"): 6, ("code", "synthetic"): 4, ("math", "human"): 8, ("math", "synthetic"): 2})
+    mix = _mix(
+        {("code", "human"): 6, ("code", "synthetic"): 4, ("math", "human"): 8, ("math", "synthetic"): 2}
+    )
     result = check_mix_ratio(mix, per_domain_targets={"code": 0.6, "math": 0.8})
     assert result.passed and result.value == 0.7
     assert result.extra["human_fraction_code"] == 0.6 and result.extra["human_fraction_math"] == 0.8
@@ -77,7 +83,10 @@ def test_provenance_passes_when_every_row_resolves():
 
 
 def test_provenance_fails_and_gives_each_row_its_reason():
-    result = check_provenance(_provenance_mix().assign(root_id=["h1", "seed-a", "seed-a", "seed-b", None]), {"h1", "seed-a", "seed-b"})
+    result = check_provenance(
+        _provenance_mix().assign(root_id=["h1", "seed-a", "seed-a", "seed-b", None]),
+        {"h1", "seed-a", "seed-b"},
+    )
     assert not result.passed and result.value == 3.0
     assert result.offenders[["id", "reason"]].to_dict("records") == [
         {"id": "s2", "reason": "no_generation"},
@@ -86,7 +95,9 @@ def test_provenance_fails_and_gives_each_row_its_reason():
     ]
     unknown = check_provenance(_provenance_mix().iloc[[0, 4]], {"h1"})
     assert unknown.offenders["reason"].tolist() == ["unknown_root_id"]
-    assert unknown.detail == "1 of 2 rows cannot be traced to a seed, document or human row (1 unknown_root_id)"
+    assert (
+        unknown.detail == "1 of 2 rows cannot be traced to a seed, document or human row (1 unknown_root_id)"
+    )
 
 
 # --- generation cap ---
@@ -112,7 +123,9 @@ def test_generation_cap_passes_at_the_cap():
 
 
 def test_generation_cap_fails_on_synthetic_rows_above_it():
-    result = check_generation_cap(_generations(["human", "synthetic", "synthetic", "synthetic"], [5, 2, 1, 3]))
+    result = check_generation_cap(
+        _generations(["human", "synthetic", "synthetic", "synthetic"], [5, 2, 1, 3])
+    )
     assert not result.passed
     assert result.value == 3.0  # the human row's generation does not count
     assert result.offenders[["id", "generation"]].to_dict("records") == [

@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 
 from synth_assets.core.metrics import DEFAULT_THRESHOLDS
-from synth_assets.core.metrics.gates import check_judge_scores, check_pass_rate_per_domain, check_refusal_rate
+from synth_assets.core.metrics.gates import (
+    check_judge_scores,
+    check_pass_rate_per_domain,
+    check_refusal_rate,
+)
 
 
 def _responses(responses):
@@ -28,7 +32,9 @@ def test_refusal_rate_passes_at_the_maximum():
 
 
 def test_refusal_rate_fails_and_names_the_refusing_rows():
-    frame = _responses(["As an AI language model, I can't.", "Fine.", "I'm sorry, but I cannot do that.", "Ok."])
+    frame = _responses(
+        ["As an AI language model, I can't.", "Fine.", "I'm sorry, but I cannot do that.", "Ok."]
+    )
     result = check_refusal_rate(frame, max_rate=0.1)
     assert not result.passed
     assert result.value == 0.5
@@ -80,7 +86,12 @@ def test_judge_scores_fail_on_a_low_median_and_list_the_lowest_rows():
     assert not result.passed
     assert result.value == 5.0
     assert result.extra["low_fraction"] == 0.4  # 2 and 3 are below 4
-    assert result.offenders["id"].tolist() == ["j0", "j3", "j1", "j4"]  # below the median floor 6, lowest first
+    assert result.offenders["id"].tolist() == [
+        "j0",
+        "j3",
+        "j1",
+        "j4",
+    ]  # below the median floor 6, lowest first
     assert result.detail.startswith("median judge score 5.00 against a minimum of 6")
 
 

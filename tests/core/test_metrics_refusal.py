@@ -3,7 +3,11 @@
 import pandas as pd
 import pytest
 
-from synth_assets.core.metrics.refusal import REFUSAL_PATTERNS, matched_refusal, refusal_matches
+from synth_assets.core.metrics.refusal import (
+    REFUSAL_PATTERNS,
+    matched_refusal,
+    refusal_matches,
+)
 
 
 @pytest.mark.parametrize(

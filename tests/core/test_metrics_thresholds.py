@@ -53,7 +53,9 @@ def test_require_range_names_the_parameter():
 
 
 def test_public_names_match_all():
-    assert sorted(metrics.__all__) == sorted(n for n in dir(metrics) if not n.startswith("_") and n in metrics.__all__)
+    assert sorted(metrics.__all__) == sorted(
+        n for n in dir(metrics) if not n.startswith("_") and n in metrics.__all__
+    )
     assert all(hasattr(metrics, name) for name in metrics.__all__)
 
 

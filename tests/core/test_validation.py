@@ -57,13 +57,18 @@ def test_each_broken_rule_is_reported_with_its_column_count_and_values():
 
 def test_a_missing_column_fails_once_without_errors_from_its_other_expectations():
     report = validate_rows(_rows().drop(columns=["domain"]))
-    assert report.failures == (ExpectationFailure("expect_column_to_exist", "domain", None, ("column is missing",)),)
+    assert report.failures == (
+        ExpectationFailure("expect_column_to_exist", "domain", None, ("column is missing",)),
+    )
 
 
 def test_text_length_bounds_and_allowed_domains_are_parameters():
     report = validate_rows(_rows(), max_len=13, allowed_domains=("code", "math", "general", "poetry"))
     (failure,) = report.failures
-    assert (failure.column, failure.unexpected_count) == ("instruction", 2)  # "Find the speed." and "Write a haiku."
+    assert (failure.column, failure.unexpected_count) == (
+        "instruction",
+        2,
+    )  # "Find the speed." and "Write a haiku."
     assert validate_rows(_rows(domain=["poetry"] * 3), allowed_domains=("poetry",)).passed
 
 

@@ -5,7 +5,13 @@
 - mix: human/synthetic ratio, provenance, generation cap (collapse guard).
 """
 
-from .diversity import check_compression, check_distinct_n, check_relative_diversity, check_tail_coverage, check_vendi
+from .diversity import (
+    check_compression,
+    check_distinct_n,
+    check_relative_diversity,
+    check_tail_coverage,
+    check_vendi,
+)
 from .mix import check_generation_cap, check_mix_ratio, check_provenance
 from .quality import check_judge_scores, check_pass_rate_per_domain, check_refusal_rate
 

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..diversity import category_coverage, compression_ratio, distinct_ns, tfidf_vectors, vendi_score
+from ..diversity import (
+    category_coverage,
+    compression_ratio,
+    distinct_ns,
+    tfidf_vectors,
+    vendi_score,
+)
 from ..frames import TEXT_COLUMNS, repeated_openings, row_texts, stable_sample_positions
 from ..result import DEFAULT_MAX_OFFENDERS, GateResult, empty_offenders, top_offenders
 from ..thresholds import DEFAULT_THRESHOLDS, require_range, threshold_source
@@ -59,7 +65,15 @@ def check_distinct_n(
     require_range("min_distinct_2", min_distinct_2, 0.0, 1.0)
     source = threshold_source("distinct_2_min", min_distinct_2)
     if frame.empty:
-        return GateResult("distinct_n", True, math.nan, min_distinct_2, "no rows to measure", source, empty_offenders(_OPENING_COLUMNS))
+        return GateResult(
+            "distinct_n",
+            True,
+            math.nan,
+            min_distinct_2,
+            "no rows to measure",
+            source,
+            empty_offenders(_OPENING_COLUMNS),
+        )
     sample = _sample(frame, max_rows, seed)
     values = distinct_ns(row_texts(sample, columns))
     value = values[2]
@@ -68,7 +82,9 @@ def check_distinct_n(
         detail = f"no 2-gram in {len(sample)} rows: distinct-2 is undefined"
     else:
         relation = "at least" if passed else "below"
-        detail = f"distinct-2 {value:.3f} on {len(sample)} rows is {relation} the minimum {min_distinct_2:.3f}"
+        detail = (
+            f"distinct-2 {value:.3f} on {len(sample)} rows is {relation} the minimum {min_distinct_2:.3f}"
+        )
     return GateResult(
         name="distinct_n",
         passed=passed,
@@ -96,7 +112,15 @@ def check_compression(
     source = threshold_source("compression_max_ratio", max_ratio)
     ratio = compression_ratio(row_texts(frame, columns)) if not frame.empty else math.nan
     if math.isnan(ratio):
-        return GateResult("compression", True, math.nan, max_ratio, "no text to measure", source, empty_offenders(_OPENING_COLUMNS))
+        return GateResult(
+            "compression",
+            True,
+            math.nan,
+            max_ratio,
+            "no text to measure",
+            source,
+            empty_offenders(_OPENING_COLUMNS),
+        )
     passed = ratio <= max_ratio
     relation = "within" if passed else "above"
     return GateResult(
@@ -132,7 +156,15 @@ def check_vendi(
         raise ValueError(f"embeddings has {len(embeddings)} rows but the frame has {len(frame)}")
     source = threshold_source("vendi_min", min_score)
     if frame.empty:
-        return GateResult("vendi", True, math.nan, min_score, "no rows to measure", source, empty_offenders(_OPENING_COLUMNS))
+        return GateResult(
+            "vendi",
+            True,
+            math.nan,
+            min_score,
+            "no rows to measure",
+            source,
+            empty_offenders(_OPENING_COLUMNS),
+        )
     ids = frame["id"] if "id" in frame.columns else pd.Series(range(len(frame)))
     positions = stable_sample_positions(ids, max_rows, seed)
     sample = frame.iloc[positions]
@@ -185,14 +217,22 @@ def check_tail_coverage(
     keys, key_columns = _category_keys(seed_categories)
     columns = [*key_columns, "rows"]
     if not keys:
-        return GateResult("tail_coverage", True, math.nan, min_rows, "no seed categories to cover", source, empty_offenders(columns))
+        return GateResult(
+            "tail_coverage",
+            True,
+            math.nan,
+            min_rows,
+            "no seed categories to cover",
+            source,
+            empty_offenders(columns),
+        )
     if mix.empty:
         present: pd.Series = pd.Series(dtype="int64")
     else:
-        grouped = mix.groupby(key_columns if len(key_columns) > 1 else key_columns[0], dropna=True).size()
-        present = grouped
+        present = mix.groupby(key_columns if len(key_columns) > 1 else key_columns[0], dropna=True).size()
     table = pd.DataFrame(
-        [(*(key if isinstance(key, tuple) else (key,)), int(present.get(key, 0))) for key in keys], columns=columns
+        [(*(key if isinstance(key, tuple) else (key,)), int(present.get(key, 0))) for key in keys],
+        columns=columns,
     ).sort_values(["rows", *key_columns], kind="stable")
     thinnest = table.iloc[0]
     value = int(thinnest["rows"])
@@ -211,7 +251,11 @@ def check_tail_coverage(
         detail=detail,
         source=source,
         offenders=top_offenders(below, columns, max_offenders),
-        extra={"coverage": coverage, "seed_categories": float(len(keys)), "categories_below": float(len(below))},
+        extra={
+            "coverage": coverage,
+            "seed_categories": float(len(keys)),
+            "categories_below": float(len(below)),
+        },
     )
 
 
@@ -248,11 +292,15 @@ def check_relative_diversity(
     size = min(len(human_rows), len(synthetic_rows), max_rows)
     if size == 0:
         detail = f"nothing to compare: {len(synthetic_rows)} synthetic and {len(human_rows)} human rows"
-        return GateResult("relative_diversity", True, math.nan, fraction, detail, source, empty_offenders(_OPENING_COLUMNS))
+        return GateResult(
+            "relative_diversity", True, math.nan, fraction, detail, source, empty_offenders(_OPENING_COLUMNS)
+        )
     parts = {}
     for name, rows in (("human", human_rows), ("synthetic", synthetic_rows)):
         part = mix.iloc[rows]
-        parts[name] = rows[stable_sample_positions(part["id"] if "id" in part.columns else pd.Series(rows), size, seed)]
+        parts[name] = rows[
+            stable_sample_positions(part["id"] if "id" in part.columns else pd.Series(rows), size, seed)
+        ]
     chosen = np.concatenate([parts["human"], parts["synthetic"]])
     texts = row_texts(mix.iloc[chosen], columns)
     vectors = tfidf_vectors(texts, seed=seed) if embeddings is None else np.asarray(embeddings)[chosen]

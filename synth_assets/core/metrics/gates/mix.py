@@ -23,7 +23,14 @@ def _human_share(frame: pd.DataFrame, scope: str, target: float) -> dict[str, ob
     human = int((frame["origin"] == "human").sum()) if rows else 0
     share = human / rows if rows else math.nan
     deviation = abs(share - target) if rows else math.inf
-    return {"scope": scope, "rows": rows, "human_rows": human, "human_fraction": share, "target": target, "deviation": deviation}
+    return {
+        "scope": scope,
+        "rows": rows,
+        "human_rows": human,
+        "human_fraction": share,
+        "target": target,
+        "deviation": deviation,
+    }
 
 
 def check_mix_ratio(
@@ -48,13 +55,17 @@ def check_mix_ratio(
     source = threshold_source("mix_human_target", target)
     columns = ["scope", "rows", "human_rows", "human_fraction", "target", "deviation"]
     if mix.empty:
-        return GateResult("mix_ratio", True, math.nan, target, "no rows to measure", source, empty_offenders(columns))
+        return GateResult(
+            "mix_ratio", True, math.nan, target, "no rows to measure", source, empty_offenders(columns)
+        )
     scopes = [_human_share(mix, "overall", target)]
     domains = mix["domain"] if "domain" in mix.columns else pd.Series(index=mix.index, dtype=object)
     for domain, domain_target in sorted((per_domain_targets or {}).items()):
         scopes.append(_human_share(mix[domains == domain], domain, domain_target))
     table = pd.DataFrame(scopes, columns=columns)
-    bad = table[table["deviation"] > tolerance + _EPSILON].sort_values("deviation", ascending=False, kind="stable")
+    bad = table[table["deviation"] > tolerance + _EPSILON].sort_values(
+        "deviation", ascending=False, kind="stable"
+    )
     share = float(table["human_fraction"].iloc[0])
     deviation = abs(share - target)
     detail = (
@@ -72,7 +83,9 @@ def check_mix_ratio(
         detail += f", and {len(domain_bad)} domain(s) are out: '{worst['scope']}' {where}"
     offenders = bad.assign(deviation=bad["deviation"].where(bad["rows"] > 0))
     extra = {"tolerance": float(tolerance), "deviation": deviation, "rows": float(len(mix))}
-    extra.update({f"human_fraction_{row.scope}": float(row.human_fraction) for row in table.iloc[1:].itertuples()})
+    extra.update(
+        {f"human_fraction_{row.scope}": float(row.human_fraction) for row in table.iloc[1:].itertuples()}
+    )
     return GateResult(
         name="mix_ratio",
         passed=bad.empty,
@@ -105,9 +118,15 @@ def check_provenance(
     mix = mix.reset_index(drop=True)
     missing_column = pd.Series(True, index=mix.index)
     no_origin = _blank(mix["origin"]) if "origin" in mix.columns else missing_column
-    no_generation = pd.to_numeric(mix["generation"], errors="coerce").isna() if "generation" in mix.columns else missing_column
+    no_generation = (
+        pd.to_numeric(mix["generation"], errors="coerce").isna()
+        if "generation" in mix.columns
+        else missing_column
+    )
     no_root = _blank(mix["root_id"]) if "root_id" in mix.columns else missing_column
-    unknown_root = ~no_root & ~mix["root_id"].isin(set(root_ids)) if "root_id" in mix.columns else ~missing_column
+    unknown_root = (
+        ~no_root & ~mix["root_id"].isin(set(root_ids)) if "root_id" in mix.columns else ~missing_column
+    )
     reason = pd.Series(None, index=mix.index, dtype=object)
     for name, flags in (
         ("unknown_root_id", unknown_root),
@@ -152,11 +171,20 @@ def check_generation_cap(
     source = threshold_source("max_generation", max_generation)
     columns = ["id", "generation", "technique", "parent_id", "root_id"]
     synthetic = mix[mix["origin"] == "synthetic"] if not mix.empty else mix
-    generations = pd.to_numeric(synthetic["generation"], errors="coerce") if not synthetic.empty else pd.Series(dtype=float)
+    generations = (
+        pd.to_numeric(synthetic["generation"], errors="coerce")
+        if not synthetic.empty
+        else pd.Series(dtype=float)
+    )
     if generations.dropna().empty:
         return GateResult(
-            "generation_cap", True, math.nan, float(max_generation), "no synthetic rows with a generation to check",
-            source, empty_offenders(columns),
+            "generation_cap",
+            True,
+            math.nan,
+            float(max_generation),
+            "no synthetic rows with a generation to check",
+            source,
+            empty_offenders(columns),
         )
     highest = float(generations.max())
     over = synthetic.assign(generation=generations)[generations > max_generation]

@@ -35,7 +35,13 @@ def check_refusal_rate(
     columns = ["id", "domain", "pattern", "response"]
     if frame.empty:
         return GateResult(
-            "refusal_rate", True, math.nan, max_rate, "no responses to measure", source, empty_offenders(columns)
+            "refusal_rate",
+            True,
+            math.nan,
+            max_rate,
+            "no responses to measure",
+            source,
+            empty_offenders(columns),
         )
     frame = frame.reset_index(drop=True)
     patterns = refusal_matches(frame[column])
@@ -43,7 +49,9 @@ def check_refusal_rate(
     count, rows = int(refusing.sum()), len(frame)
     rate = count / rows
     passed = rate <= max_rate
-    offenders = frame.loc[refusing].assign(pattern=patterns[refusing], response=frame.loc[refusing, column].map(excerpt))
+    offenders = frame.loc[refusing].assign(
+        pattern=patterns[refusing], response=frame.loc[refusing, column].map(excerpt)
+    )
     verb = "is within" if passed else "exceeds"
     return GateResult(
         name="refusal_rate",
@@ -75,15 +83,27 @@ def check_judge_scores(
     source = threshold_source("judge_min_median", min_median)
     columns = ["id", "domain", column, "instruction"]
     frame = frame.reset_index(drop=True)
-    scores = pd.to_numeric(frame[column], errors="coerce").dropna() if column in frame.columns else pd.Series()
+    scores = (
+        pd.to_numeric(frame[column], errors="coerce").dropna() if column in frame.columns else pd.Series()
+    )
     if scores.empty:
         return GateResult(
-            "judge_scores", True, math.nan, min_median, "no judged rows to measure", source, empty_offenders(columns)
+            "judge_scores",
+            True,
+            math.nan,
+            min_median,
+            "no judged rows to measure",
+            source,
+            empty_offenders(columns),
         )
     median = float(scores.median())
     low_fraction = float((scores < low_score).mean())
     passed = median >= min_median and low_fraction <= max_low_fraction
-    low = frame.loc[scores.index[scores < min_median]].assign(**{column: scores}).sort_values(column, kind="stable")
+    low = (
+        frame.loc[scores.index[scores < min_median]]
+        .assign(**{column: scores})
+        .sort_values(column, kind="stable")
+    )
     low = low.assign(instruction=low["instruction"].map(excerpt)) if "instruction" in low.columns else low
     return GateResult(
         name="judge_scores",
@@ -124,7 +144,13 @@ def check_pass_rate_per_domain(
     columns = ["domain", "candidates", "passed", "pass_rate"]
     if candidates.empty:
         return GateResult(
-            "pass_rate_per_domain", True, math.nan, floor, "no candidates to measure", source, empty_offenders(columns)
+            "pass_rate_per_domain",
+            True,
+            math.nan,
+            floor,
+            "no candidates to measure",
+            source,
+            empty_offenders(columns),
         )
     passed_flags = candidates["passed"].astype("boolean").fillna(False).astype(bool)
     table = (
