@@ -143,3 +143,16 @@ def test_load_human_texts_joins_instruction_and_response_and_reports_bad_lines(t
 def test_load_human_texts_without_files_names_the_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="empty-dir"):
         load_human_texts(tmp_path / "empty-dir")
+
+
+SHIPPED_HUMAN_DIR = Path(__file__).resolve().parents[2] / "data" / "human"
+
+
+@pytest.mark.skipif(not any(SHIPPED_HUMAN_DIR.glob("*.jsonl")), reason="no shipped human text yet")
+def test_directions_hold_on_the_shipped_human_text():
+    human = load_human_texts(SHIPPED_HUMAN_DIR)
+    table = run_ngram_collapse(human.texts, NgramCollapseConfig(generations=5, distinct_tokens=5_000)).table
+    perplexity = table.pivot(index="generation", columns="regime", values="heldout_perplexity")
+    assert perplexity["replace"].is_monotonic_increasing
+    assert perplexity["replace"][5] > 1.5 * perplexity["replace"][0]
+    assert perplexity["keep_real"][5] < 1.3 * perplexity["keep_real"][0]
