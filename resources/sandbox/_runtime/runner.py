@@ -1,0 +1,445 @@
+"""Process A: runs the tests, in its own process, against proxies of the candidate's objects.
+
+The tests execute here; every name the candidate defined is a `Remote` whose operations are
+requests to process B. Only plain data comes back (see `wire`), comparisons between a candidate
+object and a plain value are never delegated to the candidate, and the verdict, with the run's
+nonce, is written by this process alone on a pipe process B never holds.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import json
+import os
+import traceback
+import weakref
+
+from . import wire
+from .policy import Violation
+
+_conn: "Conn | None" = None
+_MUTABLE = (list, dict, set, bytearray)
+
+
+class CandidateExit(Exception):
+    """The candidate raised SystemExit, KeyboardInterrupt or GeneratorExit during a call."""
+
+
+class Conn:
+    def __init__(self, chan: wire.Channel) -> None:
+        self.chan = chan
+        self.locals: list = []
+        self.local_ids: dict[int, int] = {}
+        self.handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.mirrors: dict[tuple[str, str], type] = {}
+        self.encoder = wire.Encoder(self._fallback)
+        self.decoder = wire.Decoder({"R": self._dec_ref, "Q": self._dec_local})
+
+    # --- codec ------------------------------------------------------------------------------
+
+    def enc(self, value):
+        return self.encoder.enc(value)
+
+    def _fallback(self, v, depth):
+        if type(v) is Remote:
+            return ["R", v._sbx_id]
+        out = self.encoder.subclass(v, depth)
+        if out is None:
+            out = wire.numpy_value(v, self.encoder, depth)
+        if out is not None:
+            return out
+        if callable(v):
+            name = getattr(v, "__name__", None)
+            if isinstance(name, str) and getattr(builtins, name, None) is v:
+                return ["N", name]
+            lid = self.local_ids.get(id(v))
+            if lid is None or self.locals[lid] is not v:
+                lid = len(self.locals)
+                self.locals.append(v)
+                self.local_ids[id(v)] = lid
+            return ["Q", lid]
+        raise TypeError(f"a {type(v).__name__} cannot be passed to the candidate")
+
+    def _dec_ref(self, x, depth):
+        rid = x[1]
+        if type(rid) is not int:
+            raise wire.ProtocolError("bad ref")
+        handle = self.handles.get(rid)
+        if handle is None:
+            handle = Remote(rid, str(x[2]) if len(x) > 2 else "object")
+            self.handles[rid] = handle
+        return handle
+
+    def _dec_local(self, x, depth):
+        lid = x[1]
+        if type(lid) is not int or not 0 <= lid < len(self.locals):
+            raise wire.ProtocolError("bad local ref")
+        return self.locals[lid]
+
+    def exception(self, x) -> BaseException:
+        if type(x) is not list or len(x) != 6 or x[0] != "E":
+            raise wire.ProtocolError("bad exception")
+        name, module, base, message = (str(v) for v in x[1:5])
+        args = x[5]
+        cls = getattr(builtins, name, None) if module == "builtins" else None
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            cls = self.mirror(module, name, base)
+        if not issubclass(cls, Exception):
+            return CandidateExit(f"{name}({message})" if message else name)
+        if args is not None:
+            try:
+                decoded = self.decoder.dec(args)
+                if type(decoded) is tuple:
+                    return cls(*decoded)
+            except Exception:  # noqa: BLE001 - fall back to the message
+                pass
+        try:
+            return cls(message)
+        except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
+            return self.mirror(module, name, "Exception")(message)
+
+    def mirror(self, module: str, name: str, base: str) -> type:
+        """A local stand-in for an exception class the candidate defined, so that
+        `except InvalidInput:` in the tests catches what the candidate raises."""
+        key = (module, name)
+        cls = self.mirrors.get(key)
+        if cls is None:
+            base_cls = getattr(builtins, base, None)
+            if not (isinstance(base_cls, type) and issubclass(base_cls, BaseException)):
+                base_cls = Exception
+            if not name.isidentifier():
+                name = "CandidateError"
+            cls = type(name, (base_cls,), {"__module__": module})
+            self.mirrors[key] = cls
+        return cls
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def request(self, op, *args):
+        return self._request([op, *args])[0]
+
+    def _request(self, msg):
+        self.chan.send(msg)
+        while True:
+            reply = self.chan.recv()
+            kind = reply[0]
+            if kind == "r" and len(reply) == 3:
+                return self.decoder.dec(reply[1]), reply[2]
+            if kind == "e" and len(reply) == 2:
+                raise self.exception(reply[1])
+            if kind == "call" and len(reply) == 4:
+                self._serve_callback(reply)
+                continue
+            raise wire.ProtocolError(f"unexpected message {kind!r}")
+
+    def _serve_callback(self, msg) -> None:
+        fn = self._dec_local(["Q", msg[1]], 0)
+        args = self.decoder.dec(msg[2])
+        kwargs = self.decoder.dec(msg[3])
+        if type(args) is not list or type(kwargs) is not dict:
+            raise wire.ProtocolError("bad callback")
+        try:
+            result = fn(*args, **kwargs)
+            reply = ["r", self.enc(result), None]
+        except Exception as exc:  # noqa: BLE001 - the test callable's error goes to the candidate
+            reply = ["e", wire.encode_exception(exc, self.encoder)]
+        self.chan.send(reply)
+
+    def call(self, rid: int, args: tuple, kwargs: dict):
+        value, writeback = self._request(["call", rid, self.enc(list(args)), self.enc(dict(kwargs))])
+        if writeback:
+            if type(writeback) is not dict:
+                raise wire.ProtocolError("bad writeback")
+            for key, new in writeback.items():
+                if key.isdigit() and int(key) < len(args):
+                    _update(args[int(key)], self.decoder.dec(new))
+                elif key in kwargs:
+                    _update(kwargs[key], self.decoder.dec(new))
+        return value
+
+
+def _update(target, new) -> None:
+    """Apply an in-place change the candidate made to a mutable argument."""
+    if type(target) is not type(new) or type(target) not in _MUTABLE:
+        return
+    if isinstance(target, (list, bytearray)):
+        target[:] = new
+    else:
+        target.clear()
+        target.update(new)
+
+
+def _r(self, op, *args):
+    return _conn.request(op, self._sbx_id, *args)
+
+
+def _unop(name):
+    def method(self):
+        return _conn.request("unop", self._sbx_id, name)
+
+    method.__name__ = f"__{name}__"
+    return method
+
+
+def _binop(name, reflected=False):
+    def method(self, other):
+        try:
+            encoded = _conn.enc(other)
+        except TypeError:
+            return NotImplemented
+        return _conn.request("binop", self._sbx_id, name, encoded, reflected)
+
+    return method
+
+
+def _compare(name):
+    def method(self, other):
+        # Only candidate-vs-candidate comparisons are delegated: a candidate object is never
+        # asked whether it equals a value the test wrote.
+        if type(other) is not Remote:
+            return NotImplemented
+        return _conn.request("compare", self._sbx_id, name, ["R", other._sbx_id])
+
+    return method
+
+
+class Remote:
+    """An object living in the candidate's process."""
+
+    __slots__ = ("_sbx_id", "_sbx_type", "__weakref__")
+
+    def __init__(self, rid: int, type_name: str) -> None:
+        object.__setattr__(self, "_sbx_id", rid)
+        object.__setattr__(self, "_sbx_type", type_name)
+
+    def __getattr__(self, name):
+        if name.startswith("_sbx"):
+            raise AttributeError(name)
+        return _conn.request("getattr", self._sbx_id, name)
+
+    def __setattr__(self, name, value):
+        _conn.request("setattr", self._sbx_id, name, _conn.enc(value))
+
+    def __delattr__(self, name):
+        _conn.request("delattr", self._sbx_id, name)
+
+    def __call__(self, *args, **kwargs):
+        return _conn.call(self._sbx_id, args, kwargs)
+
+    def __getitem__(self, key):
+        return _r(self, "getitem", _conn.enc(key))
+
+    def __setitem__(self, key, value):
+        _r(self, "setitem", _conn.enc(key), _conn.enc(value))
+
+    def __delitem__(self, key):
+        _r(self, "delitem", _conn.enc(key))
+
+    def __contains__(self, item):
+        return _r(self, "contains", _conn.enc(item))
+
+    def __format__(self, spec):
+        return _r(self, "format", str(spec))
+
+    def __repr__(self):
+        try:
+            return _conn.request("unop", self._sbx_id, "repr")
+        except Exception:  # noqa: BLE001 - repr is used in messages; never fail there
+            return f"<candidate {self._sbx_type} object>"
+
+    def __exit__(self, *exc_info):
+        return _conn.request("unop", self._sbx_id, "exit")
+
+    def __round__(self, ndigits=None):
+        if ndigits is not None:
+            return _conn.request("binop", self._sbx_id, "round", ndigits, False)
+        return _conn.request("unop", self._sbx_id, "round")
+
+    def __instancecheck__(self, instance):
+        try:
+            encoded = _conn.enc(instance)
+        except TypeError:
+            return False
+        return _conn.request("isinstance", encoded, ["R", self._sbx_id])
+
+    def __subclasscheck__(self, cls):
+        return _r(self, "issubclass", _conn.enc(cls))
+
+
+for _name in "neg pos abs invert index int float complex reversed len iter next bool str hash enter".split():
+    setattr(Remote, f"__{_name}__", _unop(_name))
+for _name in "eq ne lt le gt ge".split():
+    setattr(Remote, f"__{_name}__", _compare(_name))
+for _name in "add sub mul truediv floordiv mod pow lshift rshift and or xor matmul".split():
+    _op = _name + "_" if _name in ("and", "or") else _name
+    setattr(Remote, f"__{_name}__", _binop(_op))
+    setattr(Remote, f"__r{_name}__", _binop(_op, reflected=True))
+    setattr(Remote, f"__i{_name}__", _binop("i" + _op))
+Remote.__dir__ = _unop("dir")
+
+
+# --- the test run -----------------------------------------------------------------------------
+
+
+class Reporter:
+    """Progress and the verdict, as JSON lines on fd 4 (read by the server, never by B)."""
+
+    def __init__(self, fd: int, nonce: str) -> None:
+        self.fd = fd
+        self.nonce = nonce
+        self.total = 0
+        self.ran = 0
+
+    def _write(self, obj) -> None:
+        os.write(self.fd, (json.dumps(obj) + "\n").encode())
+
+    def progress(self) -> None:
+        self._write({"total": self.total, "ran": self.ran})
+
+    def verdict(self, outcome: str, message: str) -> None:
+        verdict = {"outcome": outcome, "message": message[:400], "tests_run": self.ran,
+                   "tests_total": self.total}
+        self._write({"verdict": verdict, "nonce": self.nonce})
+
+
+def _is_test(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    return isinstance(stmt, ast.Expr) or any(isinstance(n, ast.Assert) for n in ast.walk(stmt))
+
+
+def _line(lines: list[str], exc: BaseException, default: int) -> tuple[int, str]:
+    lineno = default
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<tests>":
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+    return lineno, text[:200]
+
+
+def _exc_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _load_failure(phase: str, exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, MemoryError):
+        return "memory", f"candidate ran out of memory while loading: {_exc_text(exc)}"
+    if phase == "compile" and isinstance(exc, (SyntaxError, ValueError, RecursionError)):
+        return "syntax_error", _exc_text(exc)
+    if isinstance(exc, CandidateExit):
+        return "crash", f"candidate exited while loading: {exc}"
+    return "crash", f"candidate raised while loading: {_exc_text(exc)}"
+
+
+class Run:
+    def __init__(self, tests: str, reporter: Reporter) -> None:
+        self.tests = tests
+        self.lines = tests.splitlines()
+        self.reporter = reporter
+
+    def execute(self, conn: Conn) -> tuple[str, str]:
+        """The verdict as (outcome, message)."""
+        try:
+            tree = ast.parse(self.tests, "<tests>")
+            steps = [
+                (stmt, compile(ast.Module([stmt], []), "<tests>", "exec", dont_inherit=True, optimize=0))
+                for stmt in tree.body
+            ]
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            return "syntax_error", f"tests do not compile: {_exc_text(exc)}"
+        if not any(isinstance(n, ast.Assert) for n in ast.walk(tree)):
+            return "test_failure", "tests contain no assert statement"
+        self.reporter.total = sum(_is_test(stmt) for stmt, _ in steps)
+        self.reporter.progress()
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+        try:
+            first = conn.chan.recv()
+            if first[0] == "fail" and len(first) == 3:
+                return _load_failure(str(first[1]), conn.exception(first[2]))
+            if first[0] != "init" or len(first) != 2 or type(first[1]) is not dict:
+                raise wire.ProtocolError("expected the candidate's globals")
+            namespace = self.namespace(conn, first[1], used)
+        except BaseException as exc:  # noqa: BLE001
+            return self.classify(exc, None)
+        if isinstance(namespace, tuple):
+            return namespace
+
+        for stmt, code in steps:
+            try:
+                exec(code, namespace)
+            except BaseException as exc:  # noqa: BLE001 - every way a test can end is a verdict
+                return self.classify(exc, stmt)
+            if _is_test(stmt):
+                self.reporter.ran += 1
+                self.reporter.progress()
+        return "passed", f"{self.reporter.ran} of {self.reporter.total} tests passed"
+
+    def namespace(self, conn: Conn, names: dict, used: set[str]):
+        namespace = {"__name__": "__tests__", "__builtins__": builtins}
+        for name, encoded in names.items():
+            if not name.isidentifier():
+                raise wire.ProtocolError("bad global name")
+            if hasattr(builtins, name):
+                if name in used:
+                    return "forbidden", f"candidate redefines the builtin {name!r} that the tests use"
+                continue
+            tag = encoded[0] if type(encoded) is list and encoded else None
+            if tag == "M" and len(encoded) == 3:
+                module = str(encoded[1])
+                namespace[name] = (
+                    importlib.import_module(module)
+                    if module in wire.SAFE_MODULES
+                    else conn._dec_ref(["R", encoded[2], "module"], 0)
+                )
+            elif tag == "X" and len(encoded) == 4:
+                namespace[name] = conn.mirror("solution", str(encoded[1]), str(encoded[2]))
+            else:
+                namespace[name] = conn.decoder.dec(encoded)
+        return namespace
+
+    def classify(self, exc: BaseException, stmt) -> tuple[str, str]:
+        default = stmt.lineno if stmt is not None else 0
+        lineno, text = _line(self.lines, exc, default)
+        where = f"line {lineno}: {text}" if stmt is not None else "loading the candidate"
+        if isinstance(exc, wire.PeerLost):
+            return "lost", f"candidate process ended during {where}"
+        if isinstance(exc, wire.ProtocolError):
+            return "crash", f"candidate broke the protocol during {where}: {exc}"
+        if isinstance(exc, CandidateExit):
+            return "crash", f"candidate exited ({exc}) during {where}"
+        if isinstance(exc, MemoryError):
+            return "memory", f"{where} -> {_exc_text(exc)}"
+        if isinstance(exc, Violation):
+            return "forbidden", f"tests: {exc}"
+        if isinstance(exc, AssertionError):
+            detail = _exc_text(exc)
+            return "test_failure", where if detail == "AssertionError" else f"{where} ({detail})"
+        if isinstance(exc, Exception):
+            return "test_failure", f"{where} -> {_exc_text(exc)}"
+        return "crash", f"tests raised {_exc_text(exc)} at {where}"
+
+
+def main(tests: str, nonce: str) -> None:
+    """Run as process A; fd 3 is the socket to B, fd 4 the verdict pipe. Never returns."""
+    global _conn
+    reporter = Reporter(4, nonce)
+    chan = wire.Channel(3)
+    _conn = Conn(chan)
+    try:
+        outcome, message = Run(tests, reporter).execute(_conn)
+    except BaseException as exc:  # noqa: BLE001 - a bug here must still end in a verdict
+        outcome, message = "crash", f"test runner failed: {''.join(traceback.format_exception_only(exc)).strip()}"
+    chan.close()
+    try:
+        reporter.verdict(outcome, message)
+    finally:
+        os._exit(0)

@@ -1,0 +1,326 @@
+"""`Sandbox`: a pool of pre-warmed workers that run candidates against tests, in parallel.
+
+Each worker is a pair of fork servers started once inside the isolation (see `_isolation`): one
+forks the candidate (process B), the other forks the test runner (process A). Per candidate this
+process only hands each server one end of a fresh socketpair, waits for their reports and merges
+them (`_verdict.decide`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from . import _isolation
+from ._config import Outcome, SandboxError, SandboxLimits, SandboxResult
+from ._runtime import control
+from ._verdict import decide
+
+__all__ = ["Sandbox"]
+
+MAX_CODE_BYTES = 1 << 20
+MAX_TESTS_BYTES = 4 << 20
+STARTUP_TIMEOUT_S = 60.0
+REPORT_GRACE_S = 15.0
+_UID_LOW, _UID_HIGH = 1 << 20, (1 << 31) - 1
+
+
+class _Server:
+    """One fork server process and its control socket."""
+
+    def __init__(self, plan: _isolation.Plan, config: dict) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.log = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                plan.command(child.fileno()),
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self.log,
+                env=plan.server_env(),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            parent.close()
+            raise SandboxError(f"could not start a {plan.mode} server: {exc}") from exc
+        finally:
+            child.close()
+        self.sock = parent
+        self.sock.settimeout(STARTUP_TIMEOUT_S)
+        try:
+            control.send(self.sock, config)
+            hello, _ = control.recv(self.sock)
+        except (OSError, EOFError, ValueError) as exc:
+            self.close()
+            raise SandboxError(f"{plan.mode} server did not start: {exc}; {self.log_tail()}") from exc
+        if not hello.get("ready"):
+            self.close()
+            raise SandboxError(f"{plan.mode} server failed: {hello.get('error', '')[-500:]}")
+        self.hello = hello
+
+    def log_tail(self) -> str:
+        try:
+            self.log.seek(0)
+            return self.log.read()[-500:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def send(self, obj: dict, fds: tuple[int, ...] = ()) -> None:
+        control.send(self.sock, obj, fds)
+
+    def report(self, job_id: int, timeout: float) -> dict:
+        self.sock.settimeout(timeout)
+        while True:
+            msg, fds = control.recv(self.sock)
+            for fd in fds:
+                os.close(fd)
+            if msg.get("id") == job_id:
+                return msg
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait(timeout=5)
+        self.log.close()
+
+
+class _Worker:
+    """A candidate server and a runner server, used by one thread at a time."""
+
+    def __init__(self, plan: _isolation.Plan, limits: SandboxLimits, uids: tuple[int | None, int | None]) -> None:
+        self.plan = plan
+        self.limits = limits
+        self.uids = uids
+        self.ids = itertools.count()
+        self.candidate: _Server | None = None
+        self.runner: _Server | None = None
+        self.start()
+
+    def _config(self, role: str, uid: int | None) -> dict:
+        return {
+            "role": role,
+            "uid": uid,
+            "limits": dataclasses.asdict(self.limits),
+            "tmp_root": self.plan.tmp_root,
+            "read_roots": self.plan.read_roots(),
+            "env": _isolation.CHILD_ENV,
+            "preload": _isolation.PRELOAD_CANDIDATE if role == "candidate" else _isolation.PRELOAD_RUNNER,
+        }
+
+    def start(self) -> None:
+        self.candidate = _Server(self.plan, self._config("candidate", self.uids[0]))
+        try:
+            self.runner = _Server(self.plan, self._config("runner", self.uids[1]))
+        except SandboxError:
+            self.candidate.close()
+            self.candidate = None
+            raise
+
+    def stop(self) -> None:
+        for server in (self.candidate, self.runner):
+            if server is not None:
+                server.close()
+        self.candidate = self.runner = None
+        if self.plan.mode == "rlimits" and self.plan.root:
+            _kill_uids([u for u in self.uids if u is not None])
+
+    def run(self, code: str, tests: str) -> SandboxResult:
+        if self.candidate is None or self.runner is None:
+            self.start()
+        job_id = next(self.ids)
+        nonce = secrets.token_hex(16)
+        started = time.perf_counter()
+        a_end, b_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                self.candidate.send({"op": "job", "id": job_id, "code": code}, (b_end.fileno(),))
+                self.runner.send({"op": "job", "id": job_id, "tests": tests, "nonce": nonce}, (a_end.fileno(),))
+            finally:
+                a_end.close()
+                b_end.close()
+            timeout = self.limits.wall_seconds + REPORT_GRACE_S
+            runner_report = self.runner.report(job_id, timeout)
+            self.candidate.send({"op": "stop", "id": job_id})
+            candidate_report = self.candidate.report(job_id, timeout)
+        except (OSError, EOFError, ValueError) as exc:
+            detail = (self.candidate.log_tail() if self.candidate else "") or str(exc)
+            self.stop()
+            return SandboxResult(Outcome.CRASH, f"sandbox worker failed: {detail}"[:300],
+                                 time.perf_counter() - started, 0, 0)
+        return decide(runner_report, candidate_report, nonce, self.limits, time.perf_counter() - started)
+
+
+def _random_uids(n: int) -> list[int]:
+    import pwd
+
+    uids: set[int] = set()
+    while len(uids) < n:
+        uid = _UID_LOW + secrets.randbelow(_UID_HIGH - _UID_LOW)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            uids.add(uid)
+    return list(uids)
+
+
+def _kill_uids(uids: list[int]) -> None:
+    """Kill every process of these uids (rlimits mode, where no namespace dies with the server)."""
+    for uid in uids:
+        try:
+            subprocess.run(["kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
+class Sandbox:
+    """Runs untrusted candidate code against assert-style tests.
+
+    `isolation` is "auto" (the strongest that works here: bwrap, then unshare, then rlimits),
+    or one of those by name (SandboxError if it cannot start). Workers start at construction.
+    """
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), workers: int = 2, isolation: str = "auto") -> None:
+        if not isinstance(limits, SandboxLimits):
+            raise TypeError("limits must be a SandboxLimits")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+            raise ValueError(f"workers must be an integer in [1, 256], got {workers!r}")
+        if isolation not in _isolation.MODES:
+            raise ValueError(f"isolation must be one of {', '.join(_isolation.MODES)}, got {isolation!r}")
+        self.limits = limits
+        self.requested = isolation
+        self._closed = False
+        self._lock = threading.Lock()
+        self._root = os.geteuid() == 0
+        self._host_tmp: str | None = None
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+        self._uids = _random_uids(2 * workers) if self._root else [None] * (2 * workers)
+        errors = []
+        for mode in _isolation.candidates_for(isolation):
+            try:
+                self._plan = self._make_plan(mode)
+                self._workers.append(_Worker(self._plan, limits, (self._uids[0], self._uids[1])))
+                break
+            except SandboxError as exc:
+                errors.append(f"{mode}: {exc}")
+                self._drop_host_tmp()
+        else:
+            raise SandboxError("no isolation could start: " + " | ".join(errors))
+        try:
+            for i in range(1, workers):
+                self._workers.append(_Worker(self._plan, limits, (self._uids[2 * i], self._uids[2 * i + 1])))
+        except SandboxError:
+            self.close()
+            raise
+        for worker in self._workers:
+            self._idle.put(worker)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+
+    def _make_plan(self, mode: str) -> _isolation.Plan:
+        host_tmp = None
+        if mode == "rlimits":
+            host_tmp = tempfile.mkdtemp(prefix="synth-sandbox-")
+            os.chmod(host_tmp, 0o711)
+            self._host_tmp = host_tmp
+        return _isolation.Plan(mode=mode, root=self._root, scratch_bytes=self.limits.scratch_mb << 20,
+                               host_tmp_root=host_tmp)
+
+    def _drop_host_tmp(self) -> None:
+        if self._host_tmp:
+            shutil.rmtree(self._host_tmp, ignore_errors=True)
+            self._host_tmp = None
+
+    @property
+    def isolation(self) -> str:
+        """The isolation mode in force."""
+        return self._plan.mode
+
+    def run_tests(self, code: str, tests: str) -> SandboxResult:
+        """Run one candidate against its tests."""
+        if not isinstance(code, str) or not isinstance(tests, str):
+            raise TypeError("code and tests must be str")
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
+            return SandboxResult(Outcome.FORBIDDEN, f"candidate source is larger than {MAX_CODE_BYTES >> 20} MiB", 0.0, 0, 0)
+        if len(tests.encode("utf-8", "surrogatepass")) > MAX_TESTS_BYTES:
+            return SandboxResult(Outcome.FORBIDDEN, f"tests are larger than {MAX_TESTS_BYTES >> 20} MiB", 0.0, 0, 0)
+        worker = self._idle.get()
+        try:
+            return worker.run(code, tests)
+        finally:
+            self._idle.put(worker)
+
+    def run_many(self, jobs: Sequence[tuple[str, str]]) -> list[SandboxResult]:
+        """Run many (code, tests) pairs in parallel over the workers; results in input order."""
+        jobs = list(jobs)
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        return list(self._pool.map(lambda job: self.run_tests(job[0], job[1]), jobs))
+
+    def describe(self) -> dict:
+        """The isolation in force, every limit and what enforces it, for asset metadata."""
+        enforced, missing = _isolation.enforcement(self._plan.mode, self._root)
+        return {
+            "isolation": self._plan.mode,
+            "requested_isolation": self.requested,
+            "fallback": self._plan.mode != "bwrap",
+            "running_as_root": self._root,
+            "workers": len(self._workers),
+            "limits": {**dataclasses.asdict(self.limits), "scratch_mb": self.limits.scratch_mb},
+            "enforced_by": enforced,
+            "not_enforced": missing,
+            "bwrap": _isolation.bwrap_version() if self._plan.mode == "bwrap" else None,
+            "candidate_uids": [u for u in self._uids if u is not None],
+            "python": os.path.realpath(sys.executable),
+        }
+
+    def close(self) -> None:
+        """Stop every worker; nothing of the sandbox outlives this call."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for worker in self._workers:
+            worker.stop()
+        self._drop_host_tmp()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
