@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build; a looser spec lets pip pull gigabytes of CUDA wheels.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[test,embeddings]"
+	$(PY) -m pip install --quiet -e ".[test,embeddings,local]"
 	touch $(STAMP)
 
 demo: $(STAMP)

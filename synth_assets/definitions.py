@@ -2,7 +2,7 @@
 
 Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
 from there. The deployment is chosen here and only here, from the environment: `SYNTH_DATA_DIR`
-(default `data`) holds inputs, warehouse and exports.
+(default `data`) holds inputs, warehouse and exports; `TEACHER_*` pick the teacher (docs/teachers.md).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import dagster as dg
 
 from resources.embedder import EmbeddingModel
-from resources.sandbox import CodeSandbox
+from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
-from resources.teacher.resource import TeacherResource
+from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
 from synth_assets.assets.collapse_lab import collapse_lab_assets
 from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
@@ -53,7 +53,7 @@ def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | No
     return {
         "warehouse": warehouse,
         "source_files": SourceFiles(root=str(data_dir)),
-        "teacher": teacher or TeacherResource(warehouse=warehouse),
+        "teacher": teacher or teacher_from_env(warehouse),
         "sandbox": CodeSandbox(),
         "embedding_model": EmbeddingModel(),
     }

@@ -1,6 +1,5 @@
 """From verified and human rows to the training set: dedup, decontamination, the mix."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
@@ -73,14 +72,14 @@ def deduplicated_corpus(
         minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold),
         semantic_config=SemanticConfig(threshold=config.semantic_threshold),
     )
-    embed = embedding_model.encode if config.semantic and embedding_model.available() else None
+    embed = embedding_model.encode if config.semantic and embedding_model.available else None
     if config.semantic and embed is None:
-        context.log.warning("semantic dedup skipped: no embedding model available (see README, Deduplication)")
+        context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
     outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
     out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
-                                benchmark_items=len(benchmark))
+                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe())
     )
 
 

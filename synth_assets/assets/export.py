@@ -1,6 +1,5 @@
 """Handing the training set to a trainer: JSONL and Parquet in the chat `messages` format."""
 
-from __future__ import annotations
 
 import dagster as dg
 

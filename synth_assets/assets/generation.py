@@ -1,6 +1,5 @@
 """Generating instructions: Evol-Instruct, Self-Instruct and instruction backtranslation."""
 
-from __future__ import annotations
 
 import dagster as dg
 

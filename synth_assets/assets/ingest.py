@@ -1,6 +1,5 @@
 """Reading the inputs: seed tasks and human reference pairs, with bad lines quarantined."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,11 +1,10 @@
 """Rejection sampling: k candidate solutions per instruction, verified, the best kept."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
-from resources.sandbox import CodeSandbox
+from resources.sandbox.resource import CodeSandbox
 from resources.teacher.resource import TeacherResource
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, stage_metadata, write_stage
