@@ -12,6 +12,11 @@ import signal
 from ._config import Outcome, SandboxLimits, SandboxResult
 
 EXIT_RUNTIME_MEMORY = 72  # mirrors _runtime.candidate.EXIT_RUNTIME_MEMORY
+# The kinds of refusal the candidate side reports (see _runtime.policy and _runtime.candidate).
+REFUSAL_KINDS = frozenset(
+    {"filesystem", "network", "signal", "processes", "program", "module", "introspection",
+     "file size", "permission"}
+)
 _MAX_MESSAGE = 300
 
 
@@ -82,6 +87,8 @@ def decide(runner: dict, candidate: dict, nonce: str, limits: SandboxLimits, dur
     refusals = [line.split("\t", 1) for line in candidate.get("events", "").splitlines() if line.strip()]
     if refusals:
         kind, detail = (refusals[0] + [""])[:2]
+        if kind not in REFUSAL_KINDS:
+            return result(Outcome.FORBIDDEN, "candidate wrote to the sandbox's event channel")
         return result(Outcome.FORBIDDEN, f"{kind}: {detail}")
     if candidate.get("signal") == signal.SIGXFSZ:
         return result(Outcome.FORBIDDEN, f"file size limit exceeded ({limits.max_file_mb} MiB)")

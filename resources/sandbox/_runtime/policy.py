@@ -179,6 +179,8 @@ class Policy:
         return False
 
     def _open(self, args) -> None:
+        if isinstance(args[0], str) and args[0].startswith("<") and args[0].endswith(">"):
+            return  # a pseudo-file such as "<tests>": CPython looks for source lines there
         path = self._path(args[0])
         if path is None:
             return

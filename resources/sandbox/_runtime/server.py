@@ -264,7 +264,12 @@ class Server:
         }
 
     def kill(self, pid: int, reason: str) -> str:
-        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        """Kill the child (and, past a limit, its process group). On "stopped" the tests are over
+        and only the child goes: whatever it left running is for clean_up to find and report."""
+        targets = [lambda: os.kill(pid, signal.SIGKILL)]
+        if reason != "stopped":
+            targets.insert(0, lambda: os.killpg(pid, signal.SIGKILL))
+        for target in targets:
             try:
                 target()
             except OSError:
@@ -289,14 +294,22 @@ class Server:
             except OSError:
                 pass
             return left
-        left: list[str] = []
-        for attempt in range(200):
-            if not self._signal_uid(0):
-                break
-            if attempt == 0:
-                left = _live_processes(self.uid)
-            self._signal_uid(signal.SIGKILL)
+        if not self._signal_uid(0):
+            return []
+        # Something of the uid exists: a process that is already on its way out gets a moment
+        # to become a zombie before it counts as left behind.
+        grace = time.monotonic() + 0.05
+        left = _live_processes(self.uid)
+        while left and time.monotonic() < grace:
+            time.sleep(0.002)
             _reap_orphans()
+            left = _live_processes(self.uid)
+        for _ in range(200):
+            if not self._signal_uid(signal.SIGKILL):
+                break
+            _reap_orphans()
+            if not _live_processes(self.uid):
+                break  # only zombies left, for their parent (init) to reap
             time.sleep(0.005)
         return left
 

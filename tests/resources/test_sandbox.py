@@ -1,0 +1,282 @@
+"""The code sandbox on honest candidates: passes, failures and their messages, limits, modes.
+
+Every test here runs the real sandbox (no mocks). Hostile candidates are in test_sandbox_security.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import resources.sandbox as sandbox_pkg
+from resources.sandbox import Outcome, Sandbox, SandboxError, SandboxLimits, SandboxResult
+
+REPO = Path(__file__).resolve().parents[2]
+LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=5)
+
+ADD = "def add(a, b):\n    return a + b\n"
+ADD_TESTS = "assert add(1, 2) == 3\nassert add(0, 0) == 0\nassert add(-1, 1) == 0\n"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(LIMITS, workers=2) as sb:
+        yield sb
+
+
+# --- honest candidates pass ---------------------------------------------------------------------
+
+PASSING = {
+    "functions": (ADD, ADD_TESTS),
+    "class_with_state": (
+        "class Stack:\n"
+        "    def __init__(self):\n        self.items = []\n"
+        "    def push(self, x):\n        self.items.append(x)\n"
+        "    def pop(self):\n        return self.items.pop()\n"
+        "    def __len__(self):\n        return len(self.items)\n",
+        "s = Stack()\ns.push(1)\ns.push(2)\nassert len(s) == 2\nassert s.pop() == 2\n"
+        "assert isinstance(s, Stack)\nassert s.items == [1]\n",
+    ),
+    "generator": ("def squares(n):\n    for i in range(n):\n        yield i * i\n",
+                  "assert list(squares(4)) == [0, 1, 4, 9]\nassert sum(squares(3)) == 5\n"),
+    "own_exception": (
+        "class InvalidInput(ValueError):\n    pass\n"
+        "def root(x):\n    if x < 0:\n        raise InvalidInput('negative')\n    return x ** 0.5\n",
+        "try:\n    root(-1)\n    assert False\nexcept InvalidInput as e:\n    assert str(e) == 'negative'\n"
+        "try:\n    root(-4)\nexcept ValueError:\n    pass\nassert root(4) == 2.0\n",
+    ),
+    "builtin_exception": ("def first(xs):\n    return xs[0]\n",
+                          "try:\n    first([])\n    assert False\nexcept IndexError:\n    pass\n"),
+    "in_place_mutation": ("def sort_in_place(xs):\n    xs.sort()\n",
+                          "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]\n"),
+    "callbacks": ("def apply(f, xs):\n    return [f(x) for x in xs]\n",
+                  "assert apply(lambda x: x + 1, [1, 2]) == [2, 3]\nassert apply(str, [7]) == ['7']\n"),
+    "rich_values": (
+        "from fractions import Fraction\nfrom collections import Counter\n"
+        "def stats(xs):\n    return {'n': len(xs), 'half': Fraction(len(xs), 2), 'set': set(xs),\n"
+        "            'pair': (min(xs), max(xs)), 'big': 2 ** 200, 'counts': Counter(xs), 'raw': b'ab'}\n",
+        "from fractions import Fraction\nr = stats([1, 1, 2])\nassert r['n'] == 3\n"
+        "assert r['half'] == Fraction(3, 2)\nassert r['set'] == {1, 2}\nassert r['pair'] == (1, 2)\n"
+        "assert r['big'] == 2 ** 200\nassert r['counts'].most_common(1) == [(1, 2)]\nassert r['raw'] == b'ab'\n",
+    ),
+    "module_import_in_candidate": ("import math\ndef area(r):\n    return math.pi * r * r\n",
+                                   "assert math.isclose(area(1), 3.14159, rel_tol=1e-4)\n"),
+    "humaneval_style": (ADD, "def check(candidate):\n    assert candidate(2, 3) == 5\n\ncheck(add)\n"),
+    "loop_of_asserts": (ADD, "for a, b, c in [(1, 2, 3), (2, 2, 4)]:\n    assert add(a, b) == c\n"),
+    "numpy": ("import numpy as np\ndef double(xs):\n    return np.asarray(xs) * 2\n",
+              "import numpy as np\nassert (double([1, 2]) == np.array([2, 4])).all()\n"),
+    "prints_a_little": ("def add(a, b):\n    print('adding', a, b)\n    return a + b\n", "assert add(1, 2) == 3\n"),
+    "uses_its_temp_dir": (
+        "import os, tempfile\ndef roundtrip(s):\n"
+        "    with open('note.txt', 'w') as fh:\n        fh.write(s)\n"
+        "    with tempfile.NamedTemporaryFile('w+', delete=True) as t:\n        t.write(s)\n"
+        "    return open(os.path.join(os.getcwd(), 'note.txt')).read()\n",
+        "assert roundtrip('hi') == 'hi'\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("code,tests", list(PASSING.values()), ids=list(PASSING))
+def test_correct_candidate_passes(sandbox: Sandbox, code: str, tests: str) -> None:
+    result = sandbox.run_tests(code, tests)
+    assert result.outcome is Outcome.PASSED, result.message
+    assert result.passed
+    assert result.tests_run == result.tests_total > 0
+
+
+# --- failures and their messages ----------------------------------------------------------------
+
+
+def test_wrong_answer_is_a_test_failure_naming_the_assert(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("def add(a, b):\n    return a - b\n", "assert add(0, 0) == 0\nassert add(1, 2) == 3\n")
+    assert result.outcome is Outcome.TEST_FAILURE
+    assert not result.passed
+    assert result.message == "line 2: assert add(1, 2) == 3"
+    assert (result.tests_run, result.tests_total) == (1, 2)
+
+
+def test_failing_assert_inside_a_helper_is_named(sandbox: Sandbox) -> None:
+    tests = "def check(candidate):\n    assert candidate(1, 1) == 2\n    assert candidate(2, 2) == 5\n\ncheck(add)\n"
+    result = sandbox.run_tests(ADD, tests)
+    assert result.outcome is Outcome.TEST_FAILURE
+    assert result.message == "line 3: assert candidate(2, 2) == 5"
+
+
+def test_exception_in_a_test_names_the_line_and_the_exception(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("def inverse(x):\n    return 1 / x\n", "assert inverse(2) == 0.5\nassert inverse(0) == 0\n")
+    assert result.outcome is Outcome.TEST_FAILURE
+    assert result.message == "line 2: assert inverse(0) == 0 -> ZeroDivisionError: division by zero"
+
+
+def test_assert_message_is_kept(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests(ADD, "assert add(1, 1) == 3, 'one plus one'\n")
+    assert result.message == "line 1: assert add(1, 1) == 3, 'one plus one' (AssertionError: one plus one)"
+
+
+def test_missing_function_is_a_test_failure(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("def plus(a, b):\n    return a + b\n", ADD_TESTS)
+    assert result.outcome is Outcome.TEST_FAILURE
+    assert "NameError" in result.message
+
+
+def test_candidate_syntax_error(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("def add(a, b)\n    return a + b\n", ADD_TESTS)
+    assert result.outcome is Outcome.SYNTAX_ERROR
+    assert "SyntaxError" in result.message and "line 1" in result.message
+    assert result.tests_total == 3 and result.tests_run == 0
+
+
+def test_candidate_indentation_error(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("def add(a, b):\nreturn a + b\n", ADD_TESTS)
+    assert result.outcome is Outcome.SYNTAX_ERROR
+    assert "IndentationError" in result.message
+
+
+def test_tests_syntax_error(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests(ADD, "assert add(1, 2) ==\n")
+    assert result.outcome is Outcome.SYNTAX_ERROR
+    assert result.message.startswith("tests do not compile")
+
+
+def test_candidate_raising_at_import_crashes(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("import not_a_real_module\n", ADD_TESTS)
+    assert result.outcome is Outcome.CRASH
+    assert "ModuleNotFoundError" in result.message
+
+
+def test_tests_without_an_assert_never_pass(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests(ADD, "add(1, 2)\n")
+    assert result.outcome is Outcome.TEST_FAILURE
+    assert result.message == "tests contain no assert statement"
+
+
+def test_comparison_with_a_candidate_object_is_not_delegated(sandbox: Sandbox) -> None:
+    """A candidate object never decides whether it equals a value the test wrote."""
+    code = "class Point:\n    def __init__(self, x):\n        self.x = x\n    def __eq__(self, other):\n        return True\n"
+    result = sandbox.run_tests(code, "assert Point(1) == 1\n")
+    assert result.outcome is Outcome.TEST_FAILURE
+    between_candidates = sandbox.run_tests(code, "assert Point(1) == Point(2)\n")
+    assert between_candidates.passed
+
+
+def test_run_many_keeps_order_and_classifies_each(sandbox: Sandbox) -> None:
+    jobs = [
+        (ADD, ADD_TESTS),
+        ("def add(a, b):\n    return 0\n", ADD_TESTS),
+        ("def add(a, b) return 0\n", ADD_TESTS),
+    ] * 5
+    results = sandbox.run_many(jobs)
+    assert [r.outcome for r in results] == [Outcome.PASSED, Outcome.TEST_FAILURE, Outcome.SYNTAX_ERROR] * 5
+    assert all(isinstance(r, SandboxResult) and r.duration_s > 0 for r in results)
+    assert sandbox.run_many([]) == []
+
+
+def test_oversized_candidate_is_refused_without_running(sandbox: Sandbox) -> None:
+    result = sandbox.run_tests("x = 1\n" * 300_000, ADD_TESTS)
+    assert result.outcome is Outcome.FORBIDDEN
+    assert "larger than" in result.message
+
+
+def test_arguments_must_be_strings(sandbox: Sandbox) -> None:
+    with pytest.raises(TypeError, match="must be str"):
+        sandbox.run_tests(b"def f(): pass", "assert True")  # type: ignore[arg-type]
+
+
+# --- limits and configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("cpu_seconds", 0),
+        ("cpu_seconds", 1.5),
+        ("cpu_seconds", True),
+        ("wall_seconds", 0),
+        ("wall_seconds", -1.0),
+        ("wall_seconds", "10"),
+        ("memory_mb", 64),
+        ("max_processes", 0),
+        ("max_file_mb", 0),
+        ("max_output_kb", 0),
+    ],
+)
+def test_limits_are_validated(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        SandboxLimits(**{field: value})
+
+
+def test_default_limits() -> None:
+    limits = SandboxLimits()
+    assert (limits.cpu_seconds, limits.wall_seconds, limits.memory_mb, limits.max_output_kb) == (5, 10.0, 512, 64)
+
+
+def test_sandbox_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Sandbox(workers=0)
+    with pytest.raises(ValueError, match="isolation"):
+        Sandbox(isolation="docker")
+    with pytest.raises(TypeError, match="limits"):
+        Sandbox(limits={"cpu_seconds": 1})  # type: ignore[arg-type]
+
+
+def test_describe_names_the_isolation_and_every_limit(sandbox: Sandbox) -> None:
+    info = sandbox.describe()
+    assert info["isolation"] == sandbox.isolation
+    assert info["isolation"] in ("bwrap", "unshare", "rlimits")
+    assert info["requested_isolation"] == "auto"
+    assert info["limits"]["cpu_seconds"] == 2 and info["limits"]["wall_seconds"] == 5
+    for field in ("cpu_seconds", "wall_seconds", "memory_mb", "max_file_mb", "max_output_kb", "max_processes"):
+        assert field in info["enforced_by"]
+    assert "network" in info["enforced_by"] or any("network" in note for note in info["not_enforced"])
+    assert info["not_enforced"], "describe() must say what is not enforced"
+
+
+def test_closed_sandbox_refuses_work() -> None:
+    sb = Sandbox(LIMITS, workers=1)
+    sb.close()
+    sb.close()  # idempotent
+    with pytest.raises(SandboxError, match="closed"):
+        sb.run_tests(ADD, ADD_TESTS)
+
+
+def test_exported_members() -> None:
+    assert set(sandbox_pkg.__all__) == {"Outcome", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult"}
+    assert [o.value for o in Outcome] == [
+        "passed", "syntax_error", "test_failure", "timeout", "memory", "forbidden", "crash",
+    ]
+
+
+def test_package_does_not_import_dagster() -> None:
+    code = "import sys, resources.sandbox; assert 'dagster' not in sys.modules, 'dagster imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+# --- every isolation mode that works on this machine --------------------------------------------
+
+
+def _mode_available(mode: str) -> bool:
+    if mode == "rlimits":
+        return True
+    needed = {"bwrap": ["bwrap"], "unshare": ["unshare", "mount"]}[mode]
+    return os.geteuid() == 0 and all(shutil.which(tool) for tool in needed)
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "unshare", "rlimits"])
+def test_isolation_mode(mode: str) -> None:
+    if not _mode_available(mode):
+        pytest.skip(f"{mode} needs root and its tools on this machine")
+    with Sandbox(SandboxLimits(cpu_seconds=1, wall_seconds=3), workers=1, isolation=mode) as sb:
+        assert sb.isolation == mode
+        assert sb.describe()["isolation"] == mode
+        assert sb.run_tests(ADD, ADD_TESTS).passed
+        assert sb.run_tests("def add(a, b):\n    return 1\n", ADD_TESTS).outcome is Outcome.TEST_FAILURE
+        net = sb.run_tests("import socket\nsocket.socket().connect(('127.0.0.1', 9))\n", ADD_TESTS)
+        assert net.outcome is Outcome.FORBIDDEN
+        loop = sb.run_tests("def add(a, b):\n    while True:\n        pass\n", ADD_TESTS)
+        assert loop.outcome is Outcome.TIMEOUT
+        assert sb.run_tests(ADD, ADD_TESTS).passed
