@@ -17,6 +17,7 @@ from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
+from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.collapse_lab import collapse_lab_assets
 from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
 from synth_assets.assets.export import training_set_export
@@ -24,7 +25,7 @@ from synth_assets.assets.generation import backtranslated_pairs, evolved_instruc
 from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.verification import candidate_solutions, verified_solutions
 
-__all__ = ["PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
+__all__ = ["PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
 
 PIPELINE_ASSETS = [
     seeds,
@@ -40,6 +41,9 @@ PIPELINE_ASSETS = [
     mixed_training_set,
     training_set_export,
 ]
+
+# The graph with its quality gates: what tests and scripts materialize.
+PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS]
 
 # The whole synthetic-data graph; the collapse lab's experiments stay out of it.
 synthesize_job = dg.define_asset_job(
@@ -61,6 +65,7 @@ def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | No
 
 defs = dg.Definitions(
     assets=[*PIPELINE_ASSETS, *collapse_lab_assets],
+    asset_checks=ALL_CHECKS,
     jobs=[synthesize_job],
     resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data")),
 )
