@@ -1,0 +1,299 @@
+"""The human review loop: sample the mix for a person, read their decisions, apply them.
+
+1. `sample_for_review` picks a stratified sample of the synthetic rows of the mix (10% of every
+   domain x technique stratum, rounded half up, at least one row per stratum). Which rows is
+   decided by a hash of `(seed, row id)`, so the sample does not depend on row order.
+2. A person copies lines from `review_queue.jsonl` into `decisions.jsonl` and fills in `decision`
+   (`accept`, `reject` or `edit`), `corrected_response` for an edit, and `reviewer_note`.
+3. `read_decisions` reads that file; a line it cannot use is quarantined with its line and field.
+4. `apply_decisions` removes rejected rows and replaces edited ones with a new row whose parent is
+   the original (`operation = "edited_by_human"`), so `synth trace` still reaches the seed.
+
+Every row of the mix passed the automatic gates, so a reviewer's `accept` is agreement with them:
+`agreement_summary` counts how often people agreed (an edit is partial agreement).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from synth_assets.core.ingest import QuarantinedLine
+from synth_assets.core.schema import row_id
+
+__all__ = [
+    "DECISION_FIELDS",
+    "EDIT_OPERATION",
+    "QUEUE_FIELDS",
+    "REVIEW_DECISION_COLUMNS",
+    "AgreementSummary",
+    "Decision",
+    "DecisionsRead",
+    "ReviewOutcome",
+    "ReviewSampling",
+    "agreement_summary",
+    "apply_decisions",
+    "edited_row",
+    "queue_record",
+    "read_decisions",
+    "sample_for_review",
+    "write_queue",
+]
+
+EDIT_OPERATION = "edited_by_human"
+REJECT_REASON = "human_rejected"
+
+
+class Decision(StrEnum):
+    UNDECIDED = ""
+    ACCEPT = "accept"
+    REJECT = "reject"
+    EDIT = "edit"
+
+
+# What a reviewer sees and edits, in file order.
+QUEUE_FIELDS = ("id", "domain", "technique", "instruction", "response", "decision", "corrected_response", "reviewer_note")
+DECISION_FIELDS = ("decision", "corrected_response", "reviewer_note")
+
+# The `review_decisions` table: one row per usable decided line, joined with the mix.
+REVIEW_DECISION_COLUMNS: dict[str, str] = {
+    "id": "VARCHAR",
+    "decision": "VARCHAR",
+    "corrected_response": "VARCHAR",
+    "reviewer_note": "VARCHAR",
+    "in_mix": "BOOLEAN",  # False: the id is no longer in the mix (a re-run changed it); not applied
+    "origin": "VARCHAR",
+    "domain": "VARCHAR",
+    "technique": "VARCHAR",
+    "source_file": "VARCHAR",
+    "source_line": "INTEGER",
+}
+
+
+@dataclass(frozen=True)
+class ReviewSampling:
+    """How much of the synthetic part to show a person, and the seed that picks the rows."""
+
+    fraction: float = 0.10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+
+
+def _rank(seed: int, row_id_: str) -> str:
+    return hashlib.sha256(f"{seed}\x1f{row_id_}".encode()).hexdigest()
+
+
+def _stratum_size(rows: int, fraction: float) -> int:
+    """`fraction` of the stratum rounded half up, at least one row, at most all of them."""
+    return min(rows, max(1, math.floor(rows * fraction + 0.5)))
+
+
+def sample_for_review(rows: Iterable[Mapping[str, Any]], sampling: ReviewSampling) -> list[dict[str, Any]]:
+    """The synthetic rows to review: per (domain, technique), the rows with the lowest
+    hash of (seed, id). Sorted by domain, technique and id so the file reads in groups."""
+    strata: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("origin") == "synthetic":
+            strata.setdefault((str(row["domain"]), str(row["technique"])), []).append(row)
+    picked: list[dict[str, Any]] = []
+    for key in sorted(strata):
+        members = sorted(strata[key], key=lambda r: _rank(sampling.seed, str(r["id"])))
+        picked += [dict(r) for r in members[: _stratum_size(len(members), sampling.fraction)]]
+    return sorted(picked, key=lambda r: (str(r["domain"]), str(r["technique"]), str(r["id"])))
+
+
+def queue_record(row: Mapping[str, Any]) -> dict[str, str]:
+    """One line of `review_queue.jsonl`: the row, and empty fields for the reviewer."""
+    return {
+        "id": str(row["id"]),
+        "domain": str(row["domain"]),
+        "technique": str(row["technique"]),
+        "instruction": str(row["instruction"]),
+        "response": str(row["response"]),
+        **{name: "" for name in DECISION_FIELDS},
+    }
+
+
+def write_queue(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
+    """Write the queue as JSONL (one object a line, UTF-8, readable non-ASCII); return the lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [queue_record(row) for row in rows]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return len(records)
+
+
+# --- reading the reviewer's file ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionsRead:
+    decisions: list[dict[str, Any]]  # id, decision, corrected_response, reviewer_note, source_file/line
+    quarantined: list[QuarantinedLine]
+    undecided: int  # usable lines whose decision is still empty
+
+
+def read_decisions(path: Path) -> DecisionsRead:
+    """The decided lines of `decisions.jsonl`; a missing file means nothing decided yet.
+
+    A line is quarantined (with its line number and field) when it is not a JSON object, has no
+    id, repeats an earlier id, has a decision other than accept/reject/edit, or is an edit
+    without a corrected response.
+    """
+    path = Path(path)
+    if not path.exists():
+        return DecisionsRead([], [], 0)
+    decisions: list[dict[str, Any]] = []
+    bad: list[QuarantinedLine] = []
+    first_seen: dict[str, int] = {}
+    undecided = 0
+    for number, raw_bytes in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw_bytes.strip():
+            continue
+        raw = raw_bytes.decode("utf-8", errors="replace")
+        problem, record = _parse_decision(raw_bytes)
+        if problem is None and record["id"] in first_seen:
+            problem = ("id", f"duplicate id {record['id']!r}, first decided at line {first_seen[record['id']]}")
+        if problem is not None:
+            bad.append(QuarantinedLine(str(path), number, problem[0], problem[1], raw))
+            continue
+        first_seen[record["id"]] = number
+        if record["decision"] == Decision.UNDECIDED:
+            undecided += 1
+            continue
+        decisions.append({**record, "source_file": str(path), "source_line": number})
+    return DecisionsRead(decisions, bad, undecided)
+
+
+def _parse_decision(raw_bytes: bytes) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+    try:
+        record = json.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return ("", f"invalid UTF-8 at byte {exc.start}"), {}
+    except json.JSONDecodeError as exc:
+        return ("", f"invalid JSON: {exc.msg} at column {exc.colno}"), {}
+    if not isinstance(record, dict):
+        return ("", f"expected a JSON object, got {type(record).__name__}"), {}
+    if not isinstance(record.get("id"), str) or not record["id"].strip():
+        return ("id", "required field is missing or empty"), {}
+    for name in DECISION_FIELDS:
+        if not isinstance(record.get(name, ""), str):
+            return (name, f"expected text, got {type(record[name]).__name__}"), {}
+    decision = record.get("decision", "").strip().lower()
+    if decision not in set(Decision):
+        return ("decision", f"must be one of accept, reject, edit or empty, got {record['decision']!r}"), {}
+    corrected = record.get("corrected_response", "")
+    if decision == Decision.EDIT and not corrected.strip():
+        return ("corrected_response", "an edit needs the corrected response"), {}
+    return None, {
+        "id": record["id"].strip(),
+        "decision": decision,
+        "corrected_response": corrected if decision == Decision.EDIT else None,
+        "reviewer_note": record.get("reviewer_note", "") or None,
+    }
+
+
+# --- applying decisions to the mix --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    kept: list[dict[str, Any]]  # the mix minus rejected rows, edited rows replaced
+    rejected: list[dict[str, Any]]  # rejected rows with reason `human_rejected`, for `rejects`
+    edited: int
+    not_in_mix: int  # decisions whose id the mix no longer has
+
+
+def edited_row(row: Mapping[str, Any], corrected: str, note: str | None) -> dict[str, Any]:
+    """A reviewer's edit as a new row derived from `row`: new id, `row` as its parent, the same
+    root, origin, generation and technique; the verifier's verdict no longer applies."""
+    return {
+        **row,
+        "id": row_id(EDIT_OPERATION, str(row["id"]), corrected),
+        "parent_id": row["id"],
+        "operation": EDIT_OPERATION,
+        "response": corrected,
+        "verified": None,
+        "verifier": "human_review",
+        "verdict_detail": f"edited by a reviewer{': ' + note if note else ''}",
+        "judge_score": None,
+    }
+
+
+def apply_decisions(mix: Sequence[Mapping[str, Any]], decisions: Iterable[Mapping[str, Any]]) -> ReviewOutcome:
+    """Rejected rows leave, edited rows are replaced by their edit, the rest stay in order."""
+    by_id = {str(d["id"]): d for d in decisions}
+    mix_ids = {str(row["id"]) for row in mix}
+    kept: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    edited = 0
+    for row in mix:
+        decision = by_id.get(str(row["id"]))
+        verdict = decision["decision"] if decision else Decision.ACCEPT
+        note = (decision or {}).get("reviewer_note") or None
+        if verdict == Decision.REJECT:
+            rejected.append({**row, "reason": REJECT_REASON, "detail": note or "rejected in human review",
+                             "related_id": None, "score": None})
+        elif verdict == Decision.EDIT:
+            kept.append(edited_row(row, str(decision["corrected_response"]), note))
+            edited += 1
+        else:
+            kept.append(dict(row))
+    return ReviewOutcome(kept, rejected, edited, sum(1 for i in by_id if i not in mix_ids))
+
+
+# --- agreement with the automatic gates ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementSummary:
+    """How often reviewers agreed with the gates, over decisions on rows that are in the mix.
+
+    `agreement` = (accepted + edit_credit x edited) / decided; `strict_agreement` = accepted /
+    decided. Both are None when nothing is decided, which is not the same as no agreement.
+    """
+
+    decided: int
+    accepted: int
+    rejected: int
+    edited: int
+    edit_credit: float
+    by_stratum: dict[tuple[str, str], Counter] = field(default_factory=dict)
+
+    @property
+    def agreement(self) -> float | None:
+        return (self.accepted + self.edit_credit * self.edited) / self.decided if self.decided else None
+
+    @property
+    def strict_agreement(self) -> float | None:
+        return self.accepted / self.decided if self.decided else None
+
+
+def agreement_summary(decisions: Iterable[Mapping[str, Any]], edit_credit: float = 0.5) -> AgreementSummary:
+    """Count decisions on rows in the mix (`in_mix` true), overall and per (domain, technique)."""
+    if not 0 <= edit_credit <= 1:
+        raise ValueError(f"edit_credit must be in [0, 1], got {edit_credit}")
+    total: Counter = Counter()
+    by_stratum: dict[tuple[str, str], Counter] = {}
+    for d in decisions:
+        if not d.get("in_mix", True):
+            continue
+        total[d["decision"]] += 1
+        by_stratum.setdefault((str(d.get("domain")), str(d.get("technique"))), Counter())[d["decision"]] += 1
+    return AgreementSummary(
+        decided=sum(total.values()),
+        accepted=total[Decision.ACCEPT],
+        rejected=total[Decision.REJECT],
+        edited=total[Decision.EDIT],
+        edit_credit=edit_credit,
+        by_stratum=dict(sorted(by_stratum.items())),
+    )
