@@ -80,3 +80,20 @@ def test_register_udfs_twice_is_harmless(con: duckdb.DuckDBPyConnection) -> None
 def test_identifiers_are_checked(table: str, column: str, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         exact_duplicates_sql(table, column)
+
+
+def test_each_row_is_normalised_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth_assets.core.dedup import exact
+
+    calls = []
+    monkeypatch.setattr(exact, "normalize_text", lambda text: calls.append(text) or normalize_text(text))
+    connection = duckdb.connect()
+    register_udfs(connection)
+    connection.execute(
+        "CREATE TABLE t AS SELECT 'r' || i AS id, 'synthetic' AS origin, true AS verified, 1.0 AS judge_score, "
+        "1 AS generation, CASE WHEN i % 7 = 0 THEN '!!' ELSE 'Text ' || (i % 100) END AS text FROM range(3000) r(i)"
+    )
+    removed = connection.execute(exact_duplicates_sql("t", "text")).fetchall()
+    assert len(calls) == 3000
+    with_text = sum(1 for i in range(3000) if i % 7)  # '!!' normalises to nothing: never removed
+    assert len(removed) == with_text - 100  # one survivor for each of the 100 distinct texts

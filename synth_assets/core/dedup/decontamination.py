@@ -93,9 +93,9 @@ class BenchmarkIndex:
         results: list[Match | None] = [None] * len(texts)
         if not len(self._hashes):
             return results
-        docs = [hashing_bytes(text) for text in texts]
-        for start, stop in iter_chunks(docs):
-            hashes, counts = ngram_hashes(docs[start:stop], self.n, short_docs="skip")
+        for start, stop in iter_chunks(texts):
+            docs = [hashing_bytes(text) for text in texts[start:stop]]
+            hashes, counts = ngram_hashes(docs, self.n, short_docs="skip")
             position = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
             hits = np.flatnonzero(self._hashes[position] == hashes)
             if not len(hits):
@@ -104,8 +104,7 @@ class BenchmarkIndex:
             doc_of_hit = np.searchsorted(first_gram, hits, side="right") - 1
             for doc in np.unique(doc_of_hit):
                 doc_hits = hits[doc_of_hit == doc]
-                index = start + int(doc)
-                results[index] = self._confirm(docs[index], doc_hits - first_gram[doc], position[doc_hits])
+                results[start + int(doc)] = self._confirm(docs[doc], doc_hits - first_gram[doc], position[doc_hits])
         return results
 
     def _confirm(self, doc: bytes, gram_numbers: np.ndarray, positions: np.ndarray) -> Match | None:

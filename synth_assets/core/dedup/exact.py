@@ -3,7 +3,8 @@
 `register_udfs(con)` makes `normalize_text` callable from SQL as `sf_normalize_text`, so SQL and
 Python normalise identically (DuckDB has no NFKC or casefold of its own). `exact_duplicates_sql`
 then groups rows by the MD5 of their normalised text and keeps, in each group, the first row in
-survivor order. Rows whose text is NULL or normalises to nothing are left alone: they are not
+survivor order. The normalisation runs once per row, on Arrow vectors (one Python call per vector).
+Rows whose text is NULL or normalises to nothing are left alone: they are not
 duplicates of one another in any useful sense, and another filter can drop them with its reason.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+import pyarrow as pa
 
 from synth_assets.core.dedup.normalize import normalize_text
 from synth_assets.core.dedup.policy import SURVIVOR_ORDER_SQL
@@ -22,14 +25,17 @@ NORMALIZE_UDF = "sf_normalize_text"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+def _normalize_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`normalize_text` over a whole Arrow vector: one Python call per vector, not per row."""
+    return pa.array([None if text is None else normalize_text(text) for text in texts.to_pylist()], type=pa.string())
+
+
 def register_udfs(con: Any) -> None:
     """Register `sf_normalize_text(VARCHAR) -> VARCHAR` on a DuckDB connection (idempotent)."""
-    exists = con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [NORMALIZE_UDF]).fetchone()[
-        0
-    ]
-    if exists:
+    query = "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?"
+    if con.execute(query, [NORMALIZE_UDF]).fetchone()[0]:
         return
-    con.create_function(NORMALIZE_UDF, normalize_text, ["VARCHAR"], "VARCHAR", side_effects=False)
+    con.create_function(NORMALIZE_UDF, _normalize_column, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
 
 
 def _checked(name: str, what: str) -> str:
@@ -46,16 +52,17 @@ def exact_duplicates_sql(table: str, text_column: str, *, order_by: str = SURVIV
     """
     source = _checked(table, "table")
     column = _checked(text_column, "text_column")
+    # Filters sit after the window, not on the normalised column: DuckDB would otherwise push them
+    # down by copying the UDF call, and normalise every row twice.
     return f"""
-WITH normalized AS (
+WITH normalized AS MATERIALIZED (
     SELECT *, {NORMALIZE_UDF}({column}) AS __normalized
     FROM {source}
     WHERE {column} IS NOT NULL
-), hashed AS (
-    SELECT *, md5_number(__normalized) AS __text_hash FROM normalized WHERE __normalized <> ''
 ), ranked AS (
-    SELECT id, first_value(id) OVER (PARTITION BY __text_hash ORDER BY {order_by}) AS kept_id
-    FROM hashed
+    SELECT id, __normalized = '' AS __empty,
+           first_value(id) OVER (PARTITION BY md5_number(__normalized) ORDER BY {order_by}) AS kept_id
+    FROM normalized
 )
-SELECT id, kept_id FROM ranked WHERE id <> kept_id ORDER BY kept_id, id
+SELECT id, kept_id FROM ranked WHERE id <> kept_id AND NOT __empty ORDER BY kept_id, id
 """.strip()

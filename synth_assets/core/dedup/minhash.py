@@ -153,10 +153,10 @@ def _signatures(
     signatures = np.full((len(texts), config.num_perm), EMPTY, dtype=np.uint32)
     a, b = _permutations(config)
     work = np.empty((config.num_perm, _BLOCK_SHINGLES), dtype=np.uint32)
-    docs = [hashing_bytes(text) for text in texts]
     kept_keys, kept_counts = [], []
-    for start, stop in iter_chunks(docs):
-        hashes, counts = ngram_hashes(docs[start:stop], config.ngram, short_docs="whole")
+    for start, stop in iter_chunks(texts):  # normalised a chunk at a time, to bound memory
+        docs = [hashing_bytes(text) for text in texts[start:stop]]
+        hashes, counts = ngram_hashes(docs, config.ngram, short_docs="whole")
         keys = (hashes >> np.uint64(32)).astype(np.uint32)
         _fill_signatures(signatures[start:stop], keys, counts, a, b, work)
         if keep_shingles:

@@ -45,8 +45,9 @@ def _powers(base: int, length: int) -> np.ndarray:
     return _power_table(base, 1 << max(length - 1, 1).bit_length())[:length]
 
 
-def iter_chunks(docs: Sequence[bytes], max_bytes: int | None = None) -> Iterator[tuple[int, int]]:
-    """(start, stop) ranges of documents holding about `max_bytes` (default 1 MiB) of text each."""
+def iter_chunks(docs: Sequence[str | bytes], max_bytes: int | None = None) -> Iterator[tuple[int, int]]:
+    """(start, stop) ranges of documents holding about `max_bytes` (default 1 MiB) of text each;
+    text is measured by len(), so characters stand in for bytes when given strings."""
     max_bytes = _CHUNK_BYTES if max_bytes is None else max_bytes
     start, size = 0, 0
     for stop, doc in enumerate(docs):
