@@ -1,0 +1,127 @@
+"""The dataset card next to the export: `data/exports/README.md` in the Hugging Face format, and
+the funnel of rows through the stages as a picture in the asset's metadata."""
+
+
+import base64
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+
+from resources.source_files import SourceFiles
+from resources.warehouse import Warehouse
+from synth_assets.assets.curation import CurationSettings, MixSettings
+from synth_assets.assets.export import EXPORT
+from synth_assets.assets.generation import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
+from synth_assets.assets.review import QUEUE_FILE, ReviewDecisionSettings
+from synth_assets.assets.verification import CandidateSettings, VerificationSettings
+from synth_assets.core.dataset_card import CardFacts, FunnelStage, ReviewFacts, StageFilter, funnel_png, render_card
+from synth_assets.core.export import PROVENANCE_FIELDS
+from synth_assets.core.metrics import DEFAULT_THRESHOLDS
+from synth_assets.core.review import agreement_summary
+from synth_assets.stats import collect_stats
+
+__all__ = ["card_assets", "dataset_card"]
+
+# Each stage's run config class: the card shows the settings a stage last ran with.
+STAGE_SETTINGS: dict[str, type[dg.Config]] = {
+    "evolved_instructions": EvolutionSettings,
+    "self_instruct_tasks": SelfInstructSettings,
+    "backtranslated_pairs": BacktranslationSettings,
+    "candidate_solutions": CandidateSettings,
+    "verified_solutions": VerificationSettings,
+    "deduplicated_corpus": CurationSettings,
+    "mixed_training_set": MixSettings,
+    "review_decisions": ReviewDecisionSettings,
+}
+FUNNEL_FILE = "funnel.png"
+
+
+class CardSettings(dg.Config):
+    export_name: str = "training_set"
+    pretty_name: str = "synth-factory training set"
+    license: str = "apache-2.0"
+    languages: list[str] = ["en"]
+
+
+@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"})
+def dataset_card(
+    context: dg.AssetExecutionContext, config: CardSettings, source_files: SourceFiles, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """`data/exports/README.md`: what is in the export, how it was made, what every filter removed,
+    diversity, provenance and known limitations; with `funnel.png` beside it."""
+    folder = source_files.folder("exports")
+    rows = _export_rows(folder / f"{config.export_name}.parquet")
+    stats, _ = collect_stats(warehouse)
+    settings = {stage: _settings(context.instance, stage, cls) for stage, cls in STAGE_SETTINGS.items()}
+    filters = [StageFilter(s.stage, *settings.get(s.stage, ({}, frozenset())), s.rows_in, s.rows, s.dropped, s.quarantined)
+               for s in stats]
+    funnel = [FunnelStage(s.stage, s.rows, {**s.dropped, **({"quarantined": s.quarantined} if s.quarantined else {})})
+              for s in stats]
+    if warehouse.table_exists("reviewed_training_set"):
+        reviewed = _reviewed_filter(warehouse)
+        filters.append(reviewed)
+        funnel.append(FunnelStage(reviewed.stage, reviewed.rows_out, reviewed.removed))
+    png = funnel_png(funnel)
+    (folder / FUNNEL_FILE).write_bytes(png)
+    facts = CardFacts(
+        rows=rows, data_file=f"{config.export_name}.parquet", filters=filters,
+        gates={name: (t.value, t.source) for name, t in DEFAULT_THRESHOLDS.items()},
+        review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
+        target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
+        pretty_name=config.pretty_name, license=config.license, languages=config.languages, funnel_image=FUNNEL_FILE,
+    )
+    card = render_card(facts)
+    path = folder / "README.md"
+    path.write_text(card, encoding="utf-8")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(rows),
+        "path": dg.MetadataValue.path(str(path)),
+        "funnel": dg.MetadataValue.md(f"![rows through the stages](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "card": dg.MetadataValue.md(card.split("---\n", 2)[-1]),
+    })
+
+
+def _export_rows(parquet) -> pd.DataFrame:
+    """The exported rows with their provenance, and the user and assistant turns as columns."""
+    records = pq.read_table(parquet).to_pylist()
+    if records and "origin" not in records[0]:
+        raise ValueError(f"{parquet} has no provenance columns; export with include_provenance: true to build the card")
+    rows = pd.DataFrame(records, columns=["messages", *PROVENANCE_FIELDS])
+    rows["instruction"] = [m[0]["content"] for m in rows["messages"]]
+    rows["response"] = [m[-1]["content"] for m in rows["messages"]]
+    return rows
+
+
+def _settings(instance: dg.DagsterInstance, stage: str, config_class: type[dg.Config]) -> tuple[dict[str, Any], frozenset]:
+    """The stage's settings in the run that last materialized it: its run config over the defaults."""
+    defaults = config_class().model_dump()
+    event = instance.get_latest_materialization_event(dg.AssetKey(stage))
+    run = instance.get_run_by_id(event.run_id) if event else None
+    given = ((((run.run_config if run else None) or {}).get("ops", {}).get(stage) or {}).get("config")) or {}
+    return {**defaults, **given}, frozenset(given)
+
+
+def _reviewed_filter(warehouse: Warehouse) -> StageFilter:
+    kept = int(warehouse.query("SELECT count(*) AS n FROM reviewed_training_set")["n"].iloc[0])
+    removed = warehouse.query("SELECT reason, count(*) AS n FROM rejects WHERE stage = 'reviewed_training_set' GROUP BY ALL")
+    dropped = {str(reason): int(n) for reason, n in removed.itertuples(index=False)}
+    return StageFilter("reviewed_training_set", {}, frozenset(), kept + sum(dropped.values()), kept, dropped)
+
+
+def _review_facts(
+    warehouse: Warehouse, source_files: SourceFiles, settings: dict[str, Any], exported: set[str]
+) -> ReviewFacts | None:
+    if not warehouse.table_exists("review_decisions"):
+        return None
+    queue = source_files.folder("review") / QUEUE_FILE
+    queued = sum(1 for line in queue.read_text(encoding="utf-8").splitlines() if line.strip()) if queue.exists() else 0
+    summary = agreement_summary(warehouse.read_table("review_decisions").to_dict("records"), settings["edit_credit"])
+    in_export = not warehouse.table_exists("reviewed_training_set") or exported == set(
+        warehouse.read_table("reviewed_training_set")["id"])
+    return ReviewFacts(queued, summary.decided, summary.accepted, summary.rejected, summary.edited, summary.agreement,
+                       in_export, summary.edit_credit)
+
+
+card_assets = [dataset_card]

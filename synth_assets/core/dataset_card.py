@@ -1,0 +1,302 @@
+"""The dataset card: a Hugging Face `README.md` for the exported training set, and the funnel chart.
+
+Pure rendering: `render_card(CardFacts)` turns facts the asset gathered (the exported rows, each
+stage's settings and what its filters removed, the review outcome) into the card text, with the
+YAML header the Hub reads (license, task_categories, language, size_categories, configs pointing
+at the Parquet file). `funnel_png` draws rows through the stages with the drop reasons.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from synth_assets.core.metrics import compression_ratio, distinct_ns
+
+__all__ = [
+    "STAGE_RULES",
+    "CardFacts",
+    "FunnelStage",
+    "ReviewFacts",
+    "StageFilter",
+    "card_header",
+    "diversity_rows",
+    "funnel_png",
+    "provenance_rows",
+    "render_card",
+    "size_category",
+]
+
+# What each stage keeps, in one line; the settings named in backticks are in the stage's table.
+STAGE_RULES: Mapping[str, str] = {
+    "seeds": "reads data/seeds/*.jsonl; lines with bad JSON, bad UTF-8 or a missing field are quarantined",
+    "human_reference": "reads data/human/*.jsonl; unreadable lines are quarantined",
+    "evolved_instructions": "Evol-Instruct: each lineage rewritten once per round (`rounds`); a failed "
+    "evolution is eliminated by the paper's four rules and its parent stays in the pool",
+    "self_instruct_tasks": "Self-Instruct: 4-150 words, no banned keyword or bad start, ROUGE-L against the "
+    "pool at most `rouge_threshold`",
+    "backtranslated_pairs": "instruction backtranslation: the teacher's 1-5 self-curation score must be at "
+    "least `threshold`; segments of `min_words` to `max_words` words",
+    "candidate_solutions": "`k` answers per instruction at `temperature`",
+    "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
+    "reference or the majority; general: judge score at least `judge_threshold`; `policy` best keeps one per task",
+    "deduplicated_corpus": "exact duplicates of the normalised text, MinHash near-duplicates (Jaccard at least "
+    "`near_threshold`), semantic duplicates (cosine at least `semantic_threshold`), 13-gram benchmark overlap",
+    "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
+    "category; no synthetic row above generation `max_generation`",
+    "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
+}
+
+_SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+
+
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` bucket for a row count."""
+    for bound, label in _SIZE_CATEGORIES:
+        if rows < bound:
+            return label
+    return "n>1B"
+
+
+@dataclass(frozen=True)
+class StageFilter:
+    stage: str
+    settings: Mapping[str, Any]  # the settings the stage ran with
+    overridden: frozenset[str] = frozenset()  # settings a run config set (the rest are defaults)
+    rows_in: int | None = None
+    rows_out: int | None = None
+    removed: Mapping[str, int] = field(default_factory=dict)  # reason -> rows
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    queued: int
+    decided: int
+    accepted: int
+    rejected: int
+    edited: int
+    agreement: float | None
+    in_export: bool = True  # False when the export was built from the mix before review
+    edit_credit: float = 0.5  # how much agreement an edit counts for
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    rows: pd.DataFrame  # the export: provenance columns plus instruction and response
+    data_file: str  # the Parquet file next to the card, e.g. training_set.parquet
+    filters: Sequence[StageFilter]
+    gates: Mapping[str, tuple[float, str]]  # gate threshold name -> (value, where it comes from)
+    review: ReviewFacts | None = None
+    target_human_fraction: float | None = None
+    pretty_name: str = "synth-factory training set"
+    license: str = "apache-2.0"
+    languages: Sequence[str] = ("en",)
+    funnel_image: str | None = None  # file name of the funnel PNG next to the card
+
+
+def card_header(facts: CardFacts) -> str:
+    """The YAML front matter between `---` lines."""
+    header = {
+        "pretty_name": facts.pretty_name,
+        "license": facts.license,
+        "language": list(facts.languages),
+        "task_categories": ["text-generation"],
+        "tags": ["synthetic", "instruction-tuning", "sft"],
+        "size_categories": [size_category(len(facts.rows))],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": facts.data_file}]}],
+    }
+    return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def diversity_rows(rows: pd.DataFrame) -> list[list[Any]]:
+    """Distinct-1..4 and gzip compression ratio of the responses, for all rows and by origin."""
+    parts = [("all", rows)] + [(origin, rows[rows["origin"] == origin]) for origin in sorted(rows["origin"].dropna().unique())]
+    table = []
+    for name, part in parts:
+        texts = part["response"].fillna("").astype(str).tolist()
+        ns = distinct_ns(texts, (1, 2, 3, 4))
+        table.append([name, len(part), ns[1], ns[2], ns[3], ns[4], compression_ratio(texts)])
+    return table
+
+
+def provenance_rows(rows: pd.DataFrame) -> list[list[Any]]:
+    """Rows per (generation, origin, technique), most first within each generation."""
+    counts = rows.groupby(["generation", "origin", "technique"], dropna=False).size().rename("rows").reset_index()
+    counts = counts.sort_values(["generation", "rows"], ascending=[True, False])
+    return counts.values.tolist()
+
+
+def _counts(rows: pd.DataFrame, column: str) -> list[list[Any]]:
+    series = rows[column].fillna("(none)").value_counts()
+    return [[key, int(n), f"{n / len(rows):.1%}"] for key, n in series.items()]
+
+
+def _filters_section(filters: Sequence[StageFilter]) -> str:
+    blocks = []
+    for f in filters:
+        settings = ", ".join(f"`{k}` = {_fmt(v)}{' (set for this run)' if k in f.overridden else ''}"
+                             for k, v in f.settings.items()) or "none"
+        removed = ", ".join(f"{reason} {n}" for reason, n in sorted(f.removed.items(), key=lambda kv: -kv[1]))
+        counts = "" if f.rows_out is None else f" {f.rows_in} rows in, {f.rows_out} kept."
+        blocks.append(
+            f"- **{f.stage}**: {STAGE_RULES.get(f.stage, '')}.{counts}\n"
+            f"  Settings: {settings}.\n"
+            f"  Removed: {removed or 'nothing'}{f'; quarantined {f.quarantined} unreadable lines' if f.quarantined else ''}."
+        )
+    return "\n".join(blocks)
+
+
+def _limitations(facts: CardFacts) -> list[str]:
+    teachers = sorted({str(t) for t in facts.rows.get("teacher", pd.Series(dtype=object)).dropna()})
+    items = []
+    if any(t.startswith("rules") for t in teachers):
+        items.append("**The teacher was `rules`, which is not a language model.** It is the project's offline "
+                     "stand-in: it answers from fixed text rules and the seeds' reference solutions and makes "
+                     "mistakes on purpose so that the filters have work to do. Rows it wrote show the pipeline "
+                     "working, not model-quality data; rebuild with a real teacher before training on them.")
+    items += [
+        "Only English text was written or checked.",
+        "General-domain answers are judged by the teacher model itself, which favours its own style; code and "
+        "math answers are checked by tests and answer matching, which catch wrong answers but not poor explanations.",
+        "The dedup and gate thresholds are project heuristics (sources in the gates table), not values "
+        "calibrated on this data.",
+        "Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
+        "benchmarks may still overlap.",
+    ]
+    if facts.review is None or not facts.review.decided:
+        items.append("No person has reviewed rows of this set yet.")
+    else:
+        items.append(f"People reviewed {facts.review.decided} rows, a sample of the synthetic part; the rest was "
+                     "checked only by the automatic filters.")
+    return items
+
+
+def render_card(facts: CardFacts) -> str:
+    """The whole `README.md`: YAML header, then counts, mix, techniques, teacher, filters, diversity,
+    provenance, review and known limitations."""
+    rows = facts.rows
+    total = len(rows)
+    human = int((rows["origin"] == "human").sum()) if total else 0
+    teachers = rows.loc[rows["origin"] == "synthetic", "teacher"] if total else pd.Series(dtype=object)
+    mix_line = (f"{human} human rows ({human / total:.1%}) and {total - human} synthetic rows "
+                f"({(total - human) / total:.1%})" if total else "no rows")
+    target = f" (target {facts.target_human_fraction:.0%} human)" if facts.target_human_fraction is not None else ""
+    sections = [
+        card_header(facts),
+        f"# {facts.pretty_name}\n",
+        "Instruction/response pairs for supervised fine-tuning, made by the synth-factory Dagster pipeline: "
+        "seed tasks evolved by a teacher model, answered several times, verified, deduplicated, "
+        "decontaminated against benchmarks and mixed with human-written pairs. Each row is a chat "
+        "(`messages`: user, then assistant) with provenance columns that lead back to its seed.\n",
+        "```python\nfrom datasets import load_dataset\n\n"
+        f"ds = load_dataset(\"parquet\", data_files=\"{facts.data_file}\", split=\"train\")\n```\n",
+        "## Counts and mix\n",
+        f"{total} rows: {mix_line}{target}.\n",
+        _table(["domain", "rows", "share"], _counts(rows, "domain")) if total else "",
+        "\n## Techniques\n",
+        _table(["technique", "rows", "share"], _counts(rows, "technique")) if total else "No rows.",
+        "\n## Teacher\n",
+        (_table(["teacher", "synthetic rows", "share"], [[t, int(n), f"{n / len(teachers):.1%}"]
+                for t, n in teachers.fillna("(none)").value_counts().items()]) if len(teachers) else "No synthetic rows."),
+        "\n## Filters\n",
+        "Each stage, what it keeps, the settings it ran with, and what it removed (by reason; every removed "
+        "row is in the `rejects` table of the warehouse with its reason).\n",
+        _filters_section(facts.filters),
+        "\nQuality gates (asset checks; a failing blocking gate stops the run before export):\n",
+        _table(["gate threshold", "value", "source"], [[k, v, s] for k, (v, s) in facts.gates.items()]),
+    ]
+    if facts.funnel_image:
+        sections.append(f"\n![Rows through the stages]({facts.funnel_image})\n")
+    sections += [
+        "\n## Diversity\n",
+        "Of the responses: distinct-n is unique n-grams over all n-grams (higher is more varied; it falls "
+        "as a set grows, so compare parts of similar size); the gzip compression ratio is higher for more "
+        "repetitive text.\n",
+        _table(["part", "rows", "distinct-1", "distinct-2", "distinct-3", "distinct-4", "compression ratio"],
+               diversity_rows(rows)) if total else "No rows.",
+        "\n## Provenance\n",
+        "`generation` 0 is human data; 1 is what a teacher made from it in one pass of the pipeline. "
+        "`parent_id` and `root_id` lead to the seed or human row each row came from.\n",
+        _table(["generation", "origin", "technique", "rows"], provenance_rows(rows)) if total else "No rows.",
+    ]
+    if facts.review is not None:
+        r = facts.review
+        if r.decided:
+            summary = (f"{r.queued} synthetic rows were queued for review and {r.decided} decided: {r.accepted} "
+                       f"accepted, {r.rejected} rejected (removed), {r.edited} edited (replaced by the corrected "
+                       f"row, `operation` = `edited_by_human`). Agreement with the automatic gates: "
+                       f"{r.agreement:.1%} (an accept counts 1, an edit {r.edit_credit:g}, a reject 0).")
+        else:
+            summary = f"{r.queued} synthetic rows are queued for review; nobody has decided on any yet."
+        sections += ["\n## Human review\n", summary + "\n"]
+        if r.decided and not r.in_export:
+            sections.append("These decisions are applied in the warehouse table `reviewed_training_set`, but this "
+                            "export was built from `mixed_training_set` and does not include them.\n")
+    sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]
+    return "\n".join(sections)
+
+
+# --- the funnel chart ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    stage: str
+    kept: int
+    dropped: Mapping[str, int] = field(default_factory=dict)  # reason -> rows (quarantined lines included)
+
+
+def funnel_png(stages: Sequence[FunnelStage], top_reasons: int = 3, dpi: int = 100) -> bytes:
+    """A horizontal stacked bar per stage: rows kept, then the drops by reason (the `top_reasons`
+    largest of each stage, the rest as `other`), as PNG bytes drawn by the Agg canvas."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure  # no pyplot: no global state, the Agg canvas by default
+
+    figure = Figure(figsize=(12, 0.5 * len(stages) + 1.8), dpi=dpi)
+    axes = figure.subplots()
+    colours = [*colormaps["tab20"].colors[2:], *colormaps["tab20b"].colors]  # no blue: blue is "kept"
+    reason_colour: dict[str, Any] = {}
+    for y, stage in enumerate(stages):
+        axes.barh(y, stage.kept, color="#2b7bba", label="kept" if y == 0 else None)
+        left = stage.kept
+        ordered = sorted(stage.dropped.items(), key=lambda kv: -kv[1])
+        rest = sum(n for _, n in ordered[top_reasons:])
+        for reason, n in ordered[:top_reasons] + ([("other", rest)] if rest else []):
+            new = reason not in reason_colour
+            colour = reason_colour.setdefault(reason, colours[len(reason_colour) % len(colours)])
+            axes.barh(y, n, left=left, color=colour, label=reason if new else None)
+            left += n
+        axes.text(left, y, f"  {stage.kept} kept of {left}", va="center", fontsize=8)
+    axes.set_yticks(range(len(stages)), [s.stage for s in stages])
+    axes.invert_yaxis()
+    axes.set_xlabel("rows")
+    axes.set_title("Rows through the stages: kept, and dropped by reason")
+    axes.margins(x=0.25)
+    if stages:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

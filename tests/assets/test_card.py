@@ -1,0 +1,181 @@
+"""The dataset card: rendering rules on literal facts, then the asset on the whole graph, read back
+the way the Hub and `datasets` read it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from synth_assets.assets.card import card_assets
+from synth_assets.assets.review import review_assets
+from synth_assets.core.dataset_card import (
+    CardFacts,
+    FunnelStage,
+    ReviewFacts,
+    StageFilter,
+    funnel_png,
+    render_card,
+    size_category,
+)
+from synth_assets.definitions import PIPELINE, build_resources
+from tests.pipeline_fixtures import REPO, copy_inputs
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows(teacher: str = "rules:rule-based-v1") -> pd.DataFrame:
+    return pd.DataFrame([
+        {"id": "h1", "origin": "human", "generation": 0, "technique": "human", "teacher": None, "domain": "general",
+         "instruction": "Explain tides.", "response": "The moon pulls the sea toward it."},
+        {"id": "h2", "origin": "human", "generation": 0, "technique": "human", "teacher": None, "domain": "math",
+         "instruction": "Add 2 and 3.", "response": "2 + 3 = 5."},
+        {"id": "s1", "origin": "synthetic", "generation": 1, "technique": "evol_instruct", "teacher": teacher,
+         "domain": "code", "instruction": "Write f.", "response": "def f():\n    return 1"},
+    ])
+
+
+def _facts(**overrides) -> CardFacts:
+    base = dict(
+        rows=_rows(), data_file="training_set.parquet",
+        filters=[StageFilter("deduplicated_corpus", {"near_threshold": 0.8, "semantic_threshold": 0.9},
+                             frozenset({"semantic_threshold"}), 10, 7, {"near_duplicate": 2, "exact_duplicate": 1})],
+        gates={"refusal_max_rate": (0.02, "project heuristic")},
+        target_human_fraction=0.7,
+    )
+    return CardFacts(**{**base, **overrides})
+
+
+def _header(card: str) -> dict:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n")[1])
+
+
+@pytest.mark.parametrize(("rows", "label"), [(0, "n<1K"), (999, "n<1K"), (1_000, "1K<n<10K"), (250_000, "100K<n<1M")])
+def test_size_categories_follow_the_hub_buckets(rows, label):
+    assert size_category(rows) == label
+
+
+def test_the_header_has_what_the_hub_reads():
+    header = _header(render_card(_facts()))
+    assert header["license"] == "apache-2.0"
+    assert header["task_categories"] == ["text-generation"]
+    assert header["language"] == ["en"]
+    assert header["size_categories"] == ["n<1K"]
+    assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "training_set.parquet"}]}]
+
+
+def test_every_filter_shows_its_settings_and_what_it_removed():
+    card = render_card(_facts())
+    assert "`near_threshold` = 0.8" in card
+    assert "`semantic_threshold` = 0.9 (set for this run)" in card
+    assert "10 rows in, 7 kept" in card
+    assert "near_duplicate 2, exact_duplicate 1" in card
+    assert "| refusal_max_rate | 0.02 | project heuristic |" in card
+
+
+def test_counts_mix_provenance_and_diversity_are_in_the_card():
+    card = render_card(_facts())
+    assert "3 rows: 2 human rows (66.7%) and 1 synthetic rows (33.3%) (target 70% human)" in card
+    assert "| 1 | synthetic | evol_instruct | 1 |" in card
+    assert "| rules:rule-based-v1 | 1 | 100.0% |" in card
+    assert "| all | 3 |" in card and "| human | 2 |" in card and "| synthetic | 1 |" in card
+
+
+def test_the_rules_teacher_is_named_as_not_a_language_model_and_only_then():
+    assert "which is not a language model" in render_card(_facts())
+    assert "not a language model" not in render_card(_facts(rows=_rows("openai:llama-3.1-8b")))
+
+
+def test_the_review_section_says_whether_the_export_has_the_decisions():
+    decided = ReviewFacts(queued=10, decided=4, accepted=2, rejected=1, edited=1, agreement=0.625, in_export=False)
+    card = render_card(_facts(review=decided))
+    assert "Agreement with the automatic gates: 62.5% (an accept counts 1, an edit 0.5, a reject 0)" in card
+    assert "does not include them" in card
+    assert "People reviewed 4 rows" in card
+    waiting = render_card(_facts(review=ReviewFacts(10, 0, 0, 0, 0, None)))
+    assert "10 synthetic rows are queued for review; nobody has decided on any yet." in waiting
+    assert "No person has reviewed rows of this set yet." in waiting
+
+
+def test_an_empty_export_still_renders():
+    card = render_card(_facts(rows=_rows().iloc[0:0]))
+    assert "0 rows: no rows" in card and _header(card)["size_categories"] == ["n<1K"]
+
+
+def test_the_funnel_is_a_png():
+    png = funnel_png([FunnelStage("seeds", 10, {"quarantined": 2}), FunnelStage("mix", 5, {"a": 1, "b": 2, "c": 3, "d": 4})])
+    assert png.startswith(PNG_MAGIC)
+
+
+def test_the_card_core_does_not_import_dagster():
+    code = "import sys, synth_assets.core.dataset_card; assert 'dagster' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True).returncode == 0
+
+
+# --- the asset, on the whole graph --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    data_dir = copy_inputs(tmp_path_factory.mktemp("card-data"))
+    resources = build_resources(data_dir)
+    assets = [*PIPELINE, *review_assets, *card_assets]
+    run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_threshold": 0.95}}}}
+    first = dg.materialize(assets, resources=resources, run_config=run_config)
+    card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
+    # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
+    queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
+    (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
+    second = dg.materialize(assets, resources=resources,
+                            selection=["review_decisions", "reviewed_training_set", "dataset_card"])
+    return {"first": first, "second": second, "card": card, "data_dir": data_dir, "warehouse": resources["warehouse"]}
+
+
+def test_the_card_describes_the_export(built):
+    assert built["first"].success
+    card, warehouse = built["card"], built["warehouse"]
+    mix = warehouse.read_table("mixed_training_set")
+    header = _header(card)
+    assert header["configs"][0]["data_files"][0]["path"] == "training_set.parquet"
+    assert f"{len(mix)} rows: {int((mix['origin'] == 'human').sum())} human rows" in card
+    assert "`semantic_threshold` = 0.95 (set for this run)" in card
+    assert "`near_threshold` = 0.8," in card
+    sibling = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
+                                  "AND reason = 'sibling_selected'")["n"].iloc[0])
+    assert f"sibling_selected {sibling}" in card
+    assert "which is not a language model" in card
+    assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_the_funnel_is_in_the_asset_metadata_as_a_data_uri(built):
+    metadata = built["first"].asset_materializations_for_node("dataset_card")[0].metadata
+    markdown = metadata["funnel"].value
+    prefix = "![rows through the stages](data:image/png;base64,"
+    assert markdown.startswith(prefix) and markdown.endswith(")")
+    assert base64.b64decode(markdown[len(prefix):-1]).startswith(PNG_MAGIC)
+
+
+def test_datasets_loads_the_export_through_the_card(built, tmp_path):
+    from datasets import load_dataset
+
+    exports = built["data_dir"] / "exports"
+    # The card's `configs` name the Parquet file: the JSONL beside it is not read twice.
+    dataset = load_dataset(str(exports), split="train", cache_dir=str(tmp_path))
+    assert len(dataset) == len(built["warehouse"].read_table("mixed_training_set"))
+    assert [m["role"] for m in dataset[0]["messages"]] == ["user", "assistant"]
+
+
+def test_the_card_reports_the_review_and_that_the_export_predates_it(built):
+    assert built["second"].success
+    card = (built["data_dir"] / "exports" / "README.md").read_text(encoding="utf-8")
+    assert "and 1 decided: 0 accepted, 1 rejected" in card
+    assert "Agreement with the automatic gates: 0.0%" in card
+    assert "does not include them" in card
+    assert "- **reviewed_training_set**" in card and "human_rejected 1" in card
