@@ -14,6 +14,7 @@ from synth_assets.core.dedup.minhash import (
     MinHashConfig,
     lsh_candidate_probability,
     minhash_signatures,
+    optimal_bands_rows,
     signatures_and_shingles,
 )
 
@@ -56,6 +57,7 @@ def test_bands_and_rows_are_chosen_for_the_threshold() -> None:
     assert strict.lsh_rows > default.lsh_rows  # a higher threshold wants longer bands
     assert (MinHashConfig(bands=8, rows=16).lsh_bands, MinHashConfig(bands=8, rows=16).lsh_rows) == (8, 16)
     assert "16 bands x 8 rows" in str(default) and "Jaccard >= 0.8" in str(default)
+    assert optimal_bands_rows(128, 0.8, 0.5) == (9, 13)  # datasketch's equal weights give its choice
 
 
 def test_signatures_shape_determinism_and_seed() -> None:

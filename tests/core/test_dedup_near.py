@@ -98,3 +98,4 @@ def test_order_decides_the_survivor(corpus: list[str]) -> None:
 def test_nothing_to_do() -> None:
     assert near_duplicates([]) == []
     assert near_duplicates(["only one text here"]) == []
+    assert near_duplicates(["", "...", ""], MinHashConfig(confirm="exact")) == []

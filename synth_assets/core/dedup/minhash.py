@@ -13,6 +13,7 @@ Work is laid out permutation-major, (num_perm, shingles), in blocks small enough
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,21 +42,19 @@ def lsh_candidate_probability(similarity: float, bands: int, rows: int) -> float
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_bands_rows(num_perm: int, threshold: float, false_negative_weight: float) -> tuple[int, int]:
     """(bands, rows), bands * rows <= num_perm, minimising the weighted areas under the LSH
     S-curve: false positives below the threshold, false negatives above it (datasketch's rule)."""
     below = np.linspace(0.0, threshold, 1001)
     above = np.linspace(threshold, 1.0, 1001)
-    best: tuple[float, int, int] | None = None
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            false_positive = np.trapezoid(1.0 - (1.0 - below**rows) ** bands, below)
-            false_negative = np.trapezoid((1.0 - above**rows) ** bands, above)
-            error = (1.0 - false_negative_weight) * false_positive + false_negative_weight * false_negative
-            if best is None or error < best[0]:
-                best = (float(error), bands, rows)
-    assert best is not None
-    return best[1], best[2]
+    pairs = [(bands, rows) for bands in range(1, num_perm + 1) for rows in range(1, num_perm // bands + 1)]
+    bands = np.array([b for b, _ in pairs], dtype=np.float64)[:, None]
+    rows = np.array([r for _, r in pairs], dtype=np.float64)[:, None]
+    false_positive = np.trapezoid(1.0 - (1.0 - below**rows) ** bands, below, axis=1)
+    false_negative = np.trapezoid((1.0 - above**rows) ** bands, above, axis=1)
+    error = (1.0 - false_negative_weight) * false_positive + false_negative_weight * false_negative
+    return pairs[int(np.argmin(error))]
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,8 @@ def _distinct_per_doc(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
     docs = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
     combined = (docs << np.uint64(32)) | keys.astype(np.uint64)
     combined.sort()
-    combined = combined[np.concatenate(([True], combined[1:] != combined[:-1]))]
+    if len(combined):
+        combined = combined[np.concatenate(([True], combined[1:] != combined[:-1]))]
     per_doc = np.bincount((combined >> np.uint64(32)).astype(np.int64), minlength=len(counts))
     return (combined & np.uint64(0xFFFFFFFF)).astype(np.uint32), per_doc.astype(np.int64)
 
