@@ -90,12 +90,12 @@ def test_verification_rejects_the_planted_wrong_candidates(run):
     assert {rejected.loc[r.id, "reason"] for r in caught} <= {"test_failure", "syntax_error", "crash", "timeout"}
 
 
-def test_trace_reaches_a_seed_or_human_row_from_every_row_of_the_mix(run):
+def test_trace_reaches_a_seed_document_or_human_row_from_every_row_of_the_mix(run):
     _, warehouse, snapshot, *_ = run
     for row_id in snapshot["id"]:
         chain = trace_row(warehouse, row_id)
         assert chain[0].id == row_id
-        assert chain[-1].row["technique"] in {"seed", "human"}, row_id
+        assert chain[-1].row["technique"] in {"seed", "human", "document"}, row_id
         assert chain[-1].id == snapshot.set_index("id").loc[row_id, "root_id"]
 
 

@@ -1,0 +1,51 @@
+"""Blocking gates stop the run: a failing corpus gate keeps the mix from being built, a failing
+mix gate keeps it from being exported. Each asserts the reported figure and the offending rows."""
+
+import dagster as dg
+import pytest
+
+from synth_assets.definitions import PIPELINE, build_resources
+from tests.pipeline_fixtures import copy_inputs
+
+
+def check_evaluations(result):
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def materialized(result):
+    return {e.asset_key.path[-1] for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+
+
+@pytest.fixture
+def resources(tmp_path):
+    return build_resources(copy_inputs(tmp_path, plant_bad_seeds=False))
+
+
+def test_contamination_left_in_the_corpus_stops_the_mix(resources):
+    config = {"ops": {"deduplicated_corpus": {"config": {"decontaminate": False, "semantic": False}},
+                      "evolved_instructions": {"config": {"rounds": 1}}}}
+    result = dg.materialize(PIPELINE, resources=resources, run_config=config, raise_on_error=False)
+    gate = check_evaluations(result)["corpus_decontaminated"]
+    assert not gate.passed
+    assert gate.metadata["value"].value == 2.0  # the two planted human rows
+    assert "bench-math-06" in gate.metadata["offenders"].value
+    assert "deduplicated_corpus" in materialized(result)
+    assert "mixed_training_set" not in materialized(result)
+    assert "training_set_export" not in materialized(result)
+
+
+def test_a_mix_off_target_is_not_exported(resources):
+    config = {"ops": {"mixed_training_set": {"config": {"human_fraction": 0.5}},
+                      "deduplicated_corpus": {"config": {"semantic": False}},
+                      "evolved_instructions": {"config": {"rounds": 1}}}}
+    result = dg.materialize(PIPELINE, resources=resources, run_config=config, raise_on_error=False)
+    gate = check_evaluations(result)["mix_ratio"]
+    assert not gate.passed
+    assert gate.metadata["value"].value == pytest.approx(0.5, abs=0.01)
+    assert gate.metadata["threshold"].value == 0.7
+    assert "mixed_training_set" in materialized(result)
+    assert "training_set_export" not in materialized(result)
