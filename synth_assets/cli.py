@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     job = defs.resolve_job_def("synthesize")
     selection = [dg.AssetKey(name.strip()) for name in args.select.split(",")] if args.select else None
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
+        _release_dead_runs(instance)
+        tags = {"synth/host": socket.gethostname(), "synth/pid": str(os.getpid())}
+        result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False, tags=tags)
     print(format_stats(*collect_stats(_warehouse())))
     teacher = defs.resources["teacher"]
     if getattr(teacher, "backend", "rules") == "rules":
@@ -62,6 +65,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"\nrun {result.run_id} succeeded; open `synth ui` to see it")
     return 0
+
+
+def _release_dead_runs(instance) -> None:
+    """Mark failed the runs of `synth run` on this machine whose process is gone (killed, crashed),
+    and give back the concurrency slots they held, which would otherwise block every later run."""
+    import dagster as dg
+
+    host = socket.gethostname()
+    stuck = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+                              tags={"synth/host": host})
+    )
+    for run in stuck:
+        pid = int(run.tags.get("synth/pid", "0"))
+        if pid and not _process_alive(pid):
+            instance.report_run_failed(run, message=f"process {pid} is gone; marked failed by the next `synth run`")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            print(f"run {run.run_id} (process {pid}) had died; marked failed, its concurrency slots released")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
