@@ -258,6 +258,13 @@ def embedding_costs(count: int, seed: int) -> list[tuple[str, float, str]]:
 # ---------------------------------------------------------------- driver
 
 
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def run_worker(name: str, args: argparse.Namespace) -> tuple[dict, set[tuple[int, int]]]:
     """Run one implementation in a fresh process; its report and its confirmed pairs."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,8 +312,9 @@ def main() -> None:
 
     config = MinHashConfig(threshold=args.threshold)
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}; load average at start "
+        f"{os.getloadavg()[0]:.1f} (other jobs share these cores)"
     )
     print(f"config: {config}")
     start = time.perf_counter()
@@ -353,6 +361,7 @@ def main() -> None:
         extra += embedding_costs(args.embed_texts, args.seed)
     if extra:
         print()
+        print(f"load average now {os.getloadavg()[0]:.1f}")
         print("| semantic step | seconds | notes |")
         print("|---|---|---|")
         for label, seconds, note in extra:
