@@ -178,12 +178,12 @@ def _limitations(facts: CardFacts) -> list[str]:
                      "working, not model-quality data; rebuild with a real teacher before training on them.")
     items += [
         "Only English text was written or checked.",
-        "General-domain answers are judged by the teacher model itself, which favours its own style; code and "
-        "math answers are checked by tests and answer matching, which catch wrong answers but not poor explanations.",
-        "The dedup and gate thresholds are project heuristics (sources in the gates table), not values "
-        "calibrated on this data.",
-        "Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
-        "benchmarks may still overlap.",
+        ("General-domain answers are judged by the teacher model itself, which favours its own style; code and "
+         "math answers are checked by tests and answer matching, which catch wrong answers but not poor explanations."),
+        ("The dedup and gate thresholds are project heuristics (sources in the gates table), not values "
+         "calibrated on this data."),
+        ("Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
+         "benchmarks may still overlap."),
     ]
     if facts.review is None or not facts.review.decided:
         items.append("No person has reviewed rows of this set yet.")
@@ -193,67 +193,92 @@ def _limitations(facts: CardFacts) -> list[str]:
     return items
 
 
+_INTRO = (
+    "Instruction/response pairs for supervised fine-tuning, made by the synth-factory Dagster pipeline: "
+    "seed tasks evolved by a teacher model, answered several times, verified, deduplicated, "
+    "decontaminated against benchmarks and mixed with human-written pairs. Each row is a chat "
+    "(`messages`: user, then assistant) with provenance columns that lead back to its seed.\n"
+)
+_FILTERS_INTRO = (
+    "Each stage, what it keeps, the settings it ran with, and what it removed (by reason; every removed "
+    "row is in the `rejects` table of the warehouse with its reason).\n"
+)
+_DIVERSITY_INTRO = (
+    "Of the responses: distinct-n is unique n-grams over all n-grams (higher is more varied; it falls "
+    "as a set grows, so compare parts of similar size); the gzip compression ratio is higher for more "
+    "repetitive text.\n"
+)
+_PROVENANCE_INTRO = (
+    "`generation` 0 is human data; 1 is what a teacher made from it in one pass of the pipeline. "
+    "`parent_id` and `root_id` lead to the seed or human row each row came from.\n"
+)
+
+
+def _counts_section(facts: CardFacts) -> list[str]:
+    rows, total = facts.rows, len(facts.rows)
+    if not total:
+        return ["## Counts and mix\n", "0 rows: no rows.\n"]
+    human = int((rows["origin"] == "human").sum())
+    target = f" (target {facts.target_human_fraction:.0%} human)" if facts.target_human_fraction is not None else ""
+    teachers = rows.loc[rows["origin"] == "synthetic", "teacher"].fillna("(none)")
+    teacher_rows = [[t, int(n), f"{n / len(teachers):.1%}"] for t, n in teachers.value_counts().items()]
+    return [
+        "## Counts and mix\n",
+        (f"{total} rows: {human} human rows ({human / total:.1%}) and {total - human} synthetic rows "
+         f"({(total - human) / total:.1%}){target}.\n"),
+        _table(["domain", "rows", "share"], _counts(rows, "domain")),
+        "\n## Techniques\n",
+        _table(["technique", "rows", "share"], _counts(rows, "technique")),
+        "\n## Teacher\n",
+        _table(["teacher", "synthetic rows", "share"], teacher_rows) if teacher_rows else "No synthetic rows.",
+    ]
+
+
+def _review_section(review: ReviewFacts) -> list[str]:
+    if review.decided:
+        summary = (f"{review.queued} synthetic rows were queued for review and {review.decided} decided: "
+                   f"{review.accepted} accepted, {review.rejected} rejected (removed), {review.edited} edited "
+                   "(replaced by the corrected row, `operation` = `edited_by_human`). Agreement with the automatic "
+                   f"gates: {review.agreement:.1%} (an accept counts 1, an edit {review.edit_credit:g}, a reject 0).")
+    else:
+        summary = f"{review.queued} synthetic rows are queued for review; nobody has decided on any yet."
+    sections = ["\n## Human review\n", summary + "\n"]
+    if review.decided and not review.in_export:
+        sections.append("These decisions are applied in the warehouse table `reviewed_training_set`, but this "
+                        "export was built from `mixed_training_set` and does not include them.\n")
+    return sections
+
+
 def render_card(facts: CardFacts) -> str:
     """The whole `README.md`: YAML header, then counts, mix, techniques, teacher, filters, diversity,
     provenance, review and known limitations."""
-    rows = facts.rows
-    total = len(rows)
-    human = int((rows["origin"] == "human").sum()) if total else 0
-    teachers = rows.loc[rows["origin"] == "synthetic", "teacher"] if total else pd.Series(dtype=object)
-    mix_line = (f"{human} human rows ({human / total:.1%}) and {total - human} synthetic rows "
-                f"({(total - human) / total:.1%})" if total else "no rows")
-    target = f" (target {facts.target_human_fraction:.0%} human)" if facts.target_human_fraction is not None else ""
+    rows, total = facts.rows, len(facts.rows)
+    load = f'ds = load_dataset("parquet", data_files="{facts.data_file}", split="train")'
     sections = [
         card_header(facts),
         f"# {facts.pretty_name}\n",
-        "Instruction/response pairs for supervised fine-tuning, made by the synth-factory Dagster pipeline: "
-        "seed tasks evolved by a teacher model, answered several times, verified, deduplicated, "
-        "decontaminated against benchmarks and mixed with human-written pairs. Each row is a chat "
-        "(`messages`: user, then assistant) with provenance columns that lead back to its seed.\n",
-        "```python\nfrom datasets import load_dataset\n\n"
-        f"ds = load_dataset(\"parquet\", data_files=\"{facts.data_file}\", split=\"train\")\n```\n",
-        "## Counts and mix\n",
-        f"{total} rows: {mix_line}{target}.\n",
-        _table(["domain", "rows", "share"], _counts(rows, "domain")) if total else "",
-        "\n## Techniques\n",
-        _table(["technique", "rows", "share"], _counts(rows, "technique")) if total else "No rows.",
-        "\n## Teacher\n",
-        (_table(["teacher", "synthetic rows", "share"], [[t, int(n), f"{n / len(teachers):.1%}"]
-                for t, n in teachers.fillna("(none)").value_counts().items()]) if len(teachers) else "No synthetic rows."),
+        _INTRO,
+        f"```python\nfrom datasets import load_dataset\n\n{load}\n```\n",
+        *_counts_section(facts),
         "\n## Filters\n",
-        "Each stage, what it keeps, the settings it ran with, and what it removed (by reason; every removed "
-        "row is in the `rejects` table of the warehouse with its reason).\n",
+        _FILTERS_INTRO,
         _filters_section(facts.filters),
         "\nQuality gates (asset checks; a failing blocking gate stops the run before export):\n",
         _table(["gate threshold", "value", "source"], [[k, v, s] for k, (v, s) in facts.gates.items()]),
     ]
     if facts.funnel_image:
         sections.append(f"\n![Rows through the stages]({facts.funnel_image})\n")
+    diversity_header = ["part", "rows", "distinct-1", "distinct-2", "distinct-3", "distinct-4", "compression ratio"]
     sections += [
         "\n## Diversity\n",
-        "Of the responses: distinct-n is unique n-grams over all n-grams (higher is more varied; it falls "
-        "as a set grows, so compare parts of similar size); the gzip compression ratio is higher for more "
-        "repetitive text.\n",
-        _table(["part", "rows", "distinct-1", "distinct-2", "distinct-3", "distinct-4", "compression ratio"],
-               diversity_rows(rows)) if total else "No rows.",
+        _DIVERSITY_INTRO,
+        _table(diversity_header, diversity_rows(rows)) if total else "No rows.",
         "\n## Provenance\n",
-        "`generation` 0 is human data; 1 is what a teacher made from it in one pass of the pipeline. "
-        "`parent_id` and `root_id` lead to the seed or human row each row came from.\n",
+        _PROVENANCE_INTRO,
         _table(["generation", "origin", "technique", "rows"], provenance_rows(rows)) if total else "No rows.",
     ]
     if facts.review is not None:
-        r = facts.review
-        if r.decided:
-            summary = (f"{r.queued} synthetic rows were queued for review and {r.decided} decided: {r.accepted} "
-                       f"accepted, {r.rejected} rejected (removed), {r.edited} edited (replaced by the corrected "
-                       f"row, `operation` = `edited_by_human`). Agreement with the automatic gates: "
-                       f"{r.agreement:.1%} (an accept counts 1, an edit {r.edit_credit:g}, a reject 0).")
-        else:
-            summary = f"{r.queued} synthetic rows are queued for review; nobody has decided on any yet."
-        sections += ["\n## Human review\n", summary + "\n"]
-        if r.decided and not r.in_export:
-            sections.append("These decisions are applied in the warehouse table `reviewed_training_set`, but this "
-                            "export was built from `mixed_training_set` and does not include them.\n")
+        sections += _review_section(facts.review)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]
     return "\n".join(sections)
 

@@ -135,7 +135,7 @@ def test_agreement_counts_accepts_fully_and_edits_partly():
 
 def test_the_review_core_does_not_import_dagster():
     code = "import sys, synth_assets.core.review; assert 'dagster' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, check=False).returncode == 0
 
 
 # --- the assets: a round trip on a small mix ----------------------------------------------------

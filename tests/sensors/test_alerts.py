@@ -165,7 +165,7 @@ def test_a_timeout_is_retried_at_most_twice():
 
 
 def test_a_client_error_is_not_retried():
-    transport, seen = _transport([404])
+    transport, _ = _transport([404])
     outcome = post_webhook("http://hook.test/x", {}, transport=transport, sleep=lambda s: None)
     assert (outcome.delivered, outcome.attempts, outcome.error) == (False, 1, "HTTP 404")
 
