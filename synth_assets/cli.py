@@ -102,10 +102,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from synth_assets.lineage import format_trace, trace_as_dicts, trace_row
+    from synth_assets.lineage import explain_drop, format_trace, trace_as_dicts, trace_row
 
     chain = trace_row(_warehouse(), args.row_id)
-    if args.json:
+    if args.why_dropped:
+        print(explain_drop(chain))
+    elif args.json:
         print(json.dumps(trace_as_dicts(chain), indent=2, default=str))
     else:
         print(format_trace(chain))
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="follow a row back to its seed with every decision")
     trace.add_argument("row_id")
     trace.add_argument("--json", action="store_true", help="print the chain as JSON")
+    trace.add_argument("--why-dropped", action="store_true", help="say which stage and rule dropped the row")
     trace.set_defaults(func=cmd_trace)
     stats = commands.add_parser("stats", help="rows, the mix and rejection reasons per stage")
     stats.set_defaults(func=cmd_stats)

@@ -8,7 +8,7 @@ from typing import Any
 
 from resources.warehouse import Warehouse
 
-__all__ = ["TraceStep", "format_trace", "trace_row"]
+__all__ = ["TraceStep", "explain_drop", "format_trace", "trace_row"]
 
 # Tables that hold rows by id, downstream first: where a row was kept.
 STAGE_TABLES = (
@@ -135,3 +135,22 @@ def format_trace(chain: list[TraceStep], width: int = 100) -> str:
 
 def trace_as_dicts(chain: list[TraceStep]) -> list[dict[str, Any]]:
     return [asdict(step) for step in chain]
+
+
+def explain_drop(chain: list[TraceStep]) -> str:
+    """Why a row is not in the training set: the stage and rule that dropped it, in one paragraph."""
+    if not chain:
+        return "No row with that id in the warehouse."
+    row = chain[0]
+    if "mixed_training_set" in row.kept_in:
+        return f"{row.id} was not dropped: it is in mixed_training_set."
+    if not row.decisions:
+        furthest = row.kept_in[0] if row.kept_in else "no stage"
+        return (f"{row.id} was not dropped by a rule; it stops at {furthest} "
+                "(an instruction becomes training data through its answers: trace those).")
+    lines = []
+    for decision in row.decisions:
+        lines.append(f"{row.id} was dropped at {decision['stage']} by rule '{decision['reason']}'"
+                     + (f": {decision['detail']}" if decision.get("detail") else "")
+                     + (f" (kept instead / matched: {decision['related_id']})" if decision.get("related_id") else ""))
+    return "\n".join(lines)

@@ -120,3 +120,15 @@ def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):
     for table in FIVE_STAGES:
         frame = resources["warehouse"].read_table(table)
         assert frame.empty and {"id", "root_id", "origin", "generation"} <= set(frame.columns)
+
+
+def test_why_dropped_names_the_rule(run):
+    from synth_assets.lineage import explain_drop
+
+    _, warehouse, *_ = run
+    contaminated = warehouse.read_table("rejects", "WHERE reason = 'benchmark_contamination'")
+    text = explain_drop(trace_row(warehouse, contaminated["id"].iloc[0]))
+    assert "dropped at deduplicated_corpus by rule 'benchmark_contamination'" in text
+    assert contaminated["related_id"].iloc[0] in text
+    mutant = warehouse.read_table("rejects", "WHERE reason = 'test_failure'")["id"].iloc[0]
+    assert "rule 'test_failure'" in explain_drop(trace_row(warehouse, mutant))
