@@ -127,8 +127,14 @@ class _Worker:
             "tmp_root": self.plan.tmp_root,
             "read_roots": self.plan.read_roots(),
             "env": _isolation.CHILD_ENV,
-            "preload": _isolation.PRELOAD_CANDIDATE if role == "candidate" else _isolation.PRELOAD_RUNNER,
+            "preload": self._preload(role),
         }
+
+    def _preload(self, role: str) -> list[str]:
+        if role == "runner":
+            return _isolation.PRELOAD_RUNNER
+        extra = _isolation.PRELOAD_RLIMITS if self.plan.mode == "rlimits" else []
+        return _isolation.PRELOAD_CANDIDATE + extra
 
     def start(self) -> None:
         self.candidate = _Server(self.plan, self._config("candidate", self.uids[0]))
@@ -297,6 +303,7 @@ class Sandbox:
             "not_enforced": missing,
             "bwrap": _isolation.bwrap_version() if self._plan.mode == "bwrap" else None,
             "candidate_uids": [u for u in self._uids if u is not None],
+            "host_temp_root": self._plan.host_tmp_root,  # rlimits mode only: temp dirs on the host
             "python": os.path.realpath(sys.executable),
         }
 

@@ -70,6 +70,8 @@ PASSING = {
     "loop_of_asserts": (ADD, "for a, b, c in [(1, 2, 3), (2, 2, 4)]:\n    assert add(a, b) == c\n"),
     "numpy": ("import numpy as np\ndef double(xs):\n    return np.asarray(xs) * 2\n",
               "import numpy as np\nassert (double([1, 2]) == np.array([2, 4])).all()\n"),
+    "big_global_table": ("TABLE = list(range(1_500_000))\ndef get(i):\n    return TABLE[i]\n",
+                         "assert get(5) == 5\nassert TABLE[7] == 7\nassert len(TABLE) == 1_500_000\n"),
     "prints_a_little": ("def add(a, b):\n    print('adding', a, b)\n    return a + b\n", "assert add(1, 2) == 3\n"),
     "uses_its_temp_dir": (
         "import os, tempfile\ndef roundtrip(s):\n"

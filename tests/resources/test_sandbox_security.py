@@ -5,6 +5,9 @@ the sandbox's servers are the same processes and still pass an honest candidate,
 candidate uid is left on the host, no temp dir is left behind, the sentinel file outside the
 sandbox is untouched, nothing connected to the host's loopback listener, and the secret set in
 this process's environment appears nowhere.
+
+The sandbox uses the strongest isolation available ("auto"); set SYNTH_SANDBOX_ISOLATION to
+bwrap, unshare or rlimits to run the same cases against one mode.
 """
 
 from __future__ import annotations
@@ -166,15 +169,17 @@ def _candidate_processes(uids: set[int]) -> list[str]:
     return found
 
 
-def _stray_temp_dirs(uids: set[int]) -> list[str]:
-    stray = []
+def _stray_temp_dirs(uids: set[int], own_root: str | None) -> list[str]:
+    """Temp dirs a candidate left: anything in /tmp owned by a candidate uid, and anything inside
+    the sandbox's own host root (which exists, empty, while an rlimits-mode sandbox is open).
+    Other sandboxes on a shared machine have other uids and roots."""
+    stray = os.listdir(own_root) if own_root else []
     for entry in os.scandir("/tmp"):
         try:
-            owner = entry.stat(follow_symlinks=False).st_uid
+            if entry.stat(follow_symlinks=False).st_uid in uids:
+                stray.append(entry.name)
         except OSError:
             continue
-        if entry.name.startswith(("job-", "synth-sandbox-")) or owner in uids:
-            stray.append(entry.name)
     return stray
 
 
@@ -188,7 +193,7 @@ def secret():
 @pytest.fixture(scope="module")
 def sandbox(secret):
     """Created after the secret is in this process's environment, so a leak would show."""
-    with Sandbox(LIMITS, workers=2) as sb:
+    with Sandbox(LIMITS, workers=2, isolation=os.environ.get("SYNTH_SANDBOX_ISOLATION", "auto")) as sb:
         yield sb
 
 
@@ -220,7 +225,8 @@ def _server_pids(sb: Sandbox) -> list[int]:
 def test_hostile_candidate_fails_and_the_host_is_unchanged(
     sandbox: Sandbox, listener: socket.socket, sentinel: Path, secret: str, code: str, tests: str, expected: Outcome
 ) -> None:
-    uids = set(sandbox.describe()["candidate_uids"])
+    info = sandbox.describe()
+    uids = set(info["candidate_uids"])
     servers_before = _server_pids(sandbox)
     dir_before = sorted(p.name for p in sentinel.parent.iterdir())
     code = code.format(sentinel=str(sentinel), sentinel_dir=str(sentinel.parent), port=listener.getsockname()[1])
@@ -235,7 +241,7 @@ def test_hostile_candidate_fails_and_the_host_is_unchanged(
     assert sentinel.read_text() == "original"
     assert sorted(p.name for p in sentinel.parent.iterdir()) == dir_before
     assert _candidate_processes(uids) == []
-    assert _stray_temp_dirs(uids) == []
+    assert _stray_temp_dirs(uids, info["host_temp_root"]) == []
     with pytest.raises(socket.timeout):
         listener.accept()
     # This process and the sandbox's servers survived and keep working.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import json
 import operator
 import os
 import sys
@@ -275,14 +276,24 @@ def load(code: str, chan: wire.Channel, report) -> Server:
         return server
     _leave_if_forked()
     names = {}
+    sizes = {}
     for name, value in list(module.__dict__.items()):
         if name.startswith("__") and name.endswith("__"):
             continue
         try:
             names[name] = _describe(server, value)
+            sizes[name] = len(json.dumps(names[name]))
         except BaseException as exc:  # noqa: BLE001
             chan.send(["fail", "import", server.enc_exc(exc)])
             return server
+    # Big plain globals (a precomputed table) go as refs: the tests reach into them on demand.
+    budget = wire.MAX_FRAME // 2
+    for name in sorted(sizes, key=sizes.get, reverse=True):
+        if sum(sizes.values()) <= budget:
+            break
+        value = module.__dict__[name]
+        names[name] = ["R", server.ref(value), type(value).__name__]
+        sizes[name] = 0
     chan.send(["init", names])
     return server
 

@@ -114,6 +114,14 @@ class Policy:
 
     # --- installation -----------------------------------------------------------------------
 
+    def bind(self, write_root) -> "Policy":
+        """Point a policy built before the fork at this child's temp dir and pid."""
+        self.write_root = os.path.realpath(write_root) if write_root else None
+        if self.write_root:
+            self.read_roots = self.read_roots + (self.write_root,)
+        self.pid = os.getpid()
+        return self
+
     def install(self) -> None:
         handlers = self.handlers
 
@@ -126,9 +134,9 @@ class Policy:
         self._wrap_threads()
 
     def _wrap_threads(self) -> None:
-        """Threads count against max_processes, as RLIMIT_NPROC counts them."""
+        """Threads count against max_processes, as RLIMIT_NPROC counts them. `threading` takes
+        `_thread.start_new_thread` when it is first imported, which is after this."""
         import _thread
-        import threading
 
         original = _thread.start_new_thread
         policy = self
@@ -142,7 +150,9 @@ class Policy:
             return original(function, args, kwargs)
 
         _thread.start_new_thread = start_new_thread
-        threading._start_new_thread = start_new_thread
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._start_new_thread = start_new_thread
 
     # --- decisions ----------------------------------------------------------------------------
 

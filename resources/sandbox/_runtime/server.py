@@ -39,11 +39,15 @@ class Server:
         self.limits = config["limits"]
         self.tmp_root = config["tmp_root"]
         self.read_roots = config["read_roots"]
-        self.env = config["env"]
         self.is_root = os.geteuid() == 0
+        # The children's environment, set once here: a child only adds HOME and TMPDIR.
+        os.environ.clear()
+        os.environ.update(config["env"])
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
         from . import candidate, policy, runner, wire  # noqa: F401 - loaded once, not per child
+
+        self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
 
         for name in config.get("preload", []):
             try:
@@ -126,10 +130,8 @@ class Server:
                 os.setgroups([])
                 os.setresgid(self.uid, self.uid, self.uid)
                 os.setresuid(self.uid, self.uid, self.uid)
-            os.environ.clear()
-            os.environ.update(self.env)
             if self.role == "candidate":
-                os.environ.update(HOME=cwd, TMPDIR=cwd)
+                os.environ["HOME"] = os.environ["TMPDIR"] = cwd
             sys.argv = ["sandbox"]
             self.run_role(job, cwd)
         except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
@@ -157,33 +159,30 @@ class Server:
             nproc = int(lim["max_processes"])
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
-    def run_role(self, job: dict, cwd: str) -> None:
-        from .policy import Policy
+    def report(self, kind: str, detail: str) -> None:
+        """A refusal, written on fd 4: a tab-separated line from the candidate, a JSON line
+        (beside progress and the verdict) from the runner."""
+        if self.role == "candidate":
+            line = f"{kind}\t{detail}".replace("\n", " ")[:300] + "\n"
+        else:
+            line = json.dumps({"violation": f"{kind}: {detail}"[:300]}) + "\n"
+        try:
+            os.write(4, line.encode("utf-8", "replace"))
+        except OSError:
+            pass
 
+    def run_role(self, job: dict, cwd: str) -> None:
         if self.role == "candidate":
             from . import candidate
 
-            def report(kind: str, detail: str) -> None:
-                line = f"{kind}\t{detail}".replace("\n", " ")[:300] + "\n"
-                try:
-                    os.write(4, line.encode("utf-8", "replace"))
-                except OSError:
-                    pass
-
-            Policy(cwd, self.read_roots, int(self.limits["max_processes"]), report).install()
+            self.policy.bind(cwd).install()
             code = job.pop("code")
             job.clear()
-            candidate.main(code, report)
+            candidate.main(code, self.report)
         else:
             from . import runner
 
-            def report(kind: str, detail: str) -> None:
-                try:
-                    os.write(4, (json.dumps({"violation": f"{kind}: {detail}"[:300]}) + "\n").encode())
-                except OSError:
-                    pass
-
-            Policy(None, self.read_roots, int(self.limits["max_processes"]), report).install()
+            self.policy.bind(None).install()
             runner.main(job.pop("tests"), job.pop("nonce"))
 
     # --- supervision --------------------------------------------------------------------------
@@ -279,49 +278,50 @@ class Server:
     # --- cleanup ------------------------------------------------------------------------------
 
     def clean_up(self, pid: int) -> list[str]:
-        """Kill everything the child left behind; return what was still alive."""
-        _reap_orphans()
-        if self.uid is None:
-            # Without root there is no uid of our own to sweep: the child's session is the best
-            # handle there is (a grandchild that called setsid() escapes it).
-            try:
-                os.killpg(pid, 0)
-            except OSError:
-                return []
-            left = [f"process group {pid}"]
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            return left
-        if not self._signal_uid(0):
+        """Kill everything the child left behind; return what was still alive.
+
+        This server is the reaper of every orphan (PID 1 of its namespace, or a child subreaper),
+        so whatever the child started and left running is a descendant of this process: with the
+        child reaped, "nothing left" is exactly "no children left".
+        """
+        if not _reap_children():
             return []
-        # Something of the uid exists: a process that is already on its way out gets a moment
-        # to become a zombie before it counts as left behind.
+        # A process already on its way out gets a moment to become a zombie...
         grace = time.monotonic() + 0.05
-        left = _live_processes(self.uid)
-        while left and time.monotonic() < grace:
+        while time.monotonic() < grace and _live(_descendants()):
             time.sleep(0.002)
-            _reap_orphans()
-            left = _live_processes(self.uid)
-        for _ in range(200):
-            if not self._signal_uid(signal.SIGKILL):
+            if not _reap_children():
+                return []
+        # ...then everything is frozen, so the decisive look cannot race a fork or an exit.
+        self._signal_all(signal.SIGSTOP)
+        self._signal_all(signal.SIGSTOP)
+        left = _live(_descendants())
+        for _ in range(500):
+            self._signal_all(signal.SIGKILL)
+            if not _reap_children():
                 break
-            _reap_orphans()
-            if not _live_processes(self.uid):
-                break  # only zombies left, for their parent (init) to reap
-            time.sleep(0.005)
+            time.sleep(0.002)
         return left
 
-    def _signal_uid(self, sig: int) -> bool:
-        """kill(-1, sig) as the child's uid: reaches that uid's processes and nothing else.
-        True when at least one process was there to signal."""
+    def _signal_all(self, sig: int) -> None:
+        """Signal everything the child left: by uid when this worker has a uid of its own (no
+        process of it can hide), else every descendant of this server."""
+        if self.uid is not None:
+            self._signal_uid(sig)
+        for child in _descendants():
+            try:
+                os.kill(child, sig)
+            except OSError:
+                pass
+
+    def _signal_uid(self, sig: int) -> None:
+        """kill(-1, sig) as the child's uid: reaches that uid's processes and nothing else. (Its
+        return value says nothing: kill(-1) succeeds when any other process exists at all.)"""
         os.setresuid(self.uid, self.uid, 0)
         try:
             os.kill(-1, sig)
-            return True
-        except ProcessLookupError:
-            return False
+        except OSError:
+            pass
         finally:
             os.setresuid(0, 0, 0)
 
@@ -342,31 +342,50 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reap_orphans() -> None:
+def _reap_children() -> bool:
+    """Reap every child that has exited; True when children remain."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return False
         if pid == 0:
-            return
+            return True
 
 
-def _live_processes(uid: int) -> list[str]:
-    """Processes of `uid` that are not zombies, as 'pid (name)'."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def _descendants() -> list[int]:
+    """Every process below this one, from /proc/<pid>/task/<tid>/children."""
+    found: list[int] = []
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
         try:
-            with open(f"/proc/{entry}/status") as fh:
-                status = fh.read()
+            tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
-        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        if fields.get("Uid", "").split("\t")[0] == str(uid) and not fields.get("State", "").startswith("Z"):
-            found.append(f"{entry} ({fields.get('Name', '?').strip()})")
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    kids = [int(k) for k in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += kids
+            todo += kids
     return found
+
+
+def _live(pids: list[int]) -> list[str]:
+    """The processes among `pids` that are not zombies, as 'pid (name)'."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                fields = dict(line.split(":\t", 1) for line in fh.read().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if not fields.get("State", "").startswith("Z"):
+            out.append(f"{pid} ({fields.get('Name', '?').strip()})")
+    return out
 
 
 def main(ctl_fd: int) -> None:

@@ -1,0 +1,189 @@
+"""Candidates per second: plain `subprocess.run` per candidate vs `Sandbox.run_many`.
+
+    .venv/bin/python bench/verify_throughput.py [--candidates 300] [--workers 2] [--rounds 3]
+
+The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
+isolation, once sequentially and once with `--workers` threads. The sandbox runs the same
+candidates with every limit and the isolation on. For reference, a naive pre-warmed fork server
+(one process per candidate running code and tests together, nothing enforced) shows the ceiling
+of fork-per-candidate on this machine. Rounds are interleaved (baseline, sandbox,
+baseline, ...) so that load from elsewhere on the machine hits both alike; the table shows the
+median round. The mix (seeded) is about half passing candidates, then wrong answers, exceptions
+in the tests, syntax errors and candidates that import a module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from resources.sandbox import Outcome, Sandbox, SandboxLimits  # noqa: E402
+
+TASKS = [
+    ("def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n",
+     "assert add(1, 2) == 3\nassert add(-1, 1) == 0\nassert add(10, 5) == 15\n"),
+    ("def is_prime(n):\n    if n < 2:\n        return False\n    i = 2\n    while i * i <= n:\n"
+     "        if n % i == 0:\n            return False\n        i += 1\n    return True\n",
+     "def is_prime(n):\n    return n % 2 == 1\n",
+     "assert is_prime(2)\nassert not is_prime(9)\nassert is_prime(97)\nassert not is_prime(1)\n"),
+    ("def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n",
+     "def reverse_words(s):\n    return s[::-1]\n",
+     "assert reverse_words('a b c') == 'c b a'\nassert reverse_words('hello') == 'hello'\n"),
+    ("from collections import Counter\ndef top(xs):\n    return Counter(xs).most_common(1)[0][0]\n",
+     "def top(xs):\n    return xs[0]\n",
+     "assert top([1, 2, 2, 3]) == 2\nassert top(['x']) == 'x'\n"),
+    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+     "def fib(n):\n    return n\n",
+     "assert fib(0) == 0\nassert fib(10) == 55\nassert fib(20) == 6765\n"),
+]
+
+
+def make_candidates(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(kind, code, tests) with about 50% passing, 20% wrong, 10% raising, 10% syntax, 10% import."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        good, bad, tests = rng.choice(TASKS)
+        roll = rng.random()
+        if roll < 0.5:
+            out.append(("pass", good, tests))
+        elif roll < 0.7:
+            out.append(("wrong", bad, tests))
+        elif roll < 0.8:
+            out.append(("raises", good.replace("def ", "def _unused_", 1) + "\n", tests))
+        elif roll < 0.9:
+            out.append(("syntax", good.replace("):", ")", 1), tests))
+        else:
+            out.append(("import", "import re, math, itertools\n" + good, tests))
+    return out
+
+
+def baseline_one(job: tuple[str, str, str]) -> bool:
+    _, code, tests = job
+    proc = subprocess.run([sys.executable, "-c", code + "\n" + tests], capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+def run_baseline(jobs, workers: int) -> tuple[float, list[bool]]:
+    started = time.perf_counter()
+    if workers == 1:
+        ok = [baseline_one(j) for j in jobs]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            ok = list(pool.map(baseline_one, jobs))
+    return len(jobs) / (time.perf_counter() - started), ok
+
+
+def _fork_worker(jobs, conn) -> None:
+    """Reference only: a pre-warmed process that forks per candidate and runs code and tests in
+    the child, with no limits, no isolation and no separate verdict process."""
+    results = []
+    for _, code, tests in jobs:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            try:
+                exec(compile(code + "\n" + tests, "<candidate>", "exec"), {"__name__": "solution"})
+                os.write(write, b"1")
+            finally:
+                os._exit(0)
+        os.close(write)
+        results.append(os.read(read, 1) == b"1")
+        os.close(read)
+        os.waitpid(pid, 0)
+    os.write(conn, bytes(results))
+    os._exit(0)
+
+
+def run_naive_fork(jobs, workers: int) -> tuple[float, list[bool]]:
+    started = time.perf_counter()
+    chunks = [jobs[i::workers] for i in range(workers)]
+    readers = []
+    for chunk in chunks:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            _fork_worker(chunk, write)
+        os.close(write)
+        readers.append((pid, read))
+    outs = []
+    for pid, read in readers:
+        data = b""
+        while chunk := os.read(read, 65536):
+            data += chunk
+        os.close(read)
+        os.waitpid(pid, 0)
+        outs.append([bool(b) for b in data])
+    rate = len(jobs) / (time.perf_counter() - started)
+    ok = [None] * len(jobs)
+    for w, out in enumerate(outs):
+        ok[w::workers] = out
+    return rate, ok
+
+
+def run_sandbox(sandbox: Sandbox, jobs) -> tuple[float, list[bool]]:
+    started = time.perf_counter()
+    results = sandbox.run_many([(code, tests) for _, code, tests in jobs])
+    rate = len(jobs) / (time.perf_counter() - started)
+    return rate, [r.outcome is Outcome.PASSED for r in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--isolation", default="auto")
+    args = parser.parse_args()
+
+    jobs = make_candidates(args.candidates)
+    rates: dict[str, list[float]] = {"seq": [], "par": [], "fork": [], "sandbox": []}
+    with Sandbox(SandboxLimits(), workers=args.workers, isolation=args.isolation) as sandbox:
+        run_sandbox(sandbox, jobs[:20])  # warm-up
+        for _ in range(args.rounds):
+            rate, base_ok = run_baseline(jobs, 1)
+            rates["seq"].append(rate)
+            rate, _ = run_baseline(jobs, args.workers)
+            rates["par"].append(rate)
+            rate, fork_ok = run_naive_fork(jobs, args.workers)
+            rates["fork"].append(rate)
+            rate, sandbox_ok = run_sandbox(sandbox, jobs)
+            rates["sandbox"].append(rate)
+            if sandbox_ok != base_ok or fork_ok != base_ok:
+                diff = sum(a != b for a, b in zip(sandbox_ok, base_ok))
+                raise SystemExit(f"sandbox and baseline disagree on {diff} candidates")
+        info = sandbox.describe()
+
+    seq, par, fork, sb = (statistics.median(rates[k]) for k in ("seq", "par", "fork", "sandbox"))
+    mix = {k: sum(1 for j in jobs if j[0] == k) for k in ("pass", "wrong", "raises", "syntax", "import")}
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+          f"Python {platform.python_version()}")
+    print(f"candidates: {len(jobs)} ({', '.join(f'{v} {k}' for k, v in mix.items())}); "
+          f"workers/threads: {args.workers}; rounds: {args.rounds} (median shown)")
+    print(f"sandbox: isolation={info['isolation']}, limits={info['limits']}")
+    print()
+    print("| method | candidates/s | sandbox ratio |")
+    print("| --- | ---: | ---: |")
+    print(f"| baseline: subprocess.run per candidate, sequential, no limits | {seq:.0f} | {sb / seq:.1f}x |")
+    print(f"| baseline: subprocess.run per candidate, {args.workers} threads, no limits | {par:.0f} | {sb / par:.1f}x |")
+    print(f"| reference: naive fork server, one process per candidate, {args.workers} workers, "
+          f"no limits, no isolation | {fork:.0f} | {sb / fork:.1f}x |")
+    print(f"| Sandbox.run_many, {args.workers} workers, isolation {info['isolation']}, all limits | {sb:.0f} | 1.0x |")
+    print()
+    print("all rounds:", {k: [round(v) for v in vs] for k, vs in rates.items()})
+
+
+if __name__ == "__main__":
+    main()
