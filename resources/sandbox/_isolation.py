@@ -257,8 +257,9 @@ def enforcement(mode: str, root: bool) -> tuple[dict[str, str], list[str]]:
         "verdict": "written by a separate test-runner process (its own uid) on a pipe the "
         "candidate never holds, with a per-run nonce the candidate never sees",
         "environment": "cleared: children get PATH, LANG, HOME/TMPDIR and thread-count variables only",
-        "leftovers": "after each job every process of the child's uid is killed "
-        "(kill(-1) as that uid) and its temp dir removed" if root else "the child's session is killed",
+        "leftovers": "the fork server is the reaper of every orphan (PID 1, or a child subreaper): "
+        "after each job whatever the candidate left is frozen, reported (FORBIDDEN) and killed"
+        + (" by uid" if root else "") + ", and its temp dir removed",
         "audit_hook": "refuses network, writes outside the temp dir, reads outside the Python "
         "install, running programs, signals, ctypes and gc introspection, and reports them",
     }
