@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.sandbox import Outcome, Sandbox, SandboxLimits  # noqa: E402
+from resources.sandbox import Outcome, Sandbox, SandboxLimits
 
 TASKS = [
     ("def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n",
      "assert add(1, 2) == 3\nassert add(-1, 1) == 0\nassert add(10, 5) == 15\n"),
-    ("def is_prime(n):\n    if n < 2:\n        return False\n    i = 2\n    while i * i <= n:\n"
-     "        if n % i == 0:\n            return False\n        i += 1\n    return True\n",
+    (("def is_prime(n):\n    if n < 2:\n        return False\n    i = 2\n    while i * i <= n:\n"
+     "        if n % i == 0:\n            return False\n        i += 1\n    return True\n"),
      "def is_prime(n):\n    return n % 2 == 1\n",
      "assert is_prime(2)\nassert not is_prime(9)\nassert is_prime(97)\nassert not is_prime(1)\n"),
     ("def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n",
@@ -70,7 +70,7 @@ def make_candidates(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
 
 def baseline_one(job: tuple[str, str, str]) -> bool:
     _, code, tests = job
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + tests], capture_output=True, timeout=30)
+    proc = subprocess.run([sys.executable, "-c", code + "\n" + tests], capture_output=True, timeout=30, check=False)
     return proc.returncode == 0
 
 
@@ -94,7 +94,7 @@ def _fork_worker(jobs, conn) -> None:
         if pid == 0:
             os.close(read)
             try:
-                exec(compile(code + "\n" + tests, "<candidate>", "exec"), {"__name__": "solution"})
+                exec(compile(code + "\n" + tests, "<candidate>", "exec"), {"__name__": "solution"})  # noqa: S102 - the naive reference
                 os.write(write, b"1")
             finally:
                 os._exit(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Outcome", "SandboxLimits", "SandboxResult", "SandboxError"]
+__all__ = ["Outcome", "SandboxError", "SandboxLimits", "SandboxResult"]
 
 
 class SandboxError(Exception):

@@ -29,17 +29,11 @@ CHILD_ENV = {
 # Imported once by the candidate server so that every forked candidate starts with them loaded
 # (a module that is not preloaded is imported by the candidate itself, at its own cost). The
 # runner server only needs what the runner uses: a smaller heap makes every fork cheaper.
-PRELOAD_CANDIDATE = (
-    "bisect cmath collections copy dataclasses decimal enum fractions functools heapq itertools "
-    "json math operator random re string typing"
-).split()
+PRELOAD_CANDIDATE = ["bisect", "cmath", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "heapq", "itertools", "json", "math", "operator", "random", "re", "string", "typing"]
 PRELOAD_RUNNER = ["ast"]
 # rlimits mode cannot show candidates a standard library that sits under a directory other users
 # cannot enter (/root/.pyenv, say): what they may import has to be loaded already.
-PRELOAD_RLIMITS = (
-    "abc array base64 calendar collections.abc contextlib datetime encodings.idna hashlib io "
-    "numbers pprint queue statistics struct textwrap threading time unicodedata weakref"
-).split()
+PRELOAD_RLIMITS = ["abc", "array", "base64", "calendar", "collections.abc", "contextlib", "datetime", "encodings.idna", "hashlib", "io", "numbers", "pprint", "queue", "statistics", "struct", "textwrap", "threading", "time", "unicodedata", "weakref"]
 # Never preload `threading`: its after-fork hook runs Python code in every forked child (about
 # 0.4 ms each on the reference machine).
 
@@ -80,7 +74,7 @@ def bwrap_version() -> str | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -149,8 +143,8 @@ class Plan:
         lines = [
             "set -e",
             f"mount -t tmpfs -o size={self.scratch_bytes},mode=0711 sandbox-tmp /tmp",
-            "for d in /var/tmp /dev/shm /run/lock; do "
-            "if [ -d $d ]; then mount -t tmpfs -o size=64k,mode=0755 sandbox-empty $d; fi; done",
+            ("for d in /var/tmp /dev/shm /run/lock; do "
+            "if [ -d $d ]; then mount -t tmpfs -o size=64k,mode=0755 sandbox-empty $d; fi; done"),
         ]
         # Paths under a directory other users cannot enter (the interpreter under /root, say):
         # stage them, cover the directory with an empty tmpfs, bind them back read-only.
@@ -279,18 +273,18 @@ def enforcement(mode: str, root: bool) -> tuple[dict[str, str], list[str]]:
                        "only the audit hook refuses them")
     else:
         missing += [
-            "no network namespace: only the audit hook refuses sockets (code that defeats the "
-            "hook could reach the network)",
-            "no mount namespace: candidates see the host filesystem; writes are limited by the "
-            "uid's permissions (world-writable dirs such as /tmp are writable) and the audit hook",
+            ("no network namespace: only the audit hook refuses sockets (code that defeats the "
+            "hook could reach the network)"),
+            ("no mount namespace: candidates see the host filesystem; writes are limited by the "
+            "uid's permissions (world-writable dirs such as /tmp are writable) and the audit hook"),
             "no PID namespace: host processes are visible (not signalable from another uid)",
             "stdlib modules under a directory others cannot enter must be preloaded",
         ]
         if not root:
             missing += [
-                "not root: candidates run as the verifier's own uid, so a candidate that defeats "
+                ("not root: candidates run as the verifier's own uid, so a candidate that defeats "
                 "the audit hook can signal or read the verifier's processes; RLIMIT_NPROC is not "
-                "set (it would count all of the user's processes)",
+                "set (it would count all of the user's processes)"),
             ]
     missing.append("no seccomp filter: every system call is available to the candidate")
     missing.append("CPU time and memory of the whole worker are not capped by a cgroup")

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Self
 
 from . import _isolation
 from ._config import Outcome, SandboxError, SandboxLimits, SandboxResult
@@ -43,7 +44,7 @@ class _Server:
 
     def __init__(self, plan: _isolation.Plan, config: dict) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         try:
             self.proc = subprocess.Popen(
                 plan.command(child.fileno()),
@@ -210,7 +211,12 @@ class Sandbox:
     or one of those by name (SandboxError if it cannot start). Workers start at construction.
     """
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits(), workers: int = 2, isolation: str = "auto") -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen: one shared default is safe
+        workers: int = 2,
+        isolation: str = "auto",
+    ) -> None:
         if not isinstance(limits, SandboxLimits):
             raise TypeError("limits must be a SandboxLimits")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
@@ -320,7 +326,7 @@ class Sandbox:
             worker.stop()
         self._drop_host_tmp()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -329,5 +335,5 @@ class Sandbox:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown
             pass

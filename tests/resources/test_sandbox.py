@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 import resources.sandbox as sandbox_pkg
-from resources.sandbox import Outcome, Sandbox, SandboxError, SandboxLimits, SandboxResult
+from resources.sandbox import (
+    Outcome,
+    Sandbox,
+    SandboxError,
+    SandboxLimits,
+    SandboxResult,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=5)
@@ -34,21 +40,21 @@ def sandbox():
 PASSING = {
     "functions": (ADD, ADD_TESTS),
     "class_with_state": (
-        "class Stack:\n"
+        ("class Stack:\n"
         "    def __init__(self):\n        self.items = []\n"
         "    def push(self, x):\n        self.items.append(x)\n"
         "    def pop(self):\n        return self.items.pop()\n"
-        "    def __len__(self):\n        return len(self.items)\n",
-        "s = Stack()\ns.push(1)\ns.push(2)\nassert len(s) == 2\nassert s.pop() == 2\n"
-        "assert isinstance(s, Stack)\nassert s.items == [1]\n",
+        "    def __len__(self):\n        return len(self.items)\n"),
+        ("s = Stack()\ns.push(1)\ns.push(2)\nassert len(s) == 2\nassert s.pop() == 2\n"
+        "assert isinstance(s, Stack)\nassert s.items == [1]\n"),
     ),
     "generator": ("def squares(n):\n    for i in range(n):\n        yield i * i\n",
                   "assert list(squares(4)) == [0, 1, 4, 9]\nassert sum(squares(3)) == 5\n"),
     "own_exception": (
-        "class InvalidInput(ValueError):\n    pass\n"
-        "def root(x):\n    if x < 0:\n        raise InvalidInput('negative')\n    return x ** 0.5\n",
-        "try:\n    root(-1)\n    assert False\nexcept InvalidInput as e:\n    assert str(e) == 'negative'\n"
-        "try:\n    root(-4)\nexcept ValueError:\n    pass\nassert root(4) == 2.0\n",
+        ("class InvalidInput(ValueError):\n    pass\n"
+        "def root(x):\n    if x < 0:\n        raise InvalidInput('negative')\n    return x ** 0.5\n"),
+        ("try:\n    root(-1)\n    assert False\nexcept InvalidInput as e:\n    assert str(e) == 'negative'\n"
+        "try:\n    root(-4)\nexcept ValueError:\n    pass\nassert root(4) == 2.0\n"),
     ),
     "builtin_exception": ("def first(xs):\n    return xs[0]\n",
                           "try:\n    first([])\n    assert False\nexcept IndexError:\n    pass\n"),
@@ -57,12 +63,12 @@ PASSING = {
     "callbacks": ("def apply(f, xs):\n    return [f(x) for x in xs]\n",
                   "assert apply(lambda x: x + 1, [1, 2]) == [2, 3]\nassert apply(str, [7]) == ['7']\n"),
     "rich_values": (
-        "from fractions import Fraction\nfrom collections import Counter\n"
+        ("from fractions import Fraction\nfrom collections import Counter\n"
         "def stats(xs):\n    return {'n': len(xs), 'half': Fraction(len(xs), 2), 'set': set(xs),\n"
-        "            'pair': (min(xs), max(xs)), 'big': 2 ** 200, 'counts': Counter(xs), 'raw': b'ab'}\n",
-        "from fractions import Fraction\nr = stats([1, 1, 2])\nassert r['n'] == 3\n"
+        "            'pair': (min(xs), max(xs)), 'big': 2 ** 200, 'counts': Counter(xs), 'raw': b'ab'}\n"),
+        ("from fractions import Fraction\nr = stats([1, 1, 2])\nassert r['n'] == 3\n"
         "assert r['half'] == Fraction(3, 2)\nassert r['set'] == {1, 2}\nassert r['pair'] == (1, 2)\n"
-        "assert r['big'] == 2 ** 200\nassert r['counts'].most_common(1) == [(1, 2)]\nassert r['raw'] == b'ab'\n",
+        "assert r['big'] == 2 ** 200\nassert r['counts'].most_common(1) == [(1, 2)]\nassert r['raw'] == b'ab'\n"),
     ),
     "module_import_in_candidate": ("import math\ndef area(r):\n    return math.pi * r * r\n",
                                    "assert math.isclose(area(1), 3.14159, rel_tol=1e-4)\n"),
@@ -74,10 +80,10 @@ PASSING = {
                          "assert get(5) == 5\nassert TABLE[7] == 7\nassert len(TABLE) == 1_500_000\n"),
     "prints_a_little": ("def add(a, b):\n    print('adding', a, b)\n    return a + b\n", "assert add(1, 2) == 3\n"),
     "uses_its_temp_dir": (
-        "import os, tempfile\ndef roundtrip(s):\n"
+        ("import os, tempfile\ndef roundtrip(s):\n"
         "    with open('note.txt', 'w') as fh:\n        fh.write(s)\n"
         "    with tempfile.NamedTemporaryFile('w+', delete=True) as t:\n        t.write(s)\n"
-        "    return open(os.path.join(os.getcwd(), 'note.txt')).read()\n",
+        "    return open(os.path.join(os.getcwd(), 'note.txt')).read()\n"),
         "assert roundtrip('hi') == 'hi'\n",
     ),
 }

@@ -41,14 +41,14 @@ CASES = [
     ("c_level_busy_loop", "def add(a, b):\n    return sum(range(10 ** 12))\n", ADD_TESTS, TO),
     ("sleep_past_the_wall_clock", "import time\ndef add(a, b):\n    time.sleep(60)\n", ADD_TESTS, TO),
     ("ignore_sigterm_and_sigxcpu",
-     "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
-     "def add(a, b):\n    while True:\n        pass\n", ADD_TESTS, TO),
+     ("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+     "def add(a, b):\n    while True:\n        pass\n"), ADD_TESTS, TO),
     ("double_fork_sleeper",
-     "import os, time\ndef add(a, b):\n    if os.fork() == 0:\n        if os.fork() == 0:\n"
-     "            time.sleep(60)\n        os._exit(0)\n    return a + b\n", ADD_TESTS, F),
+     ("import os, time\ndef add(a, b):\n    if os.fork() == 0:\n        if os.fork() == 0:\n"
+     "            time.sleep(60)\n        os._exit(0)\n    return a + b\n"), ADD_TESTS, F),
     ("setsid_escape",
-     "import os, time\ndef add(a, b):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n"
-     "    return a + b\n", ADD_TESTS, F),
+     ("import os, time\ndef add(a, b):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n"
+     "    return a + b\n"), ADD_TESTS, F),
     # --- memory ---
     ("memory_bomb", "def add(a, b):\n    return len(bytearray(10 ** 10))\n", ADD_TESTS, M),
     ("memory_bomb_at_import", "blob = 'x' * (10 ** 10)\n", ADD_TESTS, M),
@@ -72,17 +72,17 @@ CASES = [
      "import os\ndef leak():\n    return open(f'/proc/{{os.getppid()}}/environ').read()\n",
      "assert 'SYNTH_TEST_SECRET' in leak()\n", F),
     ("scan_every_proc_environ",
-     "import os\ndef leak():\n    for pid in os.listdir('/proc'):\n        try:\n"
+     ("import os\ndef leak():\n    for pid in os.listdir('/proc'):\n        try:\n"
      "            data = open(f'/proc/{{pid}}/environ', 'rb').read()\n        except OSError:\n            continue\n"
-     "        if b'SYNTH_TEST_SECRET' in data:\n            return data\n",
+     "        if b'SYNTH_TEST_SECRET' in data:\n            return data\n"),
      "assert leak() is not None\n", F),
     # --- network ---
     ("connect_to_host_loopback",
-     "import socket\ndef add(a, b):\n    s = socket.socket()\n    s.settimeout(0.5)\n"
-     "    s.connect(('127.0.0.1', {port}))\n    return 3\n", ADD_TESTS, F),
+     ("import socket\ndef add(a, b):\n    s = socket.socket()\n    s.settimeout(0.5)\n"
+     "    s.connect(('127.0.0.1', {port}))\n    return 3\n"), ADD_TESTS, F),
     ("connect_to_external_address",
-     "import socket\ndef add(a, b):\n    s = socket.socket()\n    s.settimeout(0.5)\n"
-     "    s.connect(('192.0.2.1', 80))\n    return 3\n", ADD_TESTS, F),
+     ("import socket\ndef add(a, b):\n    s = socket.socket()\n    s.settimeout(0.5)\n"
+     "    s.connect(('192.0.2.1', 80))\n    return 3\n"), ADD_TESTS, F),
     ("dns_lookup", "import socket\ndef add(a, b):\n    return socket.gethostbyname('example.com')\n", ADD_TESTS, F),
     ("udp_datagram", "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 53))\n",
      ADD_TESTS, F),
@@ -118,33 +118,33 @@ CASES = [
     ("atexit_handler_reports_pass",
      "import atexit, os\natexit.register(lambda: os.write(1, b'PASSED'))\n" + WRONG_ADD, ADD_TESTS, T),
     ("systemexit_in_del",
-     "class Exit:\n    def __del__(self):\n        raise SystemExit(0)\nholder = [Exit()]\n"
-     "def add(a, b):\n    holder.clear()\n    return 0\n", ADD_TESTS, T),
-    ("always_equal_object", "class Eq:\n    def __eq__(self, other):\n        return True\n"
-     "def add(a, b):\n    return Eq()\n", ADD_TESTS, T),
+     ("class Exit:\n    def __del__(self):\n        raise SystemExit(0)\nholder = [Exit()]\n"
+     "def add(a, b):\n    holder.clear()\n    return 0\n"), ADD_TESTS, T),
+    ("always_equal_object", ("class Eq:\n    def __eq__(self, other):\n        return True\n"
+     "def add(a, b):\n    return Eq()\n"), ADD_TESTS, T),
     ("int_subclass_equal_to_everything",
-     "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
-     "def add(a, b):\n    return Int(0)\n", ADD_TESTS, T),
+     ("class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+     "def add(a, b):\n    return Int(0)\n"), ADD_TESTS, T),
     ("shadow_a_builtin_the_tests_use",
      "def abs(x):\n    return 0\ndef root2():\n    return 99\n", "assert abs(root2() - 1.414) < 0.01\n", F),
     ("patch_a_module_the_tests_use",
      "import math\nmath.isclose = lambda *a, **k: True\ndef area(r):\n    return 0\n",
      "assert math.isclose(area(1), 3.14159, rel_tol=1e-3)\n", T),
     ("hunt_the_nonce_in_proc_self",
-     "import os, re\ndef hunt():\n    found = []\n    for name in ('environ', 'cmdline', 'status', 'maps'):\n"
+     ("import os, re\ndef hunt():\n    found = []\n    for name in ('environ', 'cmdline', 'status', 'maps'):\n"
      "        try:\n            found += re.findall(rb'[0-9a-f]{{32}}', open('/proc/self/' + name, 'rb').read())\n"
      "        except OSError:\n            pass\n"
      "    for fd in os.listdir('/proc/self/fd'):\n        try:\n"
      "            found.append(os.readlink('/proc/self/fd/' + fd).encode())\n        except OSError:\n            pass\n"
-     "    return [f for f in found if re.fullmatch(rb'[0-9a-f]{{32}}', f)]\n",
+     "    return [f for f in found if re.fullmatch(rb'[0-9a-f]{{32}}', f)]\n"),
      "assert hunt() != []\n", T),
     ("hunt_the_tests_in_own_memory",
-     "def peek():\n    data = b''\n    for line in open('/proc/self/maps'):\n        parts = line.split()\n"
+     ("def peek():\n    data = b''\n    for line in open('/proc/self/maps'):\n        parts = line.split()\n"
      "        if 'rw' in parts[1] and len(parts) < 6:\n            lo, hi = (int(x, 16) for x in parts[0].split('-'))\n"
      "            if hi - lo < (64 << 20):\n                with open('/proc/self/mem', 'rb') as mem:\n"
      "                    mem.seek(lo)\n                    try:\n                        data += mem.read(hi - lo)\n"
      "                    except OSError:\n                        pass\n"
-     "    return b'SECRET_EXPECTED_4242' in data\n",
+     "    return b'SECRET_EXPECTED_4242' in data\n"),
      "assert peek() == 'SECRET_EXPECTED_4242'\n", F),  # the kernel refuses: the candidate is not dumpable
     ("gc_walk_for_the_nonce", "import gc\ndef add(a, b):\n    return len(gc.get_objects())\n", ADD_TESTS, F),
     ("ctypes_segfault", "import ctypes\nctypes.string_at(0)\n", ADD_TESTS, F),

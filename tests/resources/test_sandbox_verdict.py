@@ -6,6 +6,7 @@ import collections
 import decimal
 import fractions
 import json
+import math
 import signal
 
 import pytest
@@ -137,8 +138,7 @@ def test_plain_values_roundtrip(value) -> None:
 
 
 def test_nan_roundtrips() -> None:
-    back = _roundtrip(float("nan"))
-    assert back != back
+    assert math.isnan(_roundtrip(float("nan")))
 
 
 def test_subclasses_travel_as_their_base_value() -> None:

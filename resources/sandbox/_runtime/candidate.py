@@ -18,10 +18,9 @@ import types
 from . import wire
 
 _BINOPS = frozenset(
-    "round add sub mul truediv floordiv mod pow lshift rshift and_ or_ xor matmul "
-    "iadd isub imul itruediv ifloordiv imod ipow ilshift irshift iand ior ixor imatmul".split()
+    ["round", "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "lshift", "rshift", "and_", "or_", "xor", "matmul", "iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "ilshift", "irshift", "iand", "ior", "ixor", "imatmul"]
 )
-_COMPARE = frozenset("eq ne lt le gt ge".split())
+_COMPARE = frozenset(["eq", "ne", "lt", "le", "gt", "ge"])
 _UNOPS = {
     "neg": operator.neg,
     "pos": operator.pos,
@@ -50,9 +49,9 @@ EXIT_RUNTIME_MEMORY = 72
 class Local:
     """A callable that lives in the runner (a test's lambda, say): calling it asks the runner."""
 
-    __slots__ = ("_sbx_server", "_sbx_id")
+    __slots__ = ("_sbx_id", "_sbx_server")
 
-    def __init__(self, server: "Server", lid: int) -> None:
+    def __init__(self, server: Server, lid: int) -> None:
         self._sbx_server = server
         self._sbx_id = lid
 
@@ -251,7 +250,7 @@ def _runner_exception(x) -> BaseException:
         cls = getattr(builtins, name, None) or getattr(builtins, base, None)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(message)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110 - an unreadable error becomes RuntimeError below
         pass
     return RuntimeError("test callable raised")
 
@@ -269,7 +268,7 @@ def load(code: str, chan: wire.Channel, report) -> Server:
     module = types.ModuleType("solution")
     sys.modules["solution"] = module
     try:
-        exec(compiled, module.__dict__)
+        exec(compiled, module.__dict__)  # noqa: S102 - running the candidate is the point
     except BaseException as exc:  # noqa: BLE001 - SystemExit included: it is the candidate's
         _leave_if_forked()
         chan.send(["fail", "import", server.enc_exc(exc)])

@@ -114,7 +114,7 @@ class Policy:
 
     # --- installation -----------------------------------------------------------------------
 
-    def bind(self, write_root) -> "Policy":
+    def bind(self, write_root) -> Policy:
         """Point a policy built before the fork at this child's temp dir and pid."""
         self.write_root = os.path.realpath(write_root) if write_root else None
         if self.write_root:

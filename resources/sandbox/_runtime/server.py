@@ -9,7 +9,6 @@ job kills every process left with the child's uid and removes the temp dir.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import gc
 import json
@@ -53,7 +52,7 @@ class Server:
         for name in config.get("preload", []):
             try:
                 __import__(name)
-            except Exception:  # noqa: BLE001 - a missing optional module only costs speed
+            except Exception:  # noqa: BLE001, S110 - a missing optional module only costs speed
                 pass
         # Children would otherwise run the collector over every inherited object, copying
         # each page they touch; frozen objects are never scanned.

@@ -30,9 +30,7 @@ _SMALL = 1 << 62
 # Modules the runner may import itself when the candidate's globals name them (never the
 # candidate's copy: the candidate could have patched it).
 SAFE_MODULES = frozenset(
-    "math cmath re collections itertools functools heapq bisect string statistics fractions "
-    "decimal operator random datetime json typing dataclasses copy enum array struct textwrap "
-    "unicodedata time calendar numbers abc types collections.abc itertools os.path sys".split()
+    ["math", "cmath", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "statistics", "fractions", "decimal", "operator", "random", "datetime", "json", "typing", "dataclasses", "copy", "enum", "array", "struct", "textwrap", "unicodedata", "time", "calendar", "numbers", "abc", "types", "collections.abc", "itertools", "os.path", "sys"]
 )
 
 
