@@ -288,3 +288,17 @@ def test_isolation_mode(mode: str) -> None:
         loop = sb.run_tests("def add(a, b):\n    while True:\n        pass\n", ADD_TESTS)
         assert loop.outcome is Outcome.TIMEOUT
         assert sb.run_tests(ADD, ADD_TESTS).passed
+
+
+def test_a_worker_killed_from_outside_is_replaced() -> None:
+    """If a fork server dies (the OOM killer, an operator), the job in flight fails as CRASH and
+    the next one runs on a fresh worker."""
+    import signal
+
+    with Sandbox(LIMITS, workers=1) as sb:
+        assert sb.run_tests(ADD, ADD_TESTS).passed
+        os.kill(sb._workers[0].candidate.proc.pid, signal.SIGKILL)
+        failed = sb.run_tests(ADD, ADD_TESTS)
+        assert failed.outcome is Outcome.CRASH
+        assert "sandbox worker failed" in failed.message
+        assert sb.run_tests(ADD, ADD_TESTS).passed
