@@ -121,6 +121,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from synth_assets.core.review import agreement_summary
+
+    warehouse = _warehouse()
+    if not warehouse.table_exists("review_decisions"):
+        print("No review yet: run the graph, then fill in data/review/decisions.jsonl (docs/operations.md).")
+        return 1
+    decisions = warehouse.read_table("review_decisions")
+    summary = agreement_summary(decisions.to_dict("records"))
+    print(f"{summary.decided} decided: {summary.accepted} accepted, {summary.rejected} rejected, {summary.edited} edited"
+          f" ({int((~decisions['in_mix'].astype(bool)).sum())} more no longer in the mix)")
+    if summary.decided:
+        print(f"agreement with the gates: {summary.agreement:.1%} (accepted only: {summary.strict_agreement:.1%})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.set_defaults(func=cmd_trace)
     stats = commands.add_parser("stats", help="rows, the mix and rejection reasons per stage")
     stats.set_defaults(func=cmd_stats)
+    review = commands.add_parser("review", help="how often reviewers agreed with the automatic gates")
+    review.set_defaults(func=cmd_review)
     return parser
 
 

@@ -17,12 +17,15 @@ from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
+from sensors import schedules, sensors
 from synth_assets.assets.checks import ALL_CHECKS
+from synth_assets.assets.card import card_assets
 from synth_assets.assets.collapse_lab import collapse_lab_assets
 from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
 from synth_assets.assets.export import training_set_export
 from synth_assets.assets.generation import backtranslated_pairs, evolved_instructions, self_instruct_tasks
 from synth_assets.assets.ingest import documents, human_reference, seeds
+from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, verified_solutions
 
 __all__ = ["PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
@@ -39,7 +42,9 @@ PIPELINE_ASSETS = [
     benchmark_index,
     deduplicated_corpus,
     mixed_training_set,
+    *review_assets,
     training_set_export,
+    *card_assets,
 ]
 
 # The graph with its quality gates: what tests and scripts materialize.
@@ -67,5 +72,7 @@ defs = dg.Definitions(
     assets=[*PIPELINE_ASSETS, *collapse_lab_assets],
     asset_checks=ALL_CHECKS,
     jobs=[synthesize_job],
+    schedules=schedules,
+    sensors=sensors,
     resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data")),
 )

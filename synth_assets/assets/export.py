@@ -15,11 +15,11 @@ class ExportSettings(dg.Config):
     include_provenance: bool = True
 
 
-@dg.asset(group_name=EXPORT, deps=["mixed_training_set"], kinds={"parquet"})
+@dg.asset(group_name=EXPORT, deps=["reviewed_training_set"], kinds={"parquet"})
 def training_set_export(config: ExportSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
-    """`data/exports/<name>.jsonl` and `.parquet`: one `messages` conversation per row, with the
-    provenance columns unless turned off."""
-    rows = warehouse.read_table("mixed_training_set", "ORDER BY id").to_dict("records")
+    """`data/exports/<name>.jsonl` and `.parquet`: the reviewed mix, one `messages` conversation
+    per row, with the provenance columns unless turned off."""
+    rows = warehouse.read_table("reviewed_training_set", "ORDER BY id").to_dict("records")
     records = [to_chat_record(row, config.include_provenance) for row in rows]
     folder = source_files.folder("exports")
     jsonl, parquet = folder / f"{config.name}.jsonl", folder / f"{config.name}.parquet"
