@@ -114,7 +114,8 @@ def _solve_hints(parent: Mapping[str, Any], instruction: str) -> dict[str, str]:
 def _evolved_row(parent: Mapping[str, Any], instruction: str, operation: str, round_: int, teacher: str, version: str) -> dict[str, Any]:
     keeps = operation in KEEPS_CONTRACT
     return {
-        "id": row_id("evol_instruct", parent["id"], operation, instruction),
+        # The round is part of the id: a failed attempt can recur in a later round, and each is a decision.
+        "id": row_id("evol_instruct", parent["id"], operation, str(round_), instruction),
         "parent_id": parent["id"],
         "root_id": parent["root_id"],
         "origin": "synthetic",

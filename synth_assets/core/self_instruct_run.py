@@ -70,13 +70,13 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
                 for ctx in contexts
             ]
         )
-        for ctx, completions in zip(contexts, answers):
+        for prompt_index, (ctx, completions) in enumerate(zip(contexts, answers)):
             parent = by_text[next(t for t in ctx if t in by_text)]
             truncated = completions[0].finish_reason == "length"
-            for task in parse_generated_tasks(completions[0].text, truncated=truncated):
+            for position, task in enumerate(parse_generated_tasks(completions[0].text, truncated=truncated)):
                 verdict = filter_instruction(task, index, min_words=config.min_words, max_words=config.max_words,
                                              threshold=config.rouge_threshold)
-                row = _task_row(parent, task, step + 1, teacher, version)
+                row = _task_row(parent, task, step + 1, f"{step}:{prompt_index}:{position}", teacher, version)
                 if verdict.keep:
                     index.add(task)
                     outcome.rows.append(row)
@@ -85,9 +85,10 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
     return outcome
 
 
-def _task_row(parent: Mapping[str, Any], task: str, round_: int, teacher: str, version: str) -> dict[str, Any]:
+def _task_row(parent: Mapping[str, Any], task: str, round_: int, prompt: str, teacher: str, version: str) -> dict[str, Any]:
     return {
-        "id": row_id("self_instruct", parent["id"], task),
+        # Where it came from (step, prompt, position) is part of the id: the same text twice is two decisions.
+        "id": row_id("self_instruct", parent["id"], prompt, task),
         "parent_id": parent["id"],
         "root_id": parent["root_id"],
         "origin": "synthetic",

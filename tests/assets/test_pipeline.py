@@ -132,3 +132,9 @@ def test_why_dropped_names_the_rule(run):
     assert contaminated["related_id"].iloc[0] in text
     mutant = warehouse.read_table("rejects", "WHERE reason = 'test_failure'")["id"].iloc[0]
     assert "rule 'test_failure'" in explain_drop(trace_row(warehouse, mutant))
+
+
+def test_every_decision_is_recorded_once(run):
+    _, warehouse, *_ = run
+    duplicated = warehouse.query("SELECT stage, id, count(*) AS n FROM rejects GROUP BY ALL HAVING n > 1")
+    assert duplicated.empty, duplicated.head()
