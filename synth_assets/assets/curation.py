@@ -33,6 +33,10 @@ class CurationSettings(dg.Config):
     near: bool = True
     near_threshold: float = 0.8
     num_perm: int = 128
+    # Confirm LSH candidates by exact Jaccard of the shingle sets ("exact") or by the MinHash
+    # estimate ("estimate"): exact meets recall and precision >= 0.95 at 10x datasketch's speed
+    # (docs/dedup.md); the estimate is faster but cannot separate 0.78 from 0.82.
+    near_confirm: str = "exact"
     semantic: bool = True
     semantic_threshold: float = 0.95
     decontaminate: bool = True
@@ -69,7 +73,7 @@ def deduplicated_corpus(
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     settings = CurationConfig(
         exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
-        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold),
+        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold, confirm=config.near_confirm),
         semantic_config=SemanticConfig(threshold=config.semantic_threshold),
     )
     embed = embedding_model.encode if config.semantic and embedding_model.available else None
