@@ -7,8 +7,9 @@ it. Afterwards the warehouse must be what an in-process run on the same inputs l
 tables with the same ids, no lost or duplicated rows, and no lock error anywhere in the run's logs.
 
 The same run against an instance on PostgreSQL (docs/scaling.md) happens when
-`SYNTH_TEST_POSTGRES_URL` names a database (e.g. postgresql://dagster:dagster@localhost/dagster)
-and dagster-postgres is installed; otherwise that variant is skipped.
+`SYNTH_TEST_POSTGRES_URL` names a database and dagster-postgres is installed; otherwise that variant
+is skipped. Spell the driver out, `postgresql+psycopg2://dagster:dagster@localhost/dagster`: with
+SQLAlchemy 2.1 a bare `postgresql://` means psycopg 3, which dagster-postgres 0.29 does not support.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 DATA_DIR_ENV = "SYNTH_DATA_DIR"
 POSTGRES_URL_ENV = "SYNTH_TEST_POSTGRES_URL"
 WAREHOUSE_POOL = "warehouse"
-# A small slice of the shipped inputs: the graph's every path, in a few minutes on 2 cores.
+# A small, even sample of the shipped inputs: the graph's every path, in a few minutes on 2 cores.
 LINES = {"seeds": 10, "human": 40, "documents": 4, "benchmarks": 60}
+# On 30 seeds the rules teacher's rows are a little less varied than the human sample (distinct-2
+# ratio about 0.79 against the gate's 0.80); this test is about processes and the warehouse, so both
+# runs lower that one gate alike. The gate itself is tested on the shipped data in test_pipeline.py.
+RUN_CONFIG = {"ops": {"mixed_training_set_relative_diversity": {"config": {"fraction": 0.5}}}}
 STAGE_TABLES = (
     "seeds",
     "human_reference",
@@ -68,11 +73,12 @@ def synthesize_multiprocess() -> dg.JobDefinition:
 
 
 def small_inputs(target: Path) -> Path:
-    """The first lines of every shipped input file."""
-    for folder, lines in LINES.items():
+    """`LINES[folder]` lines of every shipped input file, spread evenly over it (every category)."""
+    for folder, count in LINES.items():
         (target / folder).mkdir(parents=True)
         for source in sorted((REPO / "data" / folder).glob("*.jsonl")):
-            kept = source.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
+            lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = lines[:: max(1, len(lines) // count)][:count]
             (target / folder / source.name).write_text("".join(kept), encoding="utf-8")
     return target
 
@@ -88,9 +94,32 @@ def dagster_home(target: Path, storage: str) -> Path:
     return target
 
 
+def run_multiprocess(data_dir: Path, home: Path) -> dict:
+    """Run `synthesize_multiprocess` on `data_dir` in the instance at `home`; what the tests look at."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("TEACHER_"):
+                patch.delenv(name)
+        patch.setenv(DATA_DIR_ENV, str(data_dir))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            job = dg.reconstructable(synthesize_multiprocess)
+            with dg.execute_job(job, instance=instance, run_config=RUN_CONFIG) as result:
+                events = result.all_events
+                facts = {
+                    "success": result.success,
+                    "step_pids": {e.step_key: e.pid for e in events if e.event_type_value == "STEP_START"},
+                    "failures": [e.step_key for e in events if e.event_type_value == "STEP_FAILURE"],
+                }
+            stats = instance.get_run_step_stats(result.run_id)
+            facts["steps"] = {s.step_key: (s.start_time, s.end_time) for s in stats}
+            facts["messages"] = [entry.message or "" for entry in instance.all_logs(result.run_id)]
+            facts["pool"] = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    return facts
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def runs(request, tmp_path_factory):
-    """(multiprocess result facts, its warehouse, the reference in-process warehouse)."""
+    """(multiprocess run facts, its warehouse, the warehouse of an in-process run on the same inputs)."""
     if request.param == "postgres":
         if not os.environ.get(POSTGRES_URL_ENV):
             pytest.skip(f"{POSTGRES_URL_ENV} is not set")
@@ -102,26 +131,8 @@ def runs(request, tmp_path_factory):
     shutil.copytree(inputs, multi_dir)
 
     reference = build_resources(reference_dir)
-    assert dg.materialize(PIPELINE, resources=reference).success
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("TEACHER_"):
-                patch.delenv(name)
-        patch.setenv(DATA_DIR_ENV, str(multi_dir))
-        with dg.DagsterInstance.from_config(str(dagster_home(root / "dagster_home", request.param))) as instance:
-            with dg.execute_job(dg.reconstructable(synthesize_multiprocess), instance=instance) as result:
-                facts = {
-                    "success": result.success,
-                    "run_id": result.run_id,
-                    "step_pids": {e.step_key: e.pid for e in result.all_events if e.event_type_value == "STEP_START"},
-                    "failures": [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"],
-                }
-            facts["steps"] = {
-                s.step_key: (s.start_time, s.end_time) for s in instance.get_run_step_stats(result.run_id)
-            }
-            facts["messages"] = [entry.message or "" for entry in instance.all_logs(result.run_id)]
-            facts["pool"] = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    assert dg.materialize(PIPELINE, resources=reference, run_config=RUN_CONFIG).success
+    facts = run_multiprocess(multi_dir, dagster_home(root / "dagster_home", request.param))
     return facts, build_resources(multi_dir)["warehouse"], reference["warehouse"]
 
 
@@ -164,9 +175,8 @@ def test_every_stage_table_holds_the_same_rows_as_an_in_process_run(runs):
 
 def test_rejects_quarantine_and_the_teacher_cache_lose_nothing(runs):
     _, warehouse, reference = runs
-    by_stage = "SELECT stage, reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY ALL"
-    assert warehouse.query(by_stage).equals(reference.query(by_stage))
-    counts = "SELECT (SELECT count(*) FROM quarantine) AS q, (SELECT count(DISTINCT key) FROM teacher_cache) AS k"
-    assert warehouse.query(counts).equals(reference.query(counts))
-    ids = "SELECT count(*) = count(DISTINCT id || stage) FROM rejects"
-    assert warehouse.query(ids).iloc[0, 0]
+    rejects = "SELECT stage, reason, id FROM rejects ORDER BY ALL"  # an id may recur (same failure twice)
+    assert warehouse.query(rejects).equals(reference.query(rejects))
+    for table, key in (("quarantine", "source_file || source_line"), ("teacher_cache", "key")):
+        got = warehouse.query(f"SELECT {key} AS k FROM {table} ORDER BY k")
+        assert got.equals(reference.query(f"SELECT {key} AS k FROM {table} ORDER BY k")), table
