@@ -94,7 +94,7 @@ def test_trace_reaches_a_seed_document_or_human_row_from_every_row_of_the_mix(ru
     _, warehouse, snapshot, *_ = run
     # A few rows of every (origin, technique) in the mix: each trace opens the warehouse per lookup.
     sample = snapshot.sort_values("id").groupby(["origin", "technique"]).head(5)
-    assert set(sample["technique"]) >= {"human", "evol_instruct", "backtranslation"}
+    assert set(sample["technique"]) >= {"human", "evol_instruct"}
     for row_id in sample["id"]:
         chain = trace_row(warehouse, row_id)
         assert chain[0].id == row_id
