@@ -8,7 +8,7 @@ and every asset that writes sits in the `warehouse` concurrency pool (limit 1 in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,15 +68,47 @@ class Warehouse(dg.ConfigurableResource):
             con.execute("COMMIT")
         return len(frame)
 
+    def ensure_table(self, name: str, columns: Mapping[str, str]) -> None:
+        """Create `name` empty with its schema if it is not there; add columns it lacks."""
+        with self.connect() as con:
+            _ensure_table(con, name, columns)
+
     def replace_stage_rows(self, name: str, stage: str, frame: pd.DataFrame, columns: Mapping[str, str]) -> int:
         """Replace the rows of one stage in a table shared by stages (`rejects`, `quarantine`)."""
+        return self.replace_rows(name, frame.assign(stage=stage), columns, stage=stage)
+
+    def replace_rows(self, name: str, frame: pd.DataFrame, columns: Mapping[str, str], **match: str) -> int:
+        """Replace the rows of `name` whose columns equal `match` (one stage, one seed batch) with
+        `frame`, in one transaction; other rows are untouched. Creates the table, and adds columns a
+        table written by an older version lacks."""
+        if not match:
+            raise ValueError("replace_rows needs at least one column to match, or it would replace every row")
+        where = " AND ".join(f'"{col}" = ?' for col in match)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
-            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({_column_ddl(columns)})')
-            con.execute(f'DELETE FROM "{name}" WHERE stage = ?', [stage])
-            _insert(con, name, frame.assign(stage=stage), columns)
+            _ensure_table(con, name, columns)
+            con.execute(f'DELETE FROM "{name}" WHERE {where}', list(match.values()))
+            _insert(con, name, frame, columns)
             con.execute("COMMIT")
         return len(frame)
+
+    def delete_rows(self, names: Iterable[str], **match: str) -> dict[str, int]:
+        """Delete the rows whose columns equal `match` from each existing table of `names`, in one
+        transaction; the number deleted per table."""
+        if not match:
+            raise ValueError("delete_rows needs at least one column to match")
+        where = " AND ".join(f'"{col}" = ?' for col in match)
+        deleted: dict[str, int] = {}
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            existing = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            for name in names:
+                if name in existing:
+                    count = con.execute(f'SELECT count(*) FROM "{name}" WHERE {where}', list(match.values())).fetchone()[0]
+                    con.execute(f'DELETE FROM "{name}" WHERE {where}', list(match.values()))
+                    deleted[name] = int(count)
+            con.execute("COMMIT")
+        return deleted
 
     def read_table(self, name: str, where: str = "", params: list | None = None) -> pd.DataFrame:
         with self.connect(read_only=True) as con:
@@ -89,6 +121,15 @@ class Warehouse(dg.ConfigurableResource):
 
 def _column_ddl(columns: Mapping[str, str]) -> str:
     return ", ".join(f'"{col}" {sql_type}' for col, sql_type in columns.items())
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, str]) -> None:
+    con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({_column_ddl(columns)})')
+    present = {row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+    for col, sql_type in columns.items():
+        if col not in present:
+            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {sql_type}')
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, columns: Mapping[str, str]) -> None:

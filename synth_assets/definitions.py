@@ -27,8 +27,9 @@ from synth_assets.assets.generation import backtranslated_pairs, evolved_instruc
 from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, verified_solutions
+from synth_assets.partitions import SEED_BATCHES
 
-__all__ = ["PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
+__all__ = ["BATCH_ASSETS", "PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
 
 PIPELINE_ASSETS = [
     seeds,
@@ -47,12 +48,19 @@ PIPELINE_ASSETS = [
     *card_assets,
 ]
 
-# The graph with its quality gates: what tests and scripts materialize.
+# Partitioned by seed batch (one per seed file): the rest of the graph unions every batch.
+BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions]
+
+# The graph with its quality gates: what tests and scripts materialize (`graph_run.run_graph`).
 PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS]
 
-# The whole synthetic-data graph; the collapse lab's experiments stay out of it.
+# The whole synthetic-data graph for one seed batch; the collapse lab's experiments stay out of it.
 synthesize_job = dg.define_asset_job(
-    "synthesize", selection=dg.AssetSelection.assets(*PIPELINE_ASSETS), description="Seeds to exported training set."
+    "synthesize",
+    selection=dg.AssetSelection.assets(*PIPELINE_ASSETS),
+    partitions_def=SEED_BATCHES,
+    description="One seed batch (partition) from seed file to verified solutions, then the corpus, mix, review "
+    "and export rebuilt from every batch. `synth run` runs every batch (docs/operations.md).",
 )
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
+from synth_assets.assets.common import FOLLOWS_UPSTREAM
 from synth_assets.assets.curation import CurationSettings, MixSettings
 from synth_assets.assets.export import EXPORT
 from synth_assets.assets.generation import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
@@ -45,7 +46,8 @@ class CardSettings(dg.Config):
     languages: list[str] = ["en"]
 
 
-@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"})
+@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def dataset_card(
     context: dg.AssetExecutionContext, config: CardSettings, source_files: SourceFiles, warehouse: Warehouse
 ) -> dg.MaterializeResult:

@@ -108,15 +108,26 @@ def corpus_decontaminated(warehouse: Warehouse) -> dg.AssetCheckResult:
 # -- quality of verification: warnings ----------------------------------------------------------
 
 
+def _batch_filter(context: dg.AssetCheckExecutionContext) -> tuple[str, list]:
+    """The verification checks judge the seed batch their run made, when it made one."""
+    if context.has_partition_key:
+        return "WHERE seed_batch = ?", [context.partition_key]
+    return "", []
+
+
 class PassRateSettings(dg.Config):
     floor: float = _default("pass_rate_floor")
 
 
 @dg.asset_check(asset="verified_solutions", description="Share of candidates that pass verification, per domain.")
-def verification_pass_rate(config: PassRateSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
-    candidates = warehouse.read_table("candidate_solutions")[["id", "domain"]]
-    passed = set(warehouse.read_table("verified_solutions")["id"]) | set(
-        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected'")["id"]
+def verification_pass_rate(
+    context: dg.AssetCheckExecutionContext, config: PassRateSettings, warehouse: Warehouse
+) -> dg.AssetCheckResult:
+    where, params = _batch_filter(context)
+    candidates = warehouse.read_table("candidate_solutions", where, params)[["id", "domain"]]
+    passed = set(warehouse.read_table("verified_solutions", where, params)["id"]) | set(
+        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected'"
+                        + where.replace("WHERE", " AND"), params)["id"]
     )
     candidates = candidates.assign(passed=candidates["id"].isin(passed))
     return _result(check_pass_rate_per_domain(candidates, floor=config.floor), dg.AssetCheckSeverity.WARN)
@@ -129,8 +140,11 @@ class JudgeSettings(dg.Config):
 
 
 @dg.asset_check(asset="verified_solutions", description="Distribution of judge scores of the kept answers.")
-def verification_judge_scores(config: JudgeSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
-    judged = warehouse.read_table("verified_solutions", "WHERE judge_score IS NOT NULL")
+def verification_judge_scores(
+    context: dg.AssetCheckExecutionContext, config: JudgeSettings, warehouse: Warehouse
+) -> dg.AssetCheckResult:
+    where, params = _batch_filter(context)
+    judged = warehouse.read_table("verified_solutions", (where + " AND" if where else "WHERE") + " judge_score IS NOT NULL", params)
     gate = check_judge_scores(judged, min_median=config.min_median, low_score=config.low_score,
                               max_low_fraction=config.max_low_fraction)
     return _result(gate, dg.AssetCheckSeverity.WARN)

@@ -14,9 +14,13 @@ from resources.warehouse import Warehouse
 from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.schema import QUARANTINE_COLUMNS, REJECT_COLUMNS, TABLE_COLUMNS, empty_frame
 
-__all__ = ["RecordingTeacher", "frame", "reject_samples", "stage_metadata", "write_stage"]
+__all__ = ["FOLLOWS_UPSTREAM", "WAREHOUSE_POOL", "RecordingTeacher", "frame", "read_batch", "reject_samples", "stage_metadata", "write_stage"]
 
 WAREHOUSE_POOL = "warehouse"
+# Declarative automation for every derived asset: when an upstream asset (or partition) changes
+# and the upstream blocking checks passed, this one follows. Acted on only while the
+# `follow_upstream` sensor is on (shipped stopped; docs/operations.md).
+FOLLOWS_UPSTREAM = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 _PREVIEW_ROWS = 5
 _PREVIEW_CHARS = 80
 
@@ -35,14 +39,32 @@ def write_stage(
     rows: Iterable[Mapping[str, Any]],
     rejected: Iterable[Mapping[str, Any]] = (),
     quarantined: Iterable[Mapping[str, Any]] = (),
+    batch: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Replace the stage's table and its rows in `rejects` (and `quarantine`); return both frames."""
+    """Replace the stage's table and its rows in `rejects` (and `quarantine`); return both frames.
+
+    With a seed `batch` (a partitioned stage), every row is stamped with it and only that batch's
+    rows are replaced: the other batches' rows stay as they were."""
     out = frame(rows, TABLE_COLUMNS[table])
     rejects = frame(rejected, REJECT_COLUMNS)
-    warehouse.write_table(table, out, TABLE_COLUMNS[table])
-    warehouse.replace_stage_rows("rejects", table, rejects, REJECT_COLUMNS)
-    warehouse.replace_stage_rows("quarantine", table, frame(quarantined, QUARANTINE_COLUMNS), QUARANTINE_COLUMNS)
+    quarantine = frame(quarantined, QUARANTINE_COLUMNS)
+    if batch is None:
+        warehouse.write_table(table, out, TABLE_COLUMNS[table])
+        warehouse.replace_stage_rows("rejects", table, rejects, REJECT_COLUMNS)
+        warehouse.replace_stage_rows("quarantine", table, quarantine, QUARANTINE_COLUMNS)
+        return out, rejects
+    out, rejects, quarantine = (f.assign(seed_batch=batch) for f in (out, rejects, quarantine))
+    warehouse.replace_rows(table, out, TABLE_COLUMNS[table], seed_batch=batch)
+    warehouse.replace_rows("rejects", rejects.assign(stage=table), REJECT_COLUMNS, stage=table, seed_batch=batch)
+    warehouse.replace_rows("quarantine", quarantine.assign(stage=table), QUARANTINE_COLUMNS, stage=table, seed_batch=batch)
     return out, rejects
+
+
+def read_batch(warehouse: Warehouse, table: str, batch: str) -> pd.DataFrame:
+    """The rows of one seed batch in a partitioned stage's table (none if the table is not there yet)."""
+    if not warehouse.table_exists(table):
+        return empty_frame(TABLE_COLUMNS[table])
+    return warehouse.read_table(table, "WHERE seed_batch = ?", [batch])
 
 
 def stage_metadata(

@@ -7,7 +7,7 @@ import pandas as pd
 from resources.embedder import EmbeddingModel
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import WAREHOUSE_POOL, stage_metadata, write_stage
+from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
 from synth_assets.core.curation import CurationConfig, curate_corpus
 from synth_assets.core.dedup import (
     SURVIVOR_ORDER_SQL,
@@ -20,6 +20,7 @@ from synth_assets.core.dedup import (
 from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
 from synth_assets.core.mixing import MixConfig, plan_mix
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
+from synth_assets.partitions import BATCH_TABLES, SEED_BATCHES
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
@@ -63,13 +64,18 @@ def benchmark_index(context: dg.AssetExecutionContext, source_files: SourceFiles
     return dg.MaterializeResult(metadata={"dagster/row_count": len(items), "rows_quarantined": len(read.quarantined)})
 
 
-@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=[*CORPUS_SOURCES, "benchmark_index"], kinds={"duckdb"})
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=[*CORPUS_SOURCES, "benchmark_index"], kinds={"duckdb"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def deduplicated_corpus(
     context: dg.AssetExecutionContext, config: CurationSettings, embedding_model: EmbeddingModel, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Verified synthetic rows and human rows, deduplicated (exact, MinHash, semantic) and
     decontaminated against the benchmarks; every removal names the row kept or the item matched."""
-    rows, exact = _stage_corpus(warehouse)
+    batches = context.instance.get_dynamic_partitions(SEED_BATCHES.name)
+    rows, exact, stale = _stage_corpus(warehouse, batches)
+    if stale:
+        context.log.warning(f"left out {stale} verified rows of seed batches that are no longer partitions "
+                            f"(their seed file was removed); registered batches: {batches}")
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     settings = CurationConfig(
         exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
@@ -87,25 +93,34 @@ def deduplicated_corpus(
     )
 
 
-def _stage_corpus(warehouse: Warehouse) -> tuple[list[dict], dict[str, str]]:
-    """Union the sources into `corpus_input` and find exact duplicates there, in SQL."""
+def _stage_corpus(warehouse: Warehouse, batches: list[str]) -> tuple[list[dict], dict[str, str], int]:
+    """Union the sources into `corpus_input` (verified rows of the registered seed batches only)
+    and find exact duplicates there, in SQL. Also returns how many verified rows were left out."""
     columns = ", ".join(f'"{c}"' for c in CORPUS_COLUMNS)
+    in_batches = "seed_batch IN (SELECT unnest($batches::VARCHAR[]))"
     union = " UNION ALL ".join(
-        f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\"" for t in CORPUS_SOURCES
+        f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\""
+        + (f" WHERE {in_batches}" if t in BATCH_TABLES else "")
+        for t in CORPUS_SOURCES
     )
+    for table in CORPUS_SOURCES:  # a source with no run yet (no seed batch at all) is empty
+        warehouse.ensure_table(table, TABLE_COLUMNS[table])
     with warehouse.connect() as con:
-        con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})")
+        con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})", {"batches": batches})
+        stale = con.execute(f"SELECT count(*) FROM verified_solutions WHERE NOT ({in_batches}) OR seed_batch IS NULL",
+                            {"batches": batches}).fetchone()[0]
         register_udfs(con)
         exact = dict(con.execute(exact_duplicates_sql("corpus_input", "instruction")).fetchall())
         rows = con.execute(f"SELECT * FROM corpus_input ORDER BY {SURVIVOR_ORDER_SQL}").df()
-    return rows.to_dict("records"), exact
+    return rows.to_dict("records"), exact, int(stale)
 
 
 def _column_or_null(column: str, available: dict[str, str]) -> str:
     return f'"{column}"' if column in available else f'CAST(NULL AS {CORPUS_COLUMNS[column]}) AS "{column}"'
 
 
-@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"})
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.MaterializeResult:
     """Human and synthetic rows at the target human fraction (default 70%), stratified by domain
     and category so rare categories keep their rows; no synthetic row above the generation cap."""

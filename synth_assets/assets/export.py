@@ -5,6 +5,7 @@ import dagster as dg
 
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
+from synth_assets.assets.common import FOLLOWS_UPSTREAM
 from synth_assets.core.export import to_chat_record, write_jsonl, write_parquet
 
 EXPORT = "export"
@@ -15,7 +16,7 @@ class ExportSettings(dg.Config):
     include_provenance: bool = True
 
 
-@dg.asset(group_name=EXPORT, deps=["reviewed_training_set"], kinds={"parquet"})
+@dg.asset(group_name=EXPORT, deps=["reviewed_training_set"], kinds={"parquet"}, automation_condition=FOLLOWS_UPSTREAM)
 def training_set_export(config: ExportSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
     """`data/exports/<name>.jsonl` and `.parquet`: the reviewed mix, one `messages` conversation
     per row, with the provenance columns unless turned off."""

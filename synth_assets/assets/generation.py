@@ -5,10 +5,19 @@ import dagster as dg
 
 from resources.teacher.resource import TeacherResource
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, reject_samples, stage_metadata, write_stage
+from synth_assets.assets.common import (
+    FOLLOWS_UPSTREAM,
+    WAREHOUSE_POOL,
+    RecordingTeacher,
+    read_batch,
+    reject_samples,
+    stage_metadata,
+    write_stage,
+)
 from synth_assets.core.backtranslation_run import BacktranslationConfig, run_backtranslation
 from synth_assets.core.evolution import OPERATIONS, EvolutionConfig, evolve
 from synth_assets.core.self_instruct_run import SelfInstructConfig, run_self_instruct
+from synth_assets.partitions import SEED_BATCHES
 
 GENERATION = "generation"
 
@@ -21,20 +30,21 @@ class EvolutionSettings(dg.Config):
     operations: list[str] = list(OPERATIONS)
 
 
-@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"})
+@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"},
+          partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def evolved_instructions(
     context: dg.AssetExecutionContext, config: EvolutionSettings, teacher: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Evol-Instruct (Xu et al. 2023): each round rewrites every lineage once (in depth or in
     breadth); failed evolutions are eliminated with their reason and the parent stays in the pool."""
-    seed_rows = warehouse.read_table("seeds").to_dict("records")
+    seed_rows = read_batch(warehouse, "seeds", context.partition_key).to_dict("records")
     settings = EvolutionConfig(
         rounds=config.rounds, seed=config.seed, temperature=config.temperature,
         max_tokens=config.max_tokens, operations=tuple(config.operations),
     )
     recorder = RecordingTeacher(teacher)
     outcome = evolve(seed_rows, recorder, recorder.teacher_id, settings)
-    out, rejects = write_stage(warehouse, "evolved_instructions", outcome.rows, outcome.rejected)
+    out, rejects = write_stage(warehouse, "evolved_instructions", outcome.rows, outcome.rejected, batch=context.partition_key)
     by_operation = out["operation"].value_counts().to_dict() if not out.empty else {}
     return dg.MaterializeResult(
         metadata=stage_metadata(
@@ -54,18 +64,19 @@ class SelfInstructSettings(dg.Config):
     rouge_threshold: float = 0.7
 
 
-@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"})
+@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"},
+          partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def self_instruct_tasks(
-    config: SelfInstructSettings, teacher: TeacherResource, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: SelfInstructSettings, teacher: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Self-Instruct (Wang et al. 2022): new tasks from prompts of 8 in-context tasks (6 seeds, 2
     generated), kept only if they pass the length, keyword, start and ROUGE-L novelty filters."""
     settings = SelfInstructConfig(steps=config.steps, prompts_per_step=config.prompts_per_step, seed=config.seed,
                                   temperature=config.temperature, rouge_threshold=config.rouge_threshold)
     recorder = RecordingTeacher(teacher)
-    seed_rows = warehouse.read_table("seeds").to_dict("records")
+    seed_rows = read_batch(warehouse, "seeds", context.partition_key).to_dict("records")
     outcome = run_self_instruct(seed_rows, recorder, recorder.teacher_id, settings)
-    out, rejects = write_stage(warehouse, "self_instruct_tasks", outcome.rows, outcome.rejected)
+    out, rejects = write_stage(warehouse, "self_instruct_tasks", outcome.rows, outcome.rejected, batch=context.partition_key)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
                                 rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
@@ -79,7 +90,8 @@ class BacktranslationSettings(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["documents"], kinds={"duckdb"})
+@dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["documents"], kinds={"duckdb"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def backtranslated_pairs(
     config: BacktranslationSettings, teacher: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:

@@ -13,15 +13,17 @@ from synth_assets.core.ingest import (
     SEED_FIELDS,
     human_row,
     read_jsonl_dir,
+    read_jsonl_files,
     seed_row,
     validate_seed,
 )
+from synth_assets.partitions import SEED_BATCHES, seed_batch_files
 
 INPUTS = "inputs"
 
 
-def _ingest(context, source_files, warehouse, folder, table, required, to_row, validate=None) -> dg.MaterializeResult:
-    read = read_jsonl_dir(source_files.folder(folder), required, validate)
+def _ingest(context, source_files, warehouse, folder, table, required, to_row) -> dg.MaterializeResult:
+    read = read_jsonl_dir(source_files.folder(folder), required)
     for bad in read.quarantined:
         context.log.warning(f"quarantined {bad}")
     out, rejects = write_stage(warehouse, table, map(to_row, read.rows), quarantined=[vars(q) for q in read.quarantined])
@@ -30,10 +32,30 @@ def _ingest(context, source_files, warehouse, folder, table, required, to_row, v
     )
 
 
-@dg.asset(group_name=INPUTS, pool=WAREHOUSE_POOL, kinds={"duckdb"})
+@dg.asset(group_name=INPUTS, pool=WAREHOUSE_POOL, kinds={"duckdb"}, partitions_def=SEED_BATCHES)
 def seeds(context: dg.AssetExecutionContext, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Human seed tasks from `data/seeds/*.jsonl`: code with unit tests, math with answers, general."""
-    return _ingest(context, source_files, warehouse, "seeds", "seeds", SEED_FIELDS, seed_row, validate_seed)
+    """Human seed tasks from one seed file, `data/seeds/<partition>.jsonl`: code with unit tests,
+    math with answers, general. Each seed file is a partition (a seed batch)."""
+    batch = context.partition_key
+    path = seed_batch_files(source_files.folder("seeds")).get(batch)
+    if path is None:
+        raise dg.Failure(
+            f"seed batch {batch!r} has no file {source_files.folder('seeds') / (batch + '.jsonl')}; "
+            "`synth run` (or the seed sensor) removes the partitions of deleted files"
+        )
+    # An id another batch already uses is a duplicate, as it would be within one file.
+    taken = warehouse.query("SELECT source_key, source_file FROM seeds WHERE seed_batch <> ?", [batch]) \
+        if warehouse.table_exists("seeds") else None
+    taken_ids = {} if taken is None else dict(zip(taken["source_key"], taken["source_file"]))
+    read = read_jsonl_files([path], SEED_FIELDS, validate_seed, taken_ids)
+    for bad in read.quarantined:
+        context.log.warning(f"quarantined {bad}")
+    out, rejects = write_stage(warehouse, "seeds", map(seed_row, read.rows),
+                               quarantined=[vars(q) for q in read.quarantined], batch=batch)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=len(read.rows) + len(read.quarantined),
+                                quarantined=len(read.quarantined), seed_file=str(path))
+    )
 
 
 @dg.asset(group_name=INPUTS, pool=WAREHOUSE_POOL, kinds={"duckdb"})

@@ -7,7 +7,7 @@ import pandas as pd
 
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import WAREHOUSE_POOL, frame, stage_metadata
+from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, frame, stage_metadata
 from synth_assets.core.review import (
     REVIEW_DECISION_COLUMNS,
     AgreementSummary,
@@ -36,7 +36,7 @@ class ReviewDecisionSettings(dg.Config):
     edit_credit: float = 0.5  # an edit counts as this much agreement with the gates
 
 
-@dg.asset(group_name=REVIEW, deps=["mixed_training_set"], kinds={"json"})
+@dg.asset(group_name=REVIEW, deps=["mixed_training_set"], kinds={"json"}, automation_condition=FOLLOWS_UPSTREAM)
 def review_queue(config: ReviewQueueSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
     """`data/review/review_queue.jsonl`: 10% of the synthetic rows of the mix, stratified by
     domain and technique, with empty `decision`, `corrected_response` and `reviewer_note`."""
@@ -54,7 +54,8 @@ def review_queue(config: ReviewQueueSettings, source_files: SourceFiles, warehou
     })
 
 
-@dg.asset(group_name=REVIEW, pool=WAREHOUSE_POOL, deps=["review_queue", "mixed_training_set"], kinds={"duckdb"})
+@dg.asset(group_name=REVIEW, pool=WAREHOUSE_POOL, deps=["review_queue", "mixed_training_set"], kinds={"duckdb"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def review_decisions(
     context: dg.AssetExecutionContext, config: ReviewDecisionSettings, source_files: SourceFiles, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -95,7 +96,8 @@ def _agreement_metadata(summary: AgreementSummary) -> dict:
     return metadata
 
 
-@dg.asset(group_name=REVIEW, pool=WAREHOUSE_POOL, deps=["mixed_training_set", "review_decisions"], kinds={"duckdb"})
+@dg.asset(group_name=REVIEW, pool=WAREHOUSE_POOL, deps=["mixed_training_set", "review_decisions"], kinds={"duckdb"},
+          automation_condition=FOLLOWS_UPSTREAM)
 def reviewed_training_set(warehouse: Warehouse) -> dg.MaterializeResult:
     """The mix with the reviewers' decisions applied: rejected rows go to `rejects`
     (`human_rejected`), edited rows are replaced by a child row (`operation = edited_by_human`)."""

@@ -7,9 +7,17 @@ import pandas as pd
 from resources.sandbox.resource import CodeSandbox
 from resources.teacher.resource import TeacherResource
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import WAREHOUSE_POOL, RecordingTeacher, stage_metadata, write_stage
+from synth_assets.assets.common import (
+    FOLLOWS_UPSTREAM,
+    WAREHOUSE_POOL,
+    RecordingTeacher,
+    read_batch,
+    stage_metadata,
+    write_stage,
+)
 from synth_assets.core.solutions import CandidateConfig, SelectionConfig, candidate_rows, solve_requests
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
+from synth_assets.partitions import SEED_BATCHES
 
 VERIFICATION = "verification"
 # The tables whose rows are instructions waiting for answers.
@@ -30,17 +38,20 @@ class VerificationSettings(dg.Config):
     pass_at_k: int = 1
 
 
-@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"})
+@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"},
+          partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def candidate_solutions(
-    config: CandidateSettings, teacher: TeacherResource, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: CandidateSettings, teacher: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """k samples per instruction at a sampling temperature; every sample is kept for verification."""
-    instructions = pd.concat([warehouse.read_table(t) for t in INSTRUCTION_TABLES], ignore_index=True).to_dict("records")
+    batch = context.partition_key
+    instructions = pd.concat([read_batch(warehouse, t, batch) for t in INSTRUCTION_TABLES], ignore_index=True).to_dict("records")
     settings = CandidateConfig(k=config.k, temperature=config.temperature, top_p=config.top_p,
                                max_tokens=config.max_tokens, seed=config.seed)
     recorder = RecordingTeacher(teacher)
     completions = recorder(solve_requests(instructions, settings))
-    out, rejects = write_stage(warehouse, "candidate_solutions", candidate_rows(instructions, completions, recorder.teacher_id))
+    out, rejects = write_stage(warehouse, "candidate_solutions", candidate_rows(instructions, completions, recorder.teacher_id),
+                               batch=batch)
     truncated = int((out["finish_reason"] == "length").sum()) if not out.empty else 0
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(instructions), instructions=len(instructions),
@@ -48,7 +59,8 @@ def candidate_solutions(
     )
 
 
-@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=["candidate_solutions"], kinds={"duckdb"})
+@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=["candidate_solutions"], kinds={"duckdb"},
+          partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def verified_solutions(
     context: dg.AssetExecutionContext,
     config: VerificationSettings,
@@ -58,13 +70,13 @@ def verified_solutions(
 ) -> dg.MaterializeResult:
     """Candidates that pass their check: unit tests in the sandbox (code), the reference answer or
     the majority answer (math), the judge (the rest). Failures are kept in `rejects` by class."""
-    candidates = warehouse.read_table("candidate_solutions").to_dict("records")
+    candidates = read_batch(warehouse, "candidate_solutions", context.partition_key).to_dict("records")
     settings = VerificationConfig(
         selection=SelectionConfig(policy=config.policy, pass_at_k=config.pass_at_k), judge_threshold=config.judge_threshold
     )
     recorder = RecordingTeacher(teacher)
     outcome = verify_candidates(candidates, sandbox.run_many, recorder, settings)
-    out, rejects = write_stage(warehouse, "verified_solutions", outcome.kept, outcome.rejected)
+    out, rejects = write_stage(warehouse, "verified_solutions", outcome.kept, outcome.rejected, batch=context.partition_key)
     return dg.MaterializeResult(
         metadata=stage_metadata(
             out, rejects, rows_in=len(candidates),

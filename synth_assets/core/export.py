@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 __all__ = ["PROVENANCE_FIELDS", "to_chat_record", "write_jsonl", "write_parquet"]
 
 PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
-                     "teacher", "template_version", "domain", "category")
+                     "teacher", "template_version", "domain", "category", "seed_batch")
 
 
 def to_chat_record(row: Mapping[str, Any], provenance: bool = True) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = [
     "ReadResult",
     "human_row",
     "read_jsonl_dir",
+    "read_jsonl_files",
     "seed_row",
     "validate_seed",
 ]
@@ -57,11 +58,22 @@ Validator = Callable[[Mapping[str, Any]], tuple[str, str] | None]
 
 def read_jsonl_dir(directory: Path, required: Iterable[str], validate: Validator | None = None) -> ReadResult:
     """Read every `*.jsonl` under `directory` (sorted, so ids and order are stable)."""
+    return read_jsonl_files(sorted(Path(directory).glob("*.jsonl")), required, validate)
+
+
+def read_jsonl_files(
+    paths: Iterable[Path],
+    required: Iterable[str],
+    validate: Validator | None = None,
+    taken_ids: Mapping[str, str] | None = None,
+) -> ReadResult:
+    """Read JSONL files in order; a line whose id repeats an earlier line's, or one of
+    `taken_ids` (id -> where it is used), is quarantined as a duplicate."""
     required = tuple(required)
     rows: list[dict[str, Any]] = []
     bad: list[QuarantinedLine] = []
-    seen_ids: dict[str, str] = {}
-    for path in sorted(Path(directory).glob("*.jsonl")):
+    seen_ids: dict[str, str] = dict(taken_ids or {})
+    for path in paths:
         name = str(path)
         for number, raw_bytes in enumerate(path.read_bytes().splitlines(), start=1):
             raw = raw_bytes.decode("utf-8", errors="replace")

@@ -7,7 +7,8 @@ Provenance columns (see docs in README "Provenance"):
   from it in one pass of this pipeline; rows recycled from an earlier synthetic set keep their
   generation and what is made from them is one higher (the collapse guard caps it);
 - `technique`, `operation`, `round`: how it was made (`seed`, `evol_instruct/add_constraints`, ...);
-- `teacher`, `template_version`: `backend:model` and the hash of the prompt template used.
+- `teacher`, `template_version`: `backend:model` and the hash of the prompt template used;
+- `seed_batch`: the seed file (a partition of the graph) the row descends from.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "source_file": "VARCHAR",
     "source_line": "INTEGER",
     "source_key": "VARCHAR",
+    # The seed file (its partition of the graph) a row descends from; NULL for human rows and documents.
+    "seed_batch": "VARCHAR",
 }
 
 CANDIDATE_COLUMNS = {
@@ -105,6 +108,7 @@ QUARANTINE_COLUMNS = {
     "field": "VARCHAR",
     "reason": "VARCHAR",
     "raw": "VARCHAR",
+    "seed_batch": "VARCHAR",
 }
 
 TABLE_COLUMNS: dict[str, Mapping[str, str]] = {

@@ -1,0 +1,86 @@
+"""Seed batches: every file under `data/seeds/` is a partition of the generation half of the graph.
+
+A new seed file becomes a new partition and generates only its own rows; re-running one partition
+replaces that batch's rows and leaves every other batch as it was; the corpus and the mix (not
+partitioned) union every batch. The partition key is the file's name without `.jsonl`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from synth_assets.core.schema import TABLE_COLUMNS
+
+__all__ = [
+    "BATCH_TABLES",
+    "SEED_BATCHES",
+    "BatchSync",
+    "batch_key",
+    "drop_batch_rows",
+    "seed_batch_files",
+    "sync_seed_batches",
+]
+
+SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
+
+# Every table holding rows of a seed batch, written per batch by the partitioned assets.
+BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions")
+# Shared tables where the partitioned stages keep their rows per batch too.
+SHARED_TABLES = ("rejects", "quarantine")
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def batch_key(path: str | Path) -> str:
+    """The partition key of a seed file: its name without `.jsonl`."""
+    key = Path(path).name.removesuffix(".jsonl")
+    if not _KEY.match(key):
+        raise ValueError(
+            f"seed file {path}: its name must be letters, digits, '_', '-' or '.' (it becomes the "
+            f"partition key {key!r}); rename the file"
+        )
+    return key
+
+
+def seed_batch_files(seeds_dir: str | Path) -> dict[str, Path]:
+    """Partition key -> seed file, for every `*.jsonl` directly under `seeds_dir`."""
+    return {batch_key(path): path for path in sorted(Path(seeds_dir).glob("*.jsonl")) if path.is_file()}
+
+
+@dataclass(frozen=True)
+class BatchSync:
+    keys: list[str]  # every batch with a file, in order
+    added: list[str]
+    removed: list[str]
+    rows_deleted: dict[str, int]  # per table, the rows of removed batches
+
+
+def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, warehouse=None) -> BatchSync:
+    """Make the instance's partitions match the seed files: add a partition per new file; delete
+    the partition of a file that is gone and, given the warehouse, that batch's rows."""
+    files = seed_batch_files(seeds_dir)
+    if warehouse is not None:  # every batch table exists, empty with its schema, even with no seed file
+        for table in BATCH_TABLES:
+            warehouse.ensure_table(table, TABLE_COLUMNS[table])
+    known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
+    added = [key for key in files if key not in known]
+    removed = sorted(known - set(files))
+    if added:
+        instance.add_dynamic_partitions(SEED_BATCHES.name, added)
+    deleted: dict[str, int] = {}
+    for key in removed:
+        instance.delete_dynamic_partition(SEED_BATCHES.name, key)
+        if warehouse is not None:
+            for table, count in drop_batch_rows(warehouse, key).items():
+                deleted[table] = deleted.get(table, 0) + count
+    return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
+
+
+def drop_batch_rows(warehouse, key: str, tables: Iterable[str] = (*BATCH_TABLES, *SHARED_TABLES)) -> dict[str, int]:
+    """Delete every row of one seed batch from the batch tables and the shared ones."""
+    return warehouse.delete_rows(tables, seed_batch=key)
