@@ -1,14 +1,17 @@
-"""Schedules and sensors: the nightly refresh, file-change sensors and failure alerts.
+"""Schedules and sensors: the nightly refresh, file-change sensors, failure alerts and the
+declarative-automation sensor.
 
 Everything ships stopped; docs/operations.md says how to turn each on in the UI. `definitions.py`
 wires `schedules` and `sensors` into the code location.
 """
 
 from sensors.alerts import alert_sensors, run_failure_alert
+from sensors.automation import follow_upstream
 from sensors.file_sensors import file_sensors, human_files_sensor, review_decisions_sensor, seed_files_sensor
 from sensors.schedules import nightly_refresh, refresh_schedule, schedules
 
 __all__ = [
+    "follow_upstream",
     "human_files_sensor",
     "nightly_refresh",
     "refresh_schedule",
@@ -19,4 +22,4 @@ __all__ = [
     "sensors",
 ]
 
-sensors = [*file_sensors, *alert_sensors]
+sensors = [*file_sensors, *alert_sensors, follow_upstream]

@@ -25,6 +25,8 @@ from typing import Any
 
 import dagster as dg
 
+from synth_assets.partitions import SEED_BATCHES, UNION_ASSET_KEYS, batch_key, batch_run_requests
+
 __all__ = [
     "DATA_DIR_ENV",
     "FileChanges",
@@ -43,6 +45,7 @@ MINIMUM_INTERVAL_SECONDS = 30
 # Every run a sensor or schedule requests carries this tag, so the run queue can hold them to one
 # at a time (they all write the one DuckDB file): see docs/operations.md.
 REFRESH_TAG = "synth/refresh"
+SEED_PATTERNS = ("seeds/*.jsonl",)
 
 
 def data_dir() -> Path:
@@ -136,13 +139,16 @@ def _evaluate(context: dg.SensorEvaluationContext, name: str, patterns: tuple[st
     if not diff:
         # Store refreshed mtimes anyway, so a touched file is not hashed on every tick.
         return dg.SensorResult(skip_reason=f"no change in {what} under {root}", cursor=_write_cursor(after, changes))
-    digest = hashlib.sha256(_write_cursor(after, 0).encode()).hexdigest()[:16]
     context.log.info(f"{what} under {root}: {diff.describe()}")
     request = dg.RunRequest(
-        run_key=f"{changes + 1}:{digest}",
+        run_key=f"{changes + 1}:{_digest(after)}",
         tags={REFRESH_TAG: name, "synth/changed_files": _tag(diff)},
     )
     return dg.SensorResult(run_requests=[request], cursor=_write_cursor(after, changes + 1))
+
+
+def _digest(files: Mapping[str, FileFingerprint]) -> str:
+    return hashlib.sha256(_write_cursor(files, 0).encode()).hexdigest()[:16]
 
 
 def _tag(diff: FileChanges) -> str:
@@ -155,10 +161,32 @@ def _tag(diff: FileChanges) -> str:
     job_name="synthesize",
     minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="New, changed or removed seed files (data/seeds/*.jsonl) start a run of the whole `synthesize` job.",
+    description="A new or changed seed file (data/seeds/*.jsonl) adds its seed batch (partition) and runs "
+    "that batch only; the last run of a tick also rebuilds the corpus, mix and export from every batch. A "
+    "removed file removes its partition and rebuilds the union without it.",
 )
 def seed_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    return _evaluate(context, "seed_files_sensor", ("seeds/*.jsonl",), "seed files")
+    before, changes = _read_cursor(context.cursor)
+    root = data_dir()
+    after = scan(root, SEED_PATTERNS, before)
+    diff = file_changes(before, after)
+    if not diff:
+        return dg.SensorResult(skip_reason=f"no change in seed files under {root}", cursor=_write_cursor(after, changes))
+    context.log.info(f"seed files under {root}: {diff.describe()}")
+    touched = [batch_key(path) for path in (*diff.added, *diff.changed)]
+    removed = [batch_key(path) for path in diff.removed]
+    run_key = f"{changes + 1}:{_digest(after)}"
+    tags = {REFRESH_TAG: "seed_files_sensor", "synth/changed_files": _tag(diff)}
+    requests = batch_run_requests(touched, tags, run_key)
+    if not requests:  # only removals: rebuild the union without the removed batches
+        requests = [dg.RunRequest(asset_selection=UNION_ASSET_KEYS, run_key=run_key, tags=tags)]
+    partition_requests = []
+    if diff.added:
+        partition_requests.append(SEED_BATCHES.build_add_request([batch_key(path) for path in diff.added]))
+    if removed:
+        partition_requests.append(SEED_BATCHES.build_delete_request(removed))
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests,
+                           cursor=_write_cursor(after, changes + 1))
 
 
 @dg.sensor(

@@ -45,25 +45,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from synth_assets.definitions import defs
+    from synth_assets.graph_run import run_graph
     from synth_assets.stats import collect_stats, format_stats
 
-    job = defs.resolve_job_def("synthesize")
-    selection = [dg.AssetKey(name.strip()) for name in args.select.split(",")] if args.select else None
+    select = [name.strip() for name in args.select.split(",")] if args.select else None
+    batches = [key.strip() for key in args.batch.split(",")] if args.batch else None
     with dg.DagsterInstance.get() as instance:
         _release_dead_runs(instance)
         tags = {"synth/host": socket.gethostname(), "synth/pid": str(os.getpid())}
-        result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False, tags=tags)
+        try:
+            outcome = run_graph(instance, defs.resources, select=select, batches=batches, tags=tags)
+        except ValueError as exc:
+            print(f"synth run: {exc}", file=sys.stderr)
+            return 2
+    sync = outcome.sync
+    print(f"seed batches: {', '.join(sync.keys) or 'none'}"
+          + (f" (new: {', '.join(sync.added)})" if sync.added else "")
+          + (f" (removed with their rows: {', '.join(sync.removed)})" if sync.removed else ""))
     print(format_stats(*collect_stats(_warehouse())))
     teacher = defs.resources["teacher"]
     if getattr(teacher, "backend", "rules") == "rules":
         print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"\nrun {result.run_id} FAILED at {', '.join(failed) or 'a check'}; "
-              f"see `synth ui` for its logs", file=sys.stderr)
+    runs = ", ".join(outcome.run_ids)
+    if not outcome.success:
+        failed = outcome.failed_steps()
+        print(f"\nruns {runs}: FAILED at {', '.join(failed) or 'a check'}"
+              + (f"; not started: {len(outcome.skipped)} more run(s)" if outcome.skipped else "")
+              + "; see `synth ui` for the logs", file=sys.stderr)
         return 1
-    print(f"\nrun {result.run_id} succeeded; open `synth ui` to see it")
+    print(f"\n{len(outcome.results)} runs succeeded ({runs}); open `synth ui` to see them")
     return 0
 
 
@@ -140,8 +151,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="materialize the graph (everything by default)")
+    run = commands.add_parser("run", help="materialize the graph: every seed batch, then the corpus, mix and export")
     run.add_argument("--select", help="comma-separated asset names, e.g. seeds,evolved_instructions")
+    run.add_argument("--batch", help="comma-separated seed batches (seed file names without .jsonl) to run; "
+                     "the others keep their rows. Default: every batch")
     run.set_defaults(func=cmd_run)
     ui = commands.add_parser("ui", help="start the Dagster UI on this project")
     ui.add_argument("--port", type=int, default=3000)

@@ -8,7 +8,7 @@ partitioned) union every batch. The partition key is the file's name without `.j
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +17,13 @@ import dagster as dg
 from synth_assets.core.schema import TABLE_COLUMNS
 
 __all__ = [
+    "BATCH_ASSET_KEYS",
     "BATCH_TABLES",
+    "UNION_ASSET_KEYS",
     "SEED_BATCHES",
     "BatchSync",
     "batch_key",
+    "batch_run_requests",
     "drop_batch_rows",
     "seed_batch_files",
     "sync_seed_batches",
@@ -30,6 +33,12 @@ SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
 
 # Every table holding rows of a seed batch, written per batch by the partitioned assets.
 BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions")
+BATCH_ASSET_KEYS = [dg.AssetKey(table) for table in BATCH_TABLES]  # each asset writes the table of its name
+# What unions every batch, downstream of the batch assets: rebuilt after a batch is removed.
+UNION_ASSET_KEYS = [dg.AssetKey(name) for name in (
+    "deduplicated_corpus", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
+    "training_set_export", "dataset_card",
+)]
 # Shared tables where the partitioned stages keep their rows per batch too.
 SHARED_TABLES = ("rejects", "quarantine")
 
@@ -79,6 +88,23 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
             for table, count in drop_batch_rows(warehouse, key).items():
                 deleted[table] = deleted.get(table, 0) + count
     return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
+
+
+def batch_run_requests(keys: Sequence[str], tags: Mapping[str, str], run_key: str | None = None) -> list[dg.RunRequest]:
+    """Run requests of the `synthesize` job that refresh the seed batches `keys`: one per batch, in
+    order. All but the last make only their batch's rows; the last also rebuilds the corpus, mix,
+    review and export from every batch (once, not once per batch). With a refresh tag that the
+    run queue limits to one run at a time, they run in this order."""
+    requests = []
+    for position, key in enumerate(keys):
+        last = position == len(keys) - 1
+        requests.append(dg.RunRequest(
+            partition_key=key,
+            asset_selection=None if last else BATCH_ASSET_KEYS,
+            run_key=None if run_key is None else f"{run_key}:{key}",
+            tags={**tags, "synth/seed_batch": key},
+        ))
+    return requests
 
 
 def drop_batch_rows(warehouse, key: str, tables: Iterable[str] = (*BATCH_TABLES, *SHARED_TABLES)) -> dict[str, int]:

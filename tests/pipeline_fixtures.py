@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from synth_assets.graph_run import GraphRun, run_graph
 
 REPO = Path(__file__).resolve().parent.parent
 INPUT_FOLDERS = ("seeds", "human", "documents", "benchmarks")
@@ -23,3 +29,10 @@ def copy_inputs(target: Path, plant_bad_seeds: bool = True) -> Path:
     if plant_bad_seeds:
         (target / "seeds" / "zz_planted_bad.jsonl").write_bytes(b"\n".join(BAD_SEED_LINES) + b"\n")
     return target
+
+
+def run_pipeline(resources: Mapping[str, Any], run_config: Mapping[str, Any] | None = None,
+                 instance: dg.DagsterInstance | None = None, **options: Any) -> GraphRun:
+    """The whole graph as `synth run` runs it (every seed batch, then the rest), on an ephemeral
+    instance unless one is given."""
+    return run_graph(instance or dg.DagsterInstance.ephemeral(), resources, run_config=run_config, **options)

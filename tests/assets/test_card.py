@@ -8,13 +8,10 @@ import json
 import subprocess
 import sys
 
-import dagster as dg
 import pandas as pd
 import pytest
 import yaml
 
-from synth_assets.assets.card import card_assets
-from synth_assets.assets.review import review_assets
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
@@ -24,8 +21,8 @@ from synth_assets.core.dataset_card import (
     render_card,
     size_category,
 )
-from synth_assets.definitions import PIPELINE, build_resources
-from tests.pipeline_fixtures import REPO, copy_inputs
+from synth_assets.definitions import build_resources
+from tests.pipeline_fixtures import REPO, copy_inputs, run_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -127,16 +124,13 @@ def test_the_card_core_does_not_import_dagster():
 def built(tmp_path_factory):
     data_dir = copy_inputs(tmp_path_factory.mktemp("card-data"))
     resources = build_resources(data_dir)
-    # Once definitions.py puts the review and card assets in PIPELINE, they are not added twice.
-    assets = [*PIPELINE, *(a for a in (*review_assets, *card_assets) if a not in PIPELINE)]
     run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_threshold": 0.95}}}}
-    first = dg.materialize(assets, resources=resources, run_config=run_config)
+    first = run_pipeline(resources, run_config)
     card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
     # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
     queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
     (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
-    second = dg.materialize(assets, resources=resources,
-                            selection=["review_decisions", "reviewed_training_set", "dataset_card"])
+    second = run_pipeline(resources, select=["review_decisions", "reviewed_training_set", "dataset_card"])
     return {"first": first, "second": second, "card": card, "data_dir": data_dir, "warehouse": resources["warehouse"]}
 
 

@@ -1,11 +1,10 @@
 """Blocking gates stop the run: a failing corpus gate keeps the mix from being built, a failing
 mix gate keeps it from being exported. Each asserts the reported figure and the offending rows."""
 
-import dagster as dg
 import pytest
 
-from synth_assets.definitions import PIPELINE, build_resources
-from tests.pipeline_fixtures import copy_inputs
+from synth_assets.definitions import build_resources
+from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 
 def check_evaluations(result):
@@ -28,7 +27,7 @@ def resources(tmp_path):
 def test_contamination_left_in_the_corpus_stops_the_mix(resources):
     config = {"ops": {"deduplicated_corpus": {"config": {"decontaminate": False, "semantic": False}},
                       "evolved_instructions": {"config": {"rounds": 1}}}}
-    result = dg.materialize(PIPELINE, resources=resources, run_config=config, raise_on_error=False)
+    result = run_pipeline(resources, config)
     gate = check_evaluations(result)["corpus_decontaminated"]
     assert not gate.passed
     assert gate.metadata["value"].value == 2.0  # the two planted human rows
@@ -42,7 +41,7 @@ def test_a_mix_off_target_is_not_exported(resources):
     config = {"ops": {"mixed_training_set": {"config": {"human_fraction": 0.5}},
                       "deduplicated_corpus": {"config": {"semantic": False}},
                       "evolved_instructions": {"config": {"rounds": 1}}}}
-    result = dg.materialize(PIPELINE, resources=resources, run_config=config, raise_on_error=False)
+    result = run_pipeline(resources, config)
     gate = check_evaluations(result)["mix_ratio"]
     assert not gate.passed
     assert gate.metadata["value"].value == pytest.approx(0.5, abs=0.01)

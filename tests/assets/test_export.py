@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dagster as dg
 import pytest
 
 from synth_assets.core.export import PROVENANCE_FIELDS
-from synth_assets.definitions import PIPELINE, build_resources
-from tests.pipeline_fixtures import copy_inputs
+from synth_assets.definitions import build_resources
+from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +15,7 @@ def exported(tmp_path_factory):
 
     data_dir = copy_inputs(tmp_path_factory.mktemp("export-data"))
     resources = build_resources(data_dir)
-    result = dg.materialize(PIPELINE, resources=resources)
+    result = run_pipeline(resources)
     parquet = data_dir / "exports" / "training_set.parquet"
     dataset = load_dataset("parquet", data_files=str(parquet), split="train",
                            cache_dir=str(tmp_path_factory.mktemp("hf-cache")))

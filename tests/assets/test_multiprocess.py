@@ -29,7 +29,8 @@ from synth_assets.definitions import (
     build_resources,
     synthesize_job,
 )
-from tests.pipeline_fixtures import REPO
+from synth_assets.partitions import SEED_BATCHES
+from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -41,6 +42,7 @@ LINES = {"seeds": 10, "human": 40, "documents": 4, "benchmarks": 60}
 # On 30 seeds the rules teacher's rows are a little less varied than the human sample (distinct-2
 # ratio about 0.79 against the gate's 0.80); this test is about processes and the warehouse, so both
 # runs lower that one gate alike. The gate itself is tested on the shipped data in test_pipeline.py.
+SEED_BATCH = "sample"
 RUN_CONFIG = {"ops": {"mixed_training_set_relative_diversity": {"config": {"fraction": 0.5}}}}
 STAGE_TABLES = (
     "seeds",
@@ -73,13 +75,16 @@ def synthesize_multiprocess() -> dg.JobDefinition:
 
 
 def small_inputs(target: Path) -> Path:
-    """`LINES[folder]` lines of every shipped input file, spread evenly over it (every category)."""
+    """`LINES[folder]` lines of every shipped input file, spread evenly over it (every category).
+    The seeds go into one file, one seed batch, so one run covers the whole graph."""
     for folder, count in LINES.items():
         (target / folder).mkdir(parents=True)
         for source in sorted((REPO / "data" / folder).glob("*.jsonl")):
             lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
             kept = lines[:: max(1, len(lines) // count)][:count]
-            (target / folder / source.name).write_text("".join(kept), encoding="utf-8")
+            name = f"{SEED_BATCH}.jsonl" if folder == "seeds" else source.name
+            with open(target / folder / name, "a", encoding="utf-8") as out:
+                out.write("".join(kept))
     return target
 
 
@@ -102,8 +107,10 @@ def run_multiprocess(data_dir: Path, home: Path) -> dict:
                 patch.delenv(name)
         patch.setenv(DATA_DIR_ENV, str(data_dir))
         with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(SEED_BATCHES.name, [SEED_BATCH])
             job = dg.reconstructable(synthesize_multiprocess)
-            with dg.execute_job(job, instance=instance, run_config=RUN_CONFIG) as result:
+            with dg.execute_job(job, instance=instance, run_config=RUN_CONFIG,
+                                tags={"dagster/partition": SEED_BATCH}) as result:
                 events = result.all_events
                 facts = {
                     "success": result.success,
@@ -131,7 +138,7 @@ def runs(request, tmp_path_factory):
     shutil.copytree(inputs, multi_dir)
 
     reference = build_resources(reference_dir)
-    assert dg.materialize(PIPELINE, resources=reference, run_config=RUN_CONFIG).success
+    assert run_pipeline(reference, RUN_CONFIG).success
     facts = run_multiprocess(multi_dir, dagster_home(root / "dagster_home", request.param))
     return facts, build_resources(multi_dir)["warehouse"], reference["warehouse"]
 

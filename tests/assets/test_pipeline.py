@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dagster as dg
 import pytest
 
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.math import check_answer
-from synth_assets.definitions import PIPELINE, build_resources
+from synth_assets.definitions import build_resources
 from synth_assets.lineage import trace_row
-from tests.pipeline_fixtures import copy_inputs
+from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplicated_corpus", "mixed_training_set")
 
@@ -18,7 +17,7 @@ FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplica
 def run(tmp_path_factory):
     data_dir = copy_inputs(tmp_path_factory.mktemp("data"))
     resources = build_resources(data_dir)
-    first = dg.materialize(PIPELINE, resources=resources)
+    first = run_pipeline(resources)
     warehouse = resources["warehouse"]
     snapshot = warehouse.read_table("mixed_training_set")
     return first, warehouse, snapshot, data_dir, resources
@@ -104,7 +103,7 @@ def test_trace_reaches_a_seed_document_or_human_row_from_every_row_of_the_mix(ru
 
 def test_a_second_run_gives_the_same_ids_and_no_duplicates(run):
     _, warehouse, snapshot, _, resources = run
-    again = dg.materialize(PIPELINE, resources=resources)
+    again = run_pipeline(resources)
     assert again.success
     mix = warehouse.read_table("mixed_training_set")
     assert sorted(mix["id"]) == sorted(snapshot["id"])
@@ -119,7 +118,7 @@ def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):
     for folder in ("seeds", "human", "benchmarks"):
         (tmp_path / folder).mkdir()
     resources = build_resources(tmp_path)
-    assert dg.materialize(PIPELINE, resources=resources).success
+    assert run_pipeline(resources).success
     for table in FIVE_STAGES:
         frame = resources["warehouse"].read_table(table)
         assert frame.empty and {"id", "root_id", "origin", "generation"} <= set(frame.columns)

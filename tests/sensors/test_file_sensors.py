@@ -37,14 +37,41 @@ def test_nothing_there(data_dir):
     assert result.run_requests == [] and "no change" in result.skip_reason.skip_message
 
 
-def test_a_new_seed_file_requests_one_run(data_dir):
+def test_a_new_seed_file_adds_its_partition_and_requests_one_run_for_it(data_dir):
     write(data_dir / "seeds" / "extra.jsonl", SEED)
     result = evaluate(seed_files_sensor, None)
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
+    assert request.partition_key == "extra"
+    assert request.asset_selection is None  # its batch, then the union of every batch below it
     assert "seeds/extra.jsonl" in request.tags["synth/changed_files"]
     assert request.tags["synth/refresh"] == "seed_files_sensor"
+    [added] = result.dynamic_partitions_requests
+    assert (added.partitions_def_name, list(added.partition_keys)) == ("seed_batches", ["extra"])
     assert set(json.loads(result.cursor)["files"]) == {"seeds/extra.jsonl"}
+
+
+def test_several_new_files_run_each_batch_and_rebuild_the_union_once(data_dir):
+    for name in ("a", "b", "c"):
+        write(data_dir / "seeds" / f"{name}.jsonl", {**SEED, "id": name})
+    result = evaluate(seed_files_sensor, None)
+    assert [r.partition_key for r in result.run_requests] == ["a", "b", "c"]
+    batch_only = {key.to_user_string() for key in result.run_requests[0].asset_selection}
+    assert batch_only == {"seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions",
+                          "verified_solutions"}
+    assert result.run_requests[1].asset_selection == result.run_requests[0].asset_selection
+    assert result.run_requests[2].asset_selection is None
+    assert len({r.run_key for r in result.run_requests}) == 3
+
+
+def test_a_change_to_one_file_runs_only_its_batch(data_dir):
+    write(data_dir / "seeds" / "a.jsonl", {**SEED, "id": "a"})
+    path = write(data_dir / "seeds" / "b.jsonl", {**SEED, "id": "b"})
+    first = evaluate(seed_files_sensor, None)
+    write(path, {**SEED, "id": "b"}, {**SEED, "id": "b2"})
+    changed = evaluate(seed_files_sensor, first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["b"]
+    assert changed.dynamic_partitions_requests == []  # the partition exists already
 
 
 def test_the_same_file_again_requests_nothing(data_dir):
@@ -81,7 +108,12 @@ def test_a_removed_file_is_a_change(data_dir):
     path.unlink()
     removed = evaluate(seed_files_sensor, first.cursor)
     assert len(removed.run_requests) == 1
-    assert "removed: seeds/extra.jsonl" in removed.run_requests[0].tags["synth/changed_files"]
+    request = removed.run_requests[0]
+    assert "removed: seeds/extra.jsonl" in request.tags["synth/changed_files"]
+    assert request.partition_key is None
+    assert {k.to_user_string() for k in request.asset_selection} >= {"deduplicated_corpus", "mixed_training_set"}
+    [deleted] = removed.dynamic_partitions_requests
+    assert list(deleted.partition_keys) == ["extra"]
 
 
 def test_a_file_changed_back_to_earlier_content_still_starts_a_run(data_dir):
