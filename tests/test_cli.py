@@ -30,6 +30,8 @@ def test_run_stats_and_trace(env):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "seeds" in run.stdout and "quarantined 3" in run.stdout
     assert "NOT a language model" in run.stdout
+    assert "seed batches: code, general, math, zz_planted_bad (new: code, general, math, zz_planted_bad)" in run.stdout
+    assert "5 runs succeeded" in run.stdout  # one per seed batch, then human_reference
 
     stats = synth(env, "stats")
     assert stats.returncode == 0
@@ -50,3 +52,9 @@ def test_run_stats_and_trace(env):
     assert chain[0]["row"]["source_key"] == "planted-ok"
 
     assert synth(env, "trace", "no-such-row").returncode == 1
+
+
+def test_an_unknown_seed_batch_is_refused_with_the_known_ones(env):
+    run = synth(env, "run", "--batch", "nope")
+    assert run.returncode == 2
+    assert "no seed batch ['nope']" in run.stderr and "'code'" in run.stderr
