@@ -277,6 +277,9 @@ def render_card(facts: CardFacts) -> str:
         _PROVENANCE_INTRO,
         _table(["generation", "origin", "technique", "rows"], provenance_rows(rows)) if total else "No rows.",
     ]
+    if total and "seed_batch" in rows:
+        sections += ["\nRows per seed batch (the seed file they descend from; `(none)` for human rows and documents):\n",
+                     _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
     if facts.review is not None:
         sections += _review_section(facts.review)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]

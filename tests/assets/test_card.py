@@ -147,6 +147,7 @@ def test_the_card_describes_the_export(built):
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
     assert "which is not a language model" in card
+    assert "Rows per seed batch" in card and "| code |" in card and "| zz_planted_bad |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 
 
