@@ -68,6 +68,10 @@ class TeacherBackend(ABC):
 
     #: short backend name, e.g. "rules", "vllm", "openai", "transformers"
     name: str
+    #: True when answers cost next to nothing to recompute (the offline `rules` teacher): the
+    #: resource then asks in large batches and writes the cache once per call instead of per
+    #: batch, since a run killed mid-stage loses nothing worth keeping.
+    cheap: bool = False
 
     @property
     @abstractmethod

@@ -49,25 +49,44 @@ class ResponseCache:
         return {key: Completion(text, reason, p_tok, c_tok) for key, text, reason, p_tok, c_tok in rows}
 
     def put_many(self, teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> None:
-        """Store (key, sample_index, completion) triples; a key already there is replaced."""
+        """Store (key, sample_index, completion) triples; a key already there is replaced.
+
+        One connection and one transaction for the whole call (reopening the warehouse checkpoints
+        the key index, at a cost that grows with the cache), inserted `_PUT_CHUNK` rows at a time
+        so a large call never builds one huge frame."""
         if not entries:
             return
-        frame = pd.DataFrame(
-            {
-                "key": [key for key, _, _ in entries],
-                "teacher": teacher,
-                "sample_index": [index for _, index, _ in entries],
-                "text": [c.text for _, _, c in entries],
-                "finish_reason": [c.finish_reason for _, _, c in entries],
-                "prompt_tokens": [c.prompt_tokens for _, _, c in entries],
-                "completion_tokens": [c.completion_tokens for _, _, c in entries],
-            }
-        )
         with self._warehouse.connect() as con:
             con.execute(_CACHE_DDL)
-            con.register("_new", frame)
-            con.execute(
-                f"INSERT OR REPLACE INTO {CACHE_TABLE} "
-                "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
-                "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
-            )
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for start in range(0, len(entries), _PUT_CHUNK):
+                    chunk = entries[start : start + _PUT_CHUNK]
+                    con.register("_new", _frame(teacher, chunk))
+                    con.execute(
+                        f"INSERT OR REPLACE INTO {CACHE_TABLE} "
+                        "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
+                        "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
+                    )
+                    con.unregister("_new")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+
+_PUT_CHUNK = 100_000
+
+
+def _frame(teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "key": [key for key, _, _ in entries],
+            "teacher": teacher,
+            "sample_index": [index for _, index, _ in entries],
+            "text": [c.text for _, _, c in entries],
+            "finish_reason": [c.finish_reason for _, _, c in entries],
+            "prompt_tokens": [c.prompt_tokens for _, _, c in entries],
+            "completion_tokens": [c.completion_tokens for _, _, c in entries],
+        }
+    )

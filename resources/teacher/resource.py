@@ -26,7 +26,11 @@ from resources.teacher.transformers_backend import TransformersOptions
 from resources.teacher.vllm_backend import VLLMOptions
 from resources.warehouse import Warehouse
 
-__all__ = ["ENV_VARS", "TeacherBatch", "TeacherResource", "TeacherStats", "teacher_from_env"]
+__all__ = ["CHEAP_BATCH_SIZE", "ENV_VARS", "TeacherBatch", "TeacherResource", "TeacherStats", "teacher_from_env"]
+
+
+# Requests per call to a `cheap` backend (see `TeacherBackend.cheap`), whatever `batch_size` says.
+CHEAP_BATCH_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,16 @@ class TeacherResource(dg.ConfigurableResource):
 
         Each batch is written (and committed) to the warehouse as soon as the backend returns it,
         so a run killed mid-stage loses at most the batch in flight. Requests with the same cache
-        key are asked once.
+        key are asked once. A `cheap` backend (the offline `rules` teacher) is asked in batches
+        of at least `CHEAP_BATCH_SIZE` and its answers are written once, at the end of the call:
+        each write reopens the warehouse and checkpoints the cache's key index, which costs time
+        in proportion to the whole cache, so a write per small batch made large stages quadratic.
         """
         started = time.perf_counter()
         engine = self.engine
         teacher = engine.teacher_id
-        keys = [tuple(r.cache_key(teacher, i) for i in range(r.sampling.n)) for r in requests]
+        cheap = bool(getattr(engine, "cheap", False))
+        keys = [r.cache_keys(teacher) for r in requests]
         cache = ResponseCache(self.warehouse)
         cached = cache.get_many([k for ks in keys for k in ks]) if self.use_cache else {}
 
@@ -132,16 +140,19 @@ class TeacherResource(dg.ConfigurableResource):
                 answers[request_keys] = [cached[k] for k in request_keys]
             else:
                 missing.append(i)
+        del cached, seen
 
         log = dg.get_dagster_logger()
         prompt_tokens = completion_tokens = 0
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start : start + self.batch_size]
+        batch_size = max(self.batch_size, CHEAP_BATCH_SIZE) if cheap else self.batch_size
+        pending: list[tuple[str, int, Completion]] = []  # a cheap backend's answers, written at the end
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
             batch_started = time.perf_counter()
             fresh_answers = engine.generate([requests[i] for i in batch])
             if len(fresh_answers) != len(batch):
                 raise BackendError(f"{teacher} answered {len(fresh_answers)} of {len(batch)} requests")
-            fresh = []
+            fresh = pending if cheap else []
             for i, completions in zip(batch, fresh_answers):
                 if len(completions) != requests[i].sampling.n:
                     raise BackendError(
@@ -151,12 +162,15 @@ class TeacherResource(dg.ConfigurableResource):
                 fresh.extend((keys[i][j], j, c) for j, c in enumerate(completions))
                 prompt_tokens += completions[0].prompt_tokens
                 completion_tokens += sum(c.completion_tokens for c in completions)
-            if self.use_cache:
+            if self.use_cache and not cheap:
                 cache.put_many(teacher, fresh)
             log.info(
                 f"{teacher}: {start + len(batch)}/{len(missing)} uncached requests answered "
                 f"({time.perf_counter() - batch_started:.1f}s for this batch)"
             )
+        if self.use_cache and pending:
+            cache.put_many(teacher, pending)
+        del pending
 
         stats = TeacherStats(
             requests=len(requests),

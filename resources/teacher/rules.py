@@ -169,6 +169,7 @@ class RulesBackend(TeacherBackend):
     """Offline rule-based stand-in for a teacher model; see the module docstring."""
 
     name = "rules"
+    cheap = True  # answers are recomputed in microseconds: no per-batch cache writes
 
     def __init__(self) -> None:
         self._handlers: dict[str, Callable[[Mapping[str, str], int], tuple[str, str]]] = {

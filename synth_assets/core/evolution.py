@@ -79,9 +79,10 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
             [_request(child, sampling, kind="respond", **_solve_hints(p, child)) for p, child in zip(parents, children)]
         )
         equal_template = load_template("evol_equal")
+        judging = SamplingParams(temperature=0, max_tokens=16)
         judgments = generate(
             [
-                _request(equal_template.render(first=p["instruction"], second=child), SamplingParams(temperature=0, max_tokens=16),
+                _request(equal_template.render(first=p["instruction"], second=child), judging,
                          kind="judge_equal", first=p["instruction"], second=child)
                 for p, child in zip(parents, children)
             ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 __all__ = ["Completion", "Generate", "GenerationRequest", "Message", "SamplingParams", "render_messages"]
 
@@ -49,9 +50,13 @@ class SamplingParams:
 
     def cache_key(self) -> str:
         """Everything that changes one sample's distribution; `n` is not in it (the sample index is)."""
-        params = asdict(self)
-        params.pop("n")
-        return json.dumps(params, sort_keys=True)
+        return self._cache_key
+
+    @cached_property
+    def _cache_key(self) -> str:
+        # Computed once per instance (a stage shares one SamplingParams across its requests); the
+        # fields are flat, so a shallow dict serializes exactly as `dataclasses.asdict` would.
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "n"}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,17 @@ class GenerationRequest:
             [teacher, self.prompt_text, self.sampling.cache_key(), str(sample_index)]
         )
         return hashlib.sha256(material.encode()).hexdigest()
+
+    def cache_keys(self, teacher: str) -> tuple[str, ...]:
+        """`cache_key(teacher, i)` for every sample index i < `sampling.n`, rendering and hashing
+        the shared prefix once."""
+        prefix = hashlib.sha256("\x1f".join([teacher, self.prompt_text, self.sampling.cache_key(), ""]).encode())
+        keys = []
+        for index in range(self.sampling.n):
+            digest = prefix.copy()
+            digest.update(str(index).encode())
+            keys.append(digest.hexdigest())
+        return tuple(keys)
 
 
 @dataclass(frozen=True)

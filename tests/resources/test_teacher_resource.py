@@ -135,6 +135,38 @@ def test_a_killed_run_keeps_finished_batches_and_the_rerun_asks_only_the_rest(
     assert [b["messages"][0]["content"] for b in server.bodies[3:]] == ["q2", "q3"]
 
 
+
+def test_a_cheap_backend_is_asked_in_large_batches_and_cached_once(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules teacher answers in microseconds: one backend call and one cache write per call
+    (a write per `batch_size` made a large stage quadratic in the cache's size), same answers."""
+    from resources.teacher import cache as cache_module
+
+    writes: list[int] = []
+    put_many = cache_module.ResponseCache.put_many
+    monkeypatch.setattr(cache_module, "_PUT_CHUNK", 7)  # the write itself goes in chunks
+
+    def counting_put_many(self, teacher, entries):  # type: ignore[no-untyped-def]
+        writes.append(len(entries))
+        return put_many(self, teacher, entries)
+
+    monkeypatch.setattr(cache_module.ResponseCache, "put_many", counting_put_many)
+    requests = [
+        GenerationRequest((Message("user", f"task {i}"),), SamplingParams(n=2),
+                          {"kind": "solve", "domain": "general", "instruction": f"task {i}"})
+        for i in range(20)
+    ]
+    teacher = TeacherResource(warehouse=warehouse, batch_size=2)
+
+    first = teacher.generate(requests)
+    second = teacher.generate(requests)
+
+    assert teacher.engine.cheap and writes == [40]
+    assert len(warehouse.read_table(CACHE_TABLE)) == 40
+    assert (first.stats.cache_misses, second.stats.cache_hits) == (20, 20)
+    assert second.completions == first.completions == make_backend("rules", "").generate(requests)
+
 def test_stats_become_asset_metadata(warehouse: Warehouse, chat_server: Any) -> None:
     server = chat_server()
 
