@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from math_verify import parse, verify
 
@@ -26,6 +27,8 @@ _PARSE_SECONDS = 5
 # math-verify times out through SIGALRM, which only the main thread may use; elsewhere it runs
 # without a timeout (and says so at WARNING level for every call, hence the quieter logger).
 logging.getLogger("math_verify").setLevel(logging.ERROR)
+# Few enough digits that math-verify's numeric comparison (15 significant digits) is exact.
+_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,12}")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
 
 
@@ -61,9 +64,26 @@ def _last_boxed(text: str) -> str | None:
 
 def answers_match(candidate: str, reference: str) -> bool:
     seconds = _PARSE_SECONDS if threading.current_thread() is threading.main_thread() else None
-    gold = parse(reference[:_MAX_ANSWER_CHARS], parsing_timeout=seconds)
-    guess = parse(candidate[:_MAX_ANSWER_CHARS], parsing_timeout=seconds)
-    return bool(gold and guess and verify(gold, guess, timeout_seconds=seconds))
+    return _match(candidate[:_MAX_ANSWER_CHARS], reference[:_MAX_ANSWER_CHARS], seconds)
+
+
+# Memos: a symbolic parse costs about a millisecond, and the same strings recur all the time (the k
+# samples of a task share its reference, and mostly its answer; evolved tasks share their seed's).
+# Parsed values are immutable sympy objects, so sharing them between comparisons is safe.
+@lru_cache(maxsize=1 << 18)
+def _match(candidate: str, reference: str, seconds: int | None) -> bool:
+    if _PLAIN_INTEGER.fullmatch(candidate) and _PLAIN_INTEGER.fullmatch(reference):
+        # What math-verify concludes for two plain integers of this size (exact, equal values
+        # agree: "007" and "7"), without a sympy parse.
+        return int(candidate) == int(reference)
+    gold = _parsed(reference, seconds)
+    guess = _parsed(candidate, seconds)
+    return bool(gold and guess and verify(list(gold), list(guess), timeout_seconds=seconds))
+
+
+@lru_cache(maxsize=1 << 16)
+def _parsed(text: str, seconds: int | None) -> tuple:
+    return tuple(parse(text, parsing_timeout=seconds))
 
 
 def check_answer(text: str, reference: str) -> MathVerdict:

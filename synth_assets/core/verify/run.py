@@ -95,7 +95,18 @@ def verify_candidates(
             judged.append(row)
 
     if code_jobs:
-        for (cid, _, _), result in zip(code_jobs, run_code([(code, tests) for _, code, tests in code_jobs])):
+        # The k samples of a task, and the tasks evolved from one seed, often hold the same program
+        # against the same tests: each distinct (code, tests) pair runs once and every candidate
+        # that holds it gets the verdict (still one row and one verdict per candidate).
+        distinct: dict[tuple[str, str], int] = {}
+        for _, code, tests in code_jobs:
+            distinct.setdefault((code, tests), len(distinct))
+        results = list(run_code(list(distinct)))
+        for cid, code, tests in code_jobs:
+            index = distinct[(code, tests)]
+            if index >= len(results):
+                continue
+            result = results[index]
             reason = None if result.passed else FailureClass(str(result.outcome))
             verdicts[cid] = _Verdict("code_tests", result.passed, result.passed, reason, result.message)
 
@@ -173,17 +184,17 @@ def _select(
         for row in annotated:
             verdict = verdicts[row["id"]]
             outcome.verdicts[(verdict.verifier, "passed" if verdict.passed else str(verdict.reason))] += 1
+            # `row` is this function's own copy (from `_annotate`): extended in place, not copied again.
             if row["id"] in kept_ids:
-                outcome.kept.append({**row, **task_stats})
+                row.update(task_stats)
+                outcome.kept.append(row)
             elif verdict.passed:
-                outcome.rejected.append(
-                    {**row, "reason": str(FailureClass.SIBLING_SELECTED), "detail": "passed; best-of-k kept a sibling",
-                     "related_id": kept[0]["id"], "score": verdict.judge_score}
-                )
+                row.update(reason=str(FailureClass.SIBLING_SELECTED), detail="passed; best-of-k kept a sibling",
+                           related_id=kept[0]["id"], score=verdict.judge_score)
+                outcome.rejected.append(row)
             else:
-                outcome.rejected.append(
-                    {**row, "reason": str(verdict.reason), "detail": verdict.detail, "related_id": None, "score": verdict.judge_score}
-                )
+                row.update(reason=str(verdict.reason), detail=verdict.detail, related_id=None, score=verdict.judge_score)
+                outcome.rejected.append(row)
     return outcome
 
 
