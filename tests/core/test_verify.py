@@ -79,3 +79,19 @@ def test_identical_programs_run_once_and_every_candidate_keeps_its_own_verdict()
     assert all(r["verdict_detail"] == "line 1" for r in outcome.rejected if r["reason"] == "test_failure")
     assert outcome.verdicts[("code_tests", "passed")] == 2 and outcome.verdicts[("code_tests", "test_failure")] == 3
     assert outcome.kept[0]["task_candidates"] == 3 and outcome.kept[0]["task_passed"] == 2
+
+
+def test_dict_candidates_become_the_outcome_rows_and_other_mappings_are_copied() -> None:
+    from types import MappingProxyType
+
+    rows = [candidate("a0", "a", "def f():\n    return 1\n", 0), candidate("a1", "a", "", 1)]
+    frozen = MappingProxyType(candidate("b0", "b", "", 0))
+
+    def run_code(jobs):  # type: ignore[no-untyped-def]
+        return [Result(True, "passed", "ok") for _ in jobs]
+
+    outcome = verify_candidates([*rows, frozen], run_code, lambda requests: [], VerificationConfig())
+
+    assert outcome.kept[0] is rows[0] and rows[0]["verifier"] == "code_tests" and rows[0]["task_passed"] == 1
+    assert outcome.rejected[0] is rows[1] and rows[1]["reason"] == "no_code"
+    assert outcome.rejected[1]["id"] == "b0" and "reason" not in frozen

@@ -56,7 +56,7 @@ class VerificationOutcome:
     verdicts: Counter = field(default_factory=Counter)  # (verifier, passed/reason) counts
 
 
-@dataclass
+@dataclass(slots=True)
 class _Verdict:
     verifier: str
     passed: bool
@@ -69,6 +69,10 @@ class _Verdict:
 def verify_candidates(
     candidates: Sequence[Mapping[str, Any]], run_code: RunCode, generate: Generate, config: VerificationConfig
 ) -> VerificationOutcome:
+    """Every candidate gets a verdict and lands in `kept` or `rejected`, with the verdict columns
+    (and the task stats, or the reject reason) added. Candidates that are dicts are extended in
+    place and become the outcome's rows (a stage holds millions of them; a copy doubled its
+    memory): pass copies to keep the originals untouched. Other mappings are copied."""
     verdicts: dict[str, _Verdict] = {}
     code_jobs: list[tuple[str, str, str]] = []  # (candidate id, code, tests)
     judged: list[Mapping[str, Any]] = []
@@ -184,7 +188,7 @@ def _select(
         for row in annotated:
             verdict = verdicts[row["id"]]
             outcome.verdicts[(verdict.verifier, "passed" if verdict.passed else str(verdict.reason))] += 1
-            # `row` is this function's own copy (from `_annotate`): extended in place, not copied again.
+            # `row` is the annotated candidate (from `_annotate`): extended in place, not copied again.
             if row["id"] in kept_ids:
                 row.update(task_stats)
                 outcome.kept.append(row)
@@ -199,10 +203,9 @@ def _select(
 
 
 def _annotate(row: Mapping[str, Any], verdict: _Verdict) -> dict[str, Any]:
-    return {
-        **row,
-        "verified": verdict.verified,
-        "verifier": verdict.verifier,
-        "verdict_detail": verdict.detail,
-        "judge_score": verdict.judge_score,
-    }
+    # A dict candidate is extended in place (see `verify_candidates`): a copy per candidate was a
+    # second copy of the whole stage in memory.
+    out = row if isinstance(row, dict) else dict(row)
+    out.update(verified=verdict.verified, verifier=verdict.verifier, verdict_detail=verdict.detail,
+               judge_score=verdict.judge_score)
+    return out
