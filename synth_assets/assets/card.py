@@ -17,7 +17,16 @@ from synth_assets.assets.export import EXPORT
 from synth_assets.assets.generation import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
 from synth_assets.assets.review import QUEUE_FILE, ReviewDecisionSettings
 from synth_assets.assets.verification import CandidateSettings, VerificationSettings
-from synth_assets.core.dataset_card import CardFacts, FunnelStage, ReviewFacts, StageFilter, funnel_png, render_card
+from synth_assets.core.dataset_card import (
+    CardFacts,
+    FunnelStage,
+    ReviewFacts,
+    StageFilter,
+    diversity_png,
+    funnel_png,
+    render_card,
+    stage_diversity,
+)
 from synth_assets.core.export import PROVENANCE_FIELDS
 from synth_assets.core.metrics import DEFAULT_THRESHOLDS
 from synth_assets.core.review import agreement_summary
@@ -37,6 +46,10 @@ STAGE_SETTINGS: dict[str, type[dg.Config]] = {
     "review_decisions": ReviewDecisionSettings,
 }
 FUNNEL_FILE = "funnel.png"
+DIVERSITY_FILE = "diversity.png"
+# The stages whose instructions the diversity chart compares, in graph order.
+DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "backtranslated_pairs", "human_reference",
+                    "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 
 class CardSettings(dg.Config):
@@ -67,6 +80,9 @@ def dataset_card(
         funnel.append(FunnelStage(reviewed.stage, reviewed.rows_out, reviewed.removed))
     png = funnel_png(funnel)
     (folder / FUNNEL_FILE).write_bytes(png)
+    diversity = stage_diversity({stage: _instruction_sample(warehouse, stage) for stage in DIVERSITY_STAGES})
+    diversity_chart = diversity_png(diversity)
+    (folder / DIVERSITY_FILE).write_bytes(diversity_chart)
     facts = CardFacts(
         rows=rows, data_file=f"{config.export_name}.parquet", filters=filters,
         gates={name: (t.value, t.source) for name, t in DEFAULT_THRESHOLDS.items()},
@@ -81,8 +97,20 @@ def dataset_card(
         "dagster/row_count": len(rows),
         "path": dg.MetadataValue.path(str(path)),
         "funnel": dg.MetadataValue.md(f"![rows through the stages](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "diversity_per_stage": dg.MetadataValue.md(
+            f"![diversity per stage](data:image/png;base64,{base64.b64encode(diversity_chart).decode()})\n\n"
+            + pd.DataFrame([vars(d) for d in diversity]).to_markdown(index=False, floatfmt=".3f")
+        ),
         "card": dg.MetadataValue.md(card.split("---\n", 2)[-1]),
     })
+
+
+def _instruction_sample(warehouse: Warehouse, table: str, size: int = 2000) -> list[str]:
+    """Up to `size` instructions of a stage, a repeatable random sample (none if the table is not there)."""
+    if not warehouse.table_exists(table):
+        return []
+    frame = warehouse.query(f'SELECT instruction FROM "{table}" USING SAMPLE reservoir({size} ROWS) REPEATABLE (7)')
+    return [str(text) for text in frame["instruction"].dropna()]
 
 
 def _export_rows(parquet) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 Pure rendering: `render_card(CardFacts)` turns facts the asset gathered (the exported rows, each
 stage's settings and what its filters removed, the review outcome) into the card text, with the
 YAML header the Hub reads (license, task_categories, language, size_categories, configs pointing
-at the Parquet file). `funnel_png` draws rows through the stages with the drop reasons.
+at the Parquet file). `funnel_png` draws rows through the stages with the drop reasons, and
+`diversity_png` the diversity of each stage's instructions.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ __all__ = [
     "ReviewFacts",
     "StageFilter",
     "card_header",
+    "StageDiversity",
+    "diversity_png",
     "diversity_rows",
     "funnel_png",
+    "stage_diversity",
     "provenance_rows",
     "render_card",
     "size_category",
@@ -324,6 +328,60 @@ def funnel_png(stages: Sequence[FunnelStage], top_reasons: int = 3, dpi: int = 1
     axes.margins(x=0.25)
     if stages:
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# --- diversity per stage ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageDiversity:
+    stage: str
+    rows: int  # texts measured: the same number for every stage, so the figures compare
+    distinct_1: float
+    distinct_2: float
+    compression_ratio: float
+
+
+def stage_diversity(texts_by_stage: Mapping[str, Sequence[str]], sample: int = 2000) -> list[StageDiversity]:
+    """Distinct-1, distinct-2 and compression ratio of each stage's texts, each measured on the
+    first `n` texts, `n` the smallest stage's count (at most `sample`): distinct-n falls as a corpus
+    grows, so only equal sizes compare. Pass the texts in a random order (a sample) per stage."""
+    present = {stage: list(texts) for stage, texts in texts_by_stage.items() if len(texts)}
+    if not present:
+        return []
+    n = min(sample, *(len(texts) for texts in present.values()))
+    result = []
+    for stage, texts in present.items():
+        ns = distinct_ns(texts[:n], (1, 2))
+        result.append(StageDiversity(stage, n, ns[1], ns[2], compression_ratio(texts[:n])))
+    return result
+
+
+def diversity_png(stages: Sequence[StageDiversity], dpi: int = 100) -> bytes:
+    """Distinct-1 and distinct-2 (higher is more varied) beside the compression ratio (lower is more
+    varied), one group of bars per stage, as PNG bytes."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(12, 4.2), dpi=dpi)
+    distinct_axes, compression_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    names = [s.stage for s in stages]
+    positions = range(len(stages))
+    width = 0.4
+    distinct_axes.bar([p - width / 2 for p in positions], [s.distinct_1 for s in stages], width, label="distinct-1")
+    distinct_axes.bar([p + width / 2 for p in positions], [s.distinct_2 for s in stages], width, label="distinct-2")
+    distinct_axes.set_xticks(list(positions), names, rotation=30, ha="right", fontsize=8)
+    distinct_axes.set_ylim(0, 1)
+    distinct_axes.set_title("Distinct n-grams of the instructions (higher: more varied)")
+    distinct_axes.legend(fontsize=8, frameon=False)
+    compression_axes.bar(list(positions), [s.compression_ratio for s in stages], color="#d95f02")
+    compression_axes.set_xticks(list(positions), names, rotation=30, ha="right", fontsize=8)
+    compression_axes.set_title("gzip compression ratio (lower: more varied)")
+    if stages:
+        figure.suptitle(f"Diversity per stage, on {stages[0].rows} instructions of each", fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -17,9 +17,11 @@ from synth_assets.core.dataset_card import (
     FunnelStage,
     ReviewFacts,
     StageFilter,
+    diversity_png,
     funnel_png,
     render_card,
     size_category,
+    stage_diversity,
 )
 from synth_assets.definitions import build_resources
 from tests.pipeline_fixtures import REPO, copy_inputs, run_pipeline
@@ -112,6 +114,18 @@ def test_the_funnel_is_a_png():
     assert png.startswith(PNG_MAGIC)
 
 
+def test_stage_diversity_compares_equal_samples_and_sees_repetition():
+    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3))]
+    repeated = ["write a function that adds two numbers"] * 40
+    stages = stage_diversity({"varied": varied, "repeated": repeated, "empty": []})
+    assert [s.stage for s in stages] == ["varied", "repeated"]  # an empty stage is left out
+    assert {s.rows for s in stages} == {30}  # the smaller stage's size, for both
+    by_stage = {s.stage: s for s in stages}
+    assert by_stage["varied"].distinct_2 > by_stage["repeated"].distinct_2
+    assert by_stage["varied"].compression_ratio < by_stage["repeated"].compression_ratio
+    assert diversity_png(stages).startswith(PNG_MAGIC)
+
+
 def test_the_card_core_does_not_import_dagster():
     code = "import sys, synth_assets.core.dataset_card; assert 'dagster' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, check=False).returncode == 0
@@ -147,7 +161,7 @@ def test_the_card_describes_the_export(built):
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
     assert "which is not a language model" in card
-    assert "Rows per seed batch" in card and "| code |" in card and "| zz_planted_bad |" in card
+    assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -157,6 +171,16 @@ def test_the_funnel_is_in_the_asset_metadata_as_a_data_uri(built):
     prefix = "![rows through the stages](data:image/png;base64,"
     assert markdown.startswith(prefix) and markdown.endswith(")")
     assert base64.b64decode(markdown[len(prefix):-1]).startswith(PNG_MAGIC)
+
+
+def test_the_diversity_of_each_stage_is_pictured_in_the_metadata(built):
+    metadata = built["first"].asset_materializations_for_node("dataset_card")[0].metadata
+    picture, table = metadata["diversity_per_stage"].value.split("\n\n", 1)
+    prefix = "![diversity per stage](data:image/png;base64,"
+    assert picture.startswith(prefix) and base64.b64decode(picture[len(prefix):-1]).startswith(PNG_MAGIC)
+    for stage in ("seeds", "evolved_instructions", "verified_solutions", "mixed_training_set"):
+        assert f"| {stage} " in table, stage
+    assert (built["data_dir"] / "exports" / "diversity.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_datasets_loads_the_export_through_the_card(built, tmp_path):
