@@ -362,6 +362,7 @@ def run_stage(asset_name: str, data_dir: str, semantic: bool) -> dict:
     import dagster as dg
 
     from synth_assets import definitions
+    from synth_assets.partitions import SEED_BATCHES, seed_batch_files
 
     assets = {a.key.to_user_string(): a for a in definitions.PIPELINE_ASSETS}
     pipeline = getattr(definitions, "PIPELINE", definitions.PIPELINE_ASSETS)
@@ -373,13 +374,19 @@ def run_stage(asset_name: str, data_dir: str, semantic: bool) -> dict:
     run_config = {}
     if asset_name == "deduplicated_corpus":
         run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic": semantic}}}}
+    # The seed file is one seed batch (partition); the unpartitioned stages read the batches the
+    # instance knows, so every stage's instance registers it.
+    batches = list(seed_batch_files(Path(data_dir) / "seeds"))
     instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SEED_BATCHES.name, batches)
+    partitioned = assets[asset_name].partitions_def is not None
     started = time.perf_counter()
     result = dg.materialize(
         [assets[asset_name], *checks],
         resources=definitions.build_resources(data_dir),
         instance=instance,
         run_config=run_config,
+        partition_key=batches[0] if partitioned else None,
         raise_on_error=False,
     )
     wall = time.perf_counter() - started
