@@ -152,7 +152,7 @@ class TeacherResource(dg.ConfigurableResource):
             fresh_answers = engine.generate([requests[i] for i in batch])
             if len(fresh_answers) != len(batch):
                 raise BackendError(f"{teacher} answered {len(fresh_answers)} of {len(batch)} requests")
-            fresh = pending if cheap else []
+            fresh = pending if cheap and self.use_cache else []
             for i, completions in zip(batch, fresh_answers):
                 if len(completions) != requests[i].sampling.n:
                     raise BackendError(
