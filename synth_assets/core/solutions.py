@@ -69,7 +69,11 @@ def candidate_rows(
     """One row per sample: the instruction's provenance, the answer as `response`, the parent the
     instruction. The verifier's needs (tests, reference answer) travel along."""
     rows = []
+    versions: dict[str, str] = {}  # one string per domain, shared by every row (millions of them)
     for instruction, samples in zip(instructions, completions):
+        domain = instruction["domain"]
+        if domain not in versions:
+            versions[domain] = solve_template_version(domain)
         for index, sample in enumerate(samples):
             rows.append(
                 {
@@ -80,7 +84,7 @@ def candidate_rows(
                     "origin": "synthetic",
                     "generation": derived_generation(instruction),
                     "teacher": teacher,
-                    "template_version": solve_template_version(instruction["domain"]),
+                    "template_version": versions[domain],
                     "response": sample.text,
                     "sample_index": index,
                     "finish_reason": sample.finish_reason,
