@@ -5,19 +5,28 @@ test; the runner server forks process A (the tests) and never runs candidate cod
 its own session, its own uid (when the server runs as root), rlimits, a scrubbed environment and
 (for B) a fresh temp dir. The server enforces the wall clock and the output cap, and after every
 job kills every process left with the child's uid and removes the temp dir.
+
+The forking itself is done by the server's zygote: a copy of the server, made once after every
+module is loaded, that does nothing but fork a child when asked, hand back its pidfd and reap it.
+A process that forks has all its memory write-protected by every fork, so whatever it does next
+costs a page fault per page it touches; the zygote touches a few dozen, and the server, which does
+the bookkeeping (output, deadlines, clean-up, reports), never forks and so never pays for it.
 """
 
 from __future__ import annotations
 
+import array
+import collections
 import fcntl
 import gc
 import json
 import os
 import resource
-import selectors
+import select
 import shutil
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -29,6 +38,9 @@ EXIT_SETUP_FAILED = 70
 _EVENTS_CAP = 256 * 1024
 _EVENTS_PIPE = 1024 * 1024
 _TAIL = 2000
+_PID = struct.Struct("=i")
+_EXIT = struct.Struct("=iidq")  # pid, wait status, CPU seconds, minor faults
+_READ = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 class Server:
@@ -45,7 +57,11 @@ class Server:
         os.environ.update(config["env"])
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
-        from . import candidate, policy, runner, wire  # noqa: F401 - loaded once, not per child
+        # Loaded once, not per child; each server only what its children run.
+        if self.role == "candidate":
+            from . import candidate, policy, wire  # noqa: F401
+        else:
+            from . import policy, runner, wire  # noqa: F401
 
         self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
 
@@ -58,21 +74,75 @@ class Server:
         # each page they touch; frozen objects are never scanned.
         gc.collect()
         gc.freeze()
+        self.pending: collections.deque = collections.deque()  # jobs that came during a job
+        self.poll = select.poll()
+        self.zygote_pid, self.zsock = self.start_zygote()
+        self.poll.register(self.ctl, _READ)
+        self.poll.register(self.zsock, _READ)
+
+    # --- the zygote ---------------------------------------------------------------------------
+
+    def start_zygote(self) -> tuple[int, socket.socket]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ours.close()
+                self.ctl.close()  # the verifier's end must close when the server goes
+                self.zygote(theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        return pid, ours
+
+    def zygote(self, sock: socket.socket) -> None:
+        """Fork a child per request (the request carries the child's four descriptors), send its
+        pid and pidfd, reap it, send its exit status. Runs until the server goes away."""
+        recvmsg, sendmsg, send = sock.recvmsg, sock.sendmsg, sock.send
+        fork, close, wait4, pidfd_open = os.fork, os.close, os.wait4, os.pidfd_open
+        space = socket.CMSG_SPACE(4 * 4)
+        rights = (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+        while True:
+            data, ancdata, _flags, _addr = recvmsg(16, space)
+            if not data:
+                return
+            fds = _fds(ancdata)
+            if len(fds) != 4:
+                for fd in fds:
+                    close(fd)
+                return
+            pid = fork()
+            if pid == 0:
+                self.child(*fds)  # never returns
+            for fd in fds:
+                close(fd)
+            pidfd = pidfd_open(pid)
+            sendmsg([_PID.pack(pid)], [(*rights, array.array("i", (pidfd,)))])
+            close(pidfd)
+            _, status, usage = wait4(pid, 0)
+            send(_EXIT.pack(pid, status, usage.ru_utime + usage.ru_stime, usage.ru_minflt))
 
     # --- the loop -----------------------------------------------------------------------------
 
     def serve(self) -> None:
         while True:
-            try:
-                msg, fds = control.recv(self.ctl)
-            except (control.ControlClosed, ConnectionError):
-                return
+            if self.pending:
+                msg, fds = self.pending.popleft()
+            else:
+                try:
+                    msg, fds = control.recv(self.ctl)
+                except (control.ControlClosed, ConnectionError):
+                    return
             if msg.get("op") != "job":
                 for fd in fds:
                     os.close(fd)
                 continue  # a late "stop" for a job that already ended
             try:
                 report = self.run_job(msg, fds)
+            except ZygoteLost:
+                return  # children cannot be started any more: end, the verifier restarts the worker
             except Exception:  # noqa: BLE001 - report the server's own failure, keep serving
                 report = {"id": msg.get("id"), "error": traceback.format_exc()[-_TAIL:]}
             control.send(self.ctl, report)
@@ -80,48 +150,81 @@ class Server:
     def run_job(self, job: dict, fds: list[int]) -> dict:
         started = time.monotonic()
         if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
             raise ValueError(f"job came with {len(fds)} descriptors")
         peer = fds[0]
         cwd = "/"
-        if self.role == "candidate":
-            cwd = os.path.join(self.tmp_root, f"job-{job['id']}-{os.urandom(4).hex()}")
-            os.mkdir(cwd, 0o700)
-            if self.uid is not None:
-                os.chown(cwd, self.uid, self.uid)
+        try:
+            if self.role == "candidate":
+                cwd = os.path.join(self.tmp_root, f"job-{job['id']}-{os.urandom(4).hex()}")
+                os.mkdir(cwd, 0o700)
+                if self.uid is not None:
+                    os.chown(cwd, self.uid, self.uid)
+                payload = cwd + "\0" + job["code"]
+            else:
+                payload = job["nonce"] + "\0" + job["tests"]
+            # The job travels to the child in a memfd: the zygote never holds it.
+            job_fd = os.memfd_create("job")
+            _write_all(job_fd, payload.encode("utf-8", "surrogatepass"))
+            os.lseek(job_fd, 0, os.SEEK_SET)
+        except BaseException:
+            os.close(peer)
+            if cwd != "/":
+                shutil.rmtree(cwd, ignore_errors=True)
+            raise
         out_r, out_w = os.pipe()
         ev_r, ev_w = os.pipe()
         # Events (progress, refusals, the verdict) are read once the child is gone: a big pipe
-        # spares this server a wakeup, and the copy-on-write faults that come with it, per line.
+        # spares this server a wakeup per line.
         try:
             fcntl.fcntl(ev_w, fcntl.F_SETPIPE_SZ, _EVENTS_PIPE)
         except OSError:
             pass
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            self.child(job, peer, out_w, ev_w, cwd)  # never returns
-        os.close(out_w)
-        os.close(ev_w)
-        os.close(peer)
+        pidfd = -1
         try:
-            report = self.supervise(job["id"], pid, out_r, ev_r, started)
+            try:
+                self.zsock.sendmsg([b"J"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array("i", (peer, out_w, ev_w, job_fd)))])
+            finally:
+                for fd in (peer, out_w, ev_w, job_fd):
+                    os.close(fd)
+            pid, pidfd = self.zygote_started()
+            report = self.supervise(job["id"], pid, pidfd, out_r, ev_r, started)
         finally:
             os.close(out_r)
             os.close(ev_r)
-            report_leftovers = self.clean_up(pid)
+            if pidfd >= 0:
+                os.close(pidfd)
+            report_leftovers = self.clean_up()
             if cwd != "/":
-                shutil.rmtree(cwd, ignore_errors=True)
+                try:
+                    os.rmdir(cwd)
+                except OSError:
+                    shutil.rmtree(cwd, ignore_errors=True)
         report["leftovers"] = report_leftovers
         report["wall"] = time.monotonic() - started
         return report
 
+    def zygote_started(self) -> tuple[int, int]:
+        try:
+            data, ancdata, _flags, _addr = self.zsock.recvmsg(_PID.size, socket.CMSG_SPACE(4))
+        except OSError as exc:
+            raise ZygoteLost(str(exc)) from exc
+        fds = _fds(ancdata)
+        if len(data) != _PID.size or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise ZygoteLost("zygote did not start the child")
+        return _PID.unpack(data)[0], fds[0]
+
     # --- the child ----------------------------------------------------------------------------
 
-    def child(self, job: dict, peer: int, out_w: int, ev_w: int, cwd: str) -> None:
+    def child(self, peer: int, out_w: int, ev_w: int, job_fd: int) -> None:
+        """Runs in a process the zygote forked: becomes process A or B."""
         try:
             os.setsid()
-            self.ctl.detach()
+            head, _, body = _read_all(job_fd).decode("utf-8", "surrogatepass").partition("\0")
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (peer, out_w, ev_w)]
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
@@ -130,6 +233,7 @@ class Server:
             os.dup2(high[0], 3)
             os.dup2(high[2], 4)
             os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
             self.set_limits()
             if self.uid is not None:
@@ -139,7 +243,7 @@ class Server:
             if self.role == "candidate":
                 os.environ["HOME"] = os.environ["TMPDIR"] = cwd
             sys.argv = ["sandbox"]
-            self.run_role(job, cwd)
+            self.run_role(head, body)
         except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
             try:
                 os.write(2, traceback.format_exc().encode()[-_TAIL:])
@@ -177,100 +281,99 @@ class Server:
         except OSError:
             pass
 
-    def run_role(self, job: dict, cwd: str) -> None:
+    def run_role(self, head: str, body: str) -> None:
+        """`head` is the temp dir (candidate) or the nonce (runner); `body` the code or tests."""
         if self.role == "candidate":
             from . import candidate
 
-            self.policy.bind(cwd).install()
-            code = job.pop("code")
-            job.clear()
-            candidate.main(code, self.report)
+            self.policy.bind(head).install()
+            candidate.main(body, self.report)
         else:
             from . import runner
 
             self.policy.bind(None).install()
-            runner.main(job.pop("tests"), job.pop("nonce"))
+            runner.main(body, head)
 
     # --- supervision --------------------------------------------------------------------------
 
-    def supervise(self, job_id, pid: int, out_r: int, ev_r: int, started: float) -> dict:
+    def supervise(self, job_id, pid: int, pidfd: int, out_r: int, ev_r: int, started: float) -> dict:
         deadline = started + float(self.limits["wall_seconds"])
         out_cap = int(self.limits["max_output_kb"]) * 1024
-        pidfd = os.pidfd_open(pid)
-        sel = selectors.DefaultSelector()
-        sel.register(out_r, selectors.EVENT_READ, "out")
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
-        sel.register(self.ctl, selectors.EVENT_READ, "ctl")
+        poll = self.poll
+        ctl_fd, zfd = self.ctl.fileno(), self.zsock.fileno()
+        poll.register(out_r, _READ)
+        out_open = True
         out_bytes = 0
         tail = b""
         events = bytearray()
         killed = None
         parent_gone = False
+        exited = None
         try:
-            while True:
+            while exited is None:
                 timeout = deadline - time.monotonic() if killed is None else 1.0
                 if timeout <= 0:
-                    killed = self.kill(pid, "wall")
+                    killed = self.kill(pid, pidfd, "wall")
                     continue
-                done = False
-                for key, _ in sel.select(timeout):
-                    what = key.data
-                    if what == "exit":
-                        done = True
-                    elif what == "ctl":
+                for fd, _ in poll.poll(timeout * 1000):
+                    if fd == zfd:
+                        data = self.zsock.recv(64)
+                        if len(data) != _EXIT.size:
+                            raise ZygoteLost("zygote went away")
+                        exited = _EXIT.unpack(data)
+                    elif fd == ctl_fd:
                         try:
                             msg, fds = control.recv(self.ctl)
                         except (control.ControlClosed, ConnectionError):
-                            sel.unregister(self.ctl)
+                            poll.unregister(self.ctl)
                             parent_gone = True
-                            killed = killed or self.kill(pid, "parent gone")
+                            killed = killed or self.kill(pid, pidfd, "parent gone")
                             continue
-                        for fd in fds:
-                            os.close(fd)
+                        if msg.get("op") == "job":
+                            self.pending.append((msg, fds))  # pipelined: the next job
+                            continue
+                        for fd2 in fds:
+                            os.close(fd2)
                         if msg.get("op") == "stop" and msg.get("id") == job_id and killed is None:
-                            killed = self.kill(pid, "stopped")
-                    else:
-                        data = os.read(key.fd, 65536)
+                            killed = self.kill(pid, pidfd, "stopped")
+                    elif fd == out_r and out_open:
+                        data = os.read(out_r, 65536)
                         if not data:
-                            sel.unregister(key.fd)
-                        elif what == "out":
-                            out_bytes += len(data)
-                            tail = (tail + data)[-_TAIL:]
-                            if out_bytes > out_cap and killed is None:
-                                killed = self.kill(pid, "output")
-                        elif len(events) < _EVENTS_CAP:
-                            events += data[: _EVENTS_CAP - len(events)]
-                if done:
-                    break
-            _, status, usage = os.wait4(pid, 0)
-            for fd, what in ((out_r, "out"), (ev_r, "ev")):
-                data = _drain(fd)
-                if what == "out":
-                    out_bytes += len(data)
-                    tail = (tail + data)[-_TAIL:]
-                else:
-                    events += data[: max(0, _EVENTS_CAP - len(events))]
+                            poll.unregister(out_r)
+                            out_open = False
+                            continue
+                        out_bytes += len(data)
+                        tail = (tail + data)[-_TAIL:]
+                        if out_bytes > out_cap and killed is None:
+                            killed = self.kill(pid, pidfd, "output")
+            data = _drain(out_r) if out_open else b""
+            out_bytes += len(data)
+            tail = (tail + data)[-_TAIL:]
+            events += _drain(ev_r)[:_EVENTS_CAP]
         finally:
-            sel.close()
-            os.close(pidfd)
+            if out_open:
+                poll.unregister(out_r)
         if parent_gone:
             raise control.ControlClosed("parent went away")
+        _pid, status, cpu, faults = exited
         return {
             "id": job_id,
             "exit": os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "killed": killed,
-            "cpu": usage.ru_utime + usage.ru_stime,
-            "faults": usage.ru_minflt,
+            "cpu": cpu,
+            "faults": faults,
             "out_bytes": out_bytes,
             "out_tail": tail.decode("utf-8", "replace"),
             "events": events.decode("utf-8", "replace"),
         }
 
-    def kill(self, pid: int, reason: str) -> str:
+    def kill(self, pid: int, pidfd: int, reason: str) -> str:
         """Kill the child (and, past a limit, its process group). On "stopped" the tests are over
-        and only the child goes: whatever it left running is for clean_up to find and report."""
-        targets = [lambda: os.kill(pid, signal.SIGKILL)]
+        and only the child goes: whatever it left running is for clean_up to find and report.
+        The child is the zygote's, so it is reached by its pidfd (its pid may be reaped by now);
+        its process group outlives it while any member is left."""
+        targets = [lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL)]
         if reason != "stopped":
             targets.insert(0, lambda: os.killpg(pid, signal.SIGKILL))
         for target in targets:
@@ -282,38 +385,61 @@ class Server:
 
     # --- cleanup ------------------------------------------------------------------------------
 
-    def clean_up(self, pid: int) -> list[str]:
+    def clean_up(self) -> list[str]:
         """Kill everything the child left behind; return what was still alive.
 
         This server is the reaper of every orphan (PID 1 of its namespace, or a child subreaper),
         so whatever the child started and left running is a descendant of this process: with the
-        child reaped, "nothing left" is exactly "no children left".
+        child reaped by the zygote, "nothing left" is exactly "no children but the zygote".
         """
-        if not _reap_children():
+        if not self._others():
             return []
         # A process already on its way out gets a moment to become a zombie...
         grace = time.monotonic() + 0.05
-        while time.monotonic() < grace and _live(_descendants()):
+        while time.monotonic() < grace and _live(self._descendants()):
             time.sleep(0.002)
-            if not _reap_children():
+            if not self._others():
                 return []
         # ...then everything is frozen, so the decisive look cannot race a fork or an exit.
         self._signal_all(signal.SIGSTOP)
         self._signal_all(signal.SIGSTOP)
-        left = _live(_descendants())
+        left = _live(self._descendants())
         for _ in range(500):
             self._signal_all(signal.SIGKILL)
-            if not _reap_children():
+            if not self._others():
                 break
             time.sleep(0.002)
         return left
+
+    def _others(self) -> list[int]:
+        """Reap every child that has exited; the children left, but for the zygote."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                raise ZygoteLost("zygote went away") from None
+            if pid == 0:
+                break
+            if pid == self.zygote_pid:
+                raise ZygoteLost("zygote went away")
+        return [p for p in _children(os.getpid()) if p != self.zygote_pid]
+
+    def _descendants(self) -> list[int]:
+        """Every process below this one but the zygote (whose only child is reaped by now)."""
+        found: list[int] = []
+        todo = [p for p in _children(os.getpid()) if p != self.zygote_pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += _children(pid)
+        return found
 
     def _signal_all(self, sig: int) -> None:
         """Signal everything the child left: by uid when this worker has a uid of its own (no
         process of it can hide), else every descendant of this server."""
         if self.uid is not None:
             self._signal_uid(sig)
-        for child in _descendants():
+        for child in self._descendants():
             try:
                 os.kill(child, sig)
             except OSError:
@@ -347,35 +473,47 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reap_children() -> bool:
-    """Reap every child that has exited; True when children remain."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
+class ZygoteLost(RuntimeError):
+    """The zygote is gone: no child can be started any more."""
 
 
-def _descendants() -> list[int]:
-    """Every process below this one, from /proc/<pid>/task/<tid>/children."""
+def _fds(ancdata) -> list[int]:
+    fds: list[int] = []
+    for level, kind, blob in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(blob[: len(blob) - len(blob) % arr.itemsize])
+            fds.extend(arr)
+    return fds
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while data := os.read(fd, 1 << 20):
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _children(pid: int) -> list[int]:
+    """The children of `pid`, from /proc/<pid>/task/<tid>/children."""
     found: list[int] = []
-    todo = [os.getpid()]
-    while todo:
-        pid = todo.pop()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                found += [int(k) for k in fh.read().split()]
+        except (OSError, ValueError):
             continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                    kids = [int(k) for k in fh.read().split()]
-            except (OSError, ValueError):
-                continue
-            found += kids
-            todo += kids
     return found
 
 

@@ -19,6 +19,7 @@ import decimal
 import fractions
 import json
 import math
+import os
 import socket
 import struct
 
@@ -43,34 +44,58 @@ class PeerLost(Exception):
 
 
 class Channel:
-    """Length-prefixed JSON frames over a connected stream socket."""
+    """Length-prefixed JSON frames over a connected stream socket, read and written on the raw
+    descriptor (a socket object and a buffered reader cost a forked child more page faults than
+    the whole exchange)."""
 
     def __init__(self, fd: int) -> None:
-        self.sock = socket.socket(fileno=fd)
-        self.rfile = self.sock.makefile("rb", buffering=1 << 16)
+        self.fd = fd
+        self.buf = b""
 
     def send(self, msg: object) -> None:
         data = json.dumps(msg, separators=(",", ":")).encode()
         if len(data) > MAX_FRAME:
             raise OverflowError(f"message of {len(data)} bytes is larger than {MAX_FRAME}")
+        data = _HDR.pack(len(data)) + data
         try:
-            self.sock.sendall(_HDR.pack(len(data)) + data)
+            sent = os.write(self.fd, data)
+            if sent < len(data):
+                view = memoryview(data)
+                while sent < len(data):
+                    sent += os.write(self.fd, view[sent:])
         except OSError as exc:
             raise PeerLost(str(exc)) from exc
 
-    def recv(self) -> list:
+    def _fill(self, need: int) -> None:
+        """Read until the buffer holds `need` bytes; PeerLost at end of stream."""
+        chunks = [self.buf]
+        have = len(self.buf)
         try:
-            hdr = self.rfile.read(4)
-            if len(hdr) < 4:
-                raise PeerLost("connection closed")
-            (size,) = _HDR.unpack(hdr)
-            if size > MAX_FRAME:
-                raise ProtocolError(f"frame of {size} bytes is larger than {MAX_FRAME}")
-            data = self.rfile.read(size)
+            while have < need:
+                data = os.read(self.fd, max(need - have, 1 << 16))
+                if not data:
+                    self.buf = b"".join(chunks)
+                    raise PeerLost("connection closed")
+                chunks.append(data)
+                have += len(data)
         except OSError as exc:
             raise PeerLost(str(exc)) from exc
-        if len(data) < size:
-            raise PeerLost("connection closed mid-frame")
+        self.buf = b"".join(chunks)
+
+    def recv(self) -> list:
+        if len(self.buf) < 4:
+            self._fill(4)
+        (size,) = _HDR.unpack_from(self.buf)
+        if size > MAX_FRAME:
+            raise ProtocolError(f"frame of {size} bytes is larger than {MAX_FRAME}")
+        end = 4 + size
+        if len(self.buf) < end:
+            try:
+                self._fill(end)
+            except PeerLost:
+                raise PeerLost("connection closed mid-frame") from None
+        data = self.buf[4:end]
+        self.buf = self.buf[end:]
         try:
             msg = json.loads(data)
         except (ValueError, RecursionError) as exc:
@@ -80,11 +105,16 @@ class Channel:
         return msg
 
     def close(self) -> None:
+        # shutdown, not just close: a process the other side forked may hold a copy of this end.
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            sock = socket.socket(fileno=self.fd)
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.close()
+        sock.close()
 
 
 # --- encoding -----------------------------------------------------------------------------------
