@@ -8,6 +8,7 @@ them (`_verdict.decide`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import os
@@ -36,6 +37,7 @@ MAX_CODE_BYTES = 1 << 20
 MAX_TESTS_BYTES = 4 << 20
 STARTUP_TIMEOUT_S = 60.0
 REPORT_GRACE_S = 15.0
+PIPELINE_DEPTH = 2  # jobs in flight per worker in run_many
 _UID_LOW, _UID_HIGH = 1 << 20, (1 << 31) - 1
 
 
@@ -116,6 +118,7 @@ class _Worker:
         self.limits = limits
         self.uids = uids
         self.ids = itertools.count()
+        self.generation = 0  # bumped at every start: tickets of an earlier one cannot be collected
         self.candidate: _Server | None = None
         self.runner: _Server | None = None
         self.start()
@@ -138,6 +141,7 @@ class _Worker:
         return _isolation.PRELOAD_CANDIDATE + extra
 
     def start(self) -> None:
+        self.generation += 1
         self.candidate = _Server(self.plan, self._config("candidate", self.uids[0]))
         try:
             self.runner = _Server(self.plan, self._config("runner", self.uids[1]))
@@ -154,30 +158,64 @@ class _Worker:
         if self.plan.mode == "rlimits" and self.plan.root:
             _kill_uids([u for u in self.uids if u is not None])
 
-    def run(self, code: str, tests: str) -> SandboxResult:
-        if self.candidate is None or self.runner is None:
-            self.start()
-        job_id = next(self.ids)
-        nonce = secrets.token_hex(16)
-        started = time.perf_counter()
-        a_end, b_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    def submit(self, code: str, tests: str) -> _Ticket:
+        """Hand a job to both servers without waiting: a server that finishes a job finds the
+        next one already queued on its control socket."""
+        ticket = _Ticket(next(self.ids), secrets.token_hex(16), time.perf_counter(), self.generation)
         try:
+            if self.candidate is None or self.runner is None:
+                self.start()
+                ticket.generation = self.generation
+            a_end, b_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                self.candidate.send({"op": "job", "id": job_id, "code": code}, (b_end.fileno(),))
-                self.runner.send({"op": "job", "id": job_id, "tests": tests, "nonce": nonce}, (a_end.fileno(),))
+                self.candidate.send({"op": "job", "id": ticket.id, "code": code}, (b_end.fileno(),))
+                self.runner.send({"op": "job", "id": ticket.id, "tests": tests, "nonce": ticket.nonce},
+                                 (a_end.fileno(),))
             finally:
                 a_end.close()
                 b_end.close()
-            timeout = self.limits.wall_seconds + REPORT_GRACE_S
-            runner_report = self.runner.report(job_id, timeout)
-            self.candidate.send({"op": "stop", "id": job_id})
-            candidate_report = self.candidate.report(job_id, timeout)
-        except (OSError, EOFError, ValueError) as exc:
-            detail = (self.candidate.log_tail() if self.candidate else "") or str(exc)
-            self.stop()
-            return SandboxResult(Outcome.CRASH, f"sandbox worker failed: {detail}"[:300],
-                                 time.perf_counter() - started, 0, 0)
-        return decide(runner_report, candidate_report, nonce, self.limits, time.perf_counter() - started)
+        except (OSError, EOFError, ValueError, SandboxError) as exc:
+            ticket.failure = self._fail(exc)
+        return ticket
+
+    def collect(self, ticket: _Ticket) -> SandboxResult | None:
+        """The result of a submitted job; tickets are collected in the order they were submitted.
+        None when the job never ran: the worker failed on an earlier job while this one was
+        queued (submit it again)."""
+        if ticket.failure is None and (ticket.generation != self.generation or self.runner is None
+                                       or self.candidate is None):
+            return None
+        if ticket.failure is None:
+            try:
+                timeout = self.limits.wall_seconds + REPORT_GRACE_S
+                runner_report = self.runner.report(ticket.id, timeout)
+                self.candidate.send({"op": "stop", "id": ticket.id})
+                candidate_report = self.candidate.report(ticket.id, timeout)
+            except (OSError, EOFError, ValueError) as exc:
+                ticket.failure = self._fail(exc)
+        duration = time.perf_counter() - ticket.started
+        if ticket.failure is not None:
+            return SandboxResult(Outcome.CRASH, ticket.failure[:300], duration, 0, 0)
+        return decide(runner_report, candidate_report, ticket.nonce, self.limits, duration)
+
+    def _fail(self, exc: BaseException) -> str:
+        detail = (self.candidate.log_tail() if self.candidate else "") or str(exc)
+        self.stop()
+        return f"sandbox worker failed: {detail}"
+
+    def run(self, code: str, tests: str) -> SandboxResult:
+        while (result := self.collect(self.submit(code, tests))) is None:
+            pass
+        return result
+
+
+@dataclasses.dataclass
+class _Ticket:
+    id: int
+    nonce: str
+    started: float
+    generation: int
+    failure: str | None = None
 
 
 def _random_uids(n: int) -> list[int]:
@@ -272,16 +310,23 @@ class Sandbox:
         """The isolation mode in force."""
         return self._plan.mode
 
-    def run_tests(self, code: str, tests: str) -> SandboxResult:
-        """Run one candidate against its tests."""
+    def _refuse(self, code: str, tests: str) -> SandboxResult | None:
+        """The result for a job that is not run at all (too big), else None."""
         if not isinstance(code, str) or not isinstance(tests, str):
             raise TypeError("code and tests must be str")
-        if self._closed:
-            raise SandboxError("sandbox is closed")
         if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
             return SandboxResult(Outcome.FORBIDDEN, f"candidate source is larger than {MAX_CODE_BYTES >> 20} MiB", 0.0, 0, 0)
         if len(tests.encode("utf-8", "surrogatepass")) > MAX_TESTS_BYTES:
             return SandboxResult(Outcome.FORBIDDEN, f"tests are larger than {MAX_TESTS_BYTES >> 20} MiB", 0.0, 0, 0)
+        return None
+
+    def run_tests(self, code: str, tests: str) -> SandboxResult:
+        """Run one candidate against its tests."""
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        refused = self._refuse(code, tests)
+        if refused is not None:
+            return refused
         worker = self._idle.get()
         try:
             return worker.run(code, tests)
@@ -289,11 +334,45 @@ class Sandbox:
             self._idle.put(worker)
 
     def run_many(self, jobs: Sequence[tuple[str, str]]) -> list[SandboxResult]:
-        """Run many (code, tests) pairs in parallel over the workers; results in input order."""
+        """Run many (code, tests) pairs in parallel over the workers; results in input order.
+
+        Each worker keeps PIPELINE_DEPTH jobs queued at its servers, so that a server never
+        waits for this process between two jobs."""
         jobs = list(jobs)
         if self._closed:
             raise SandboxError("sandbox is closed")
-        return list(self._pool.map(lambda job: self.run_tests(job[0], job[1]), jobs))
+        results: list[SandboxResult | None] = [None] * len(jobs)
+        for i, (code, tests) in enumerate(jobs):
+            results[i] = self._refuse(code, tests)
+        todo = iter([i for i, r in enumerate(results) if r is None])
+        lock = threading.Lock()
+
+        def take() -> int | None:
+            with lock:
+                return next(todo, None)
+
+        def drive() -> None:
+            worker = self._idle.get()
+            try:
+                inflight: collections.deque = collections.deque()
+                while True:
+                    while len(inflight) < PIPELINE_DEPTH and (i := take()) is not None:
+                        inflight.append((i, worker.submit(*jobs[i])))
+                    if not inflight:
+                        return
+                    i, ticket = inflight.popleft()
+                    result = worker.collect(ticket)
+                    if result is None:  # queued behind a job that broke the worker: run it again
+                        inflight.appendleft((i, worker.submit(*jobs[i])))
+                    else:
+                        results[i] = result
+            finally:
+                self._idle.put(worker)
+
+        futures = [self._pool.submit(drive) for _ in range(min(len(self._workers), len(jobs)))]
+        for future in futures:
+            future.result()
+        return results  # type: ignore[return-value]
 
     def describe(self) -> dict:
         """The isolation in force, every limit and what enforces it, for asset metadata."""

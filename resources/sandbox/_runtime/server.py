@@ -97,6 +97,23 @@ class Server:
         theirs.close()
         return pid, ours
 
+    def stop_zygote(self) -> None:
+        """End the zygote and reap it, so that its CPU time and its children's count as ours."""
+        self.zsock.close()
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                pid, _ = os.waitpid(self.zygote_pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            if time.monotonic() > deadline:
+                os.kill(self.zygote_pid, signal.SIGKILL)
+                os.waitpid(self.zygote_pid, 0)
+                return
+            time.sleep(0.005)
+
     def zygote(self, sock: socket.socket) -> None:
         """Fork a child per request (the request carries the child's four descriptors), send its
         pid and pidfd, reap it, send its exit status. Runs until the server goes away."""
@@ -540,4 +557,7 @@ def main(ctl_fd: int) -> None:
         control.send(ctl, {"ready": False, "error": traceback.format_exc()[-_TAIL:]})
         return
     control.send(ctl, {"ready": True, "pid": os.getpid(), "uid": os.geteuid(), "pid1": os.getpid() == 1})
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        server.stop_zygote()
