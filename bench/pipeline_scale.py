@@ -54,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEFAULT_SIZES = "1000,10000"
+PROFILE_ENV = "PIPELINE_SCALE_PROFILE_DIR"  # set by --profile for the stage processes
 SEMANTIC = "semantic dedup"
 
 # ---------------------------------------------------------------- procedural inputs
@@ -445,12 +446,37 @@ def run_semantic(data_dir: str, sample: int) -> dict:
 
 
 def _child_main(args: argparse.Namespace) -> None:
+    profile_dir = os.environ.get(PROFILE_ENV)
+    profiler = None
+    if profile_dir:  # --profile: the stage's process under cProfile (slower; for finding hot spots)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     if args.stage == SEMANTIC:
         out = run_semantic(args.data_dir, args.embed_sample)
     else:
         out = run_stage(args.stage, args.data_dir, semantic=False)
+    if profiler is not None:
+        profiler.disable()
+        _write_profile(profiler, Path(profile_dir) / f"{Path(args.data_dir).name}_{args.stage.replace(' ', '_')}")
     out["proc_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.result).write_text(json.dumps(out))
+
+
+def _write_profile(profiler, stem: Path) -> None:
+    """`<stem>.pstats` (for `python -m pstats` or snakeviz) and `<stem>.txt`: the top 40 calls by
+    cumulative and by own time."""
+    import io
+    import pstats
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(str(stem) + ".pstats")
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(40)
+    Path(str(stem) + ".txt").write_text(text.getvalue())
 
 
 # ---------------------------------------------------------------- the driver
@@ -683,6 +709,10 @@ def main() -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="run the teacher without its response cache (TEACHER_USE_CACHE=false)"
     )
+    parser.add_argument(
+        "--profile", type=Path, default=None,
+        help="run each stage under cProfile and write <size folder>_<stage>.pstats and .txt here (slower)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -700,6 +730,8 @@ def main() -> None:
     try:
         for size in sizes:
             env = {"TEACHER_USE_CACHE": "false"} if args.no_cache else {}
+            if args.profile:
+                env[PROFILE_ENV] = str(args.profile.resolve())
             runs.append(run_size(size, workdir, max(1, int(size * args.humans)), args.embed_sample, env))
             if args.json:
                 args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1))
