@@ -69,24 +69,28 @@ class BatchSync:
     rows_deleted: dict[str, int]  # per table, the rows of removed batches
 
 
-def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, warehouse=None) -> BatchSync:
-    """Make the instance's partitions match the seed files: add a partition per new file; delete
-    the partition of a file that is gone and, given the warehouse, that batch's rows."""
+def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, warehouse) -> BatchSync:
+    """Make the instance's partitions match the seed files: add a partition per new file; for a
+    batch this warehouse holds rows of but whose file is gone, delete its rows and its partition.
+
+    A partition with neither a file here nor rows in this warehouse is left alone: an instance can
+    be shared by several data folders (machines running different batches, docs/scaling.md), and
+    the partitions of the others are not this folder's to remove."""
     files = seed_batch_files(seeds_dir)
-    if warehouse is not None:  # every batch table exists, empty with its schema, even with no seed file
-        for table in BATCH_TABLES:
-            warehouse.ensure_table(table, TABLE_COLUMNS[table])
+    for table in BATCH_TABLES:  # every batch table exists, empty with its schema, even with no seed file
+        warehouse.ensure_table(table, TABLE_COLUMNS[table])
     known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
     added = [key for key in files if key not in known]
-    removed = sorted(known - set(files))
+    held = set(warehouse.query("SELECT DISTINCT seed_batch FROM seeds")["seed_batch"].dropna())
+    removed = sorted(held - set(files))
     if added:
         instance.add_dynamic_partitions(SEED_BATCHES.name, added)
     deleted: dict[str, int] = {}
     for key in removed:
-        instance.delete_dynamic_partition(SEED_BATCHES.name, key)
-        if warehouse is not None:
-            for table, count in drop_batch_rows(warehouse, key).items():
-                deleted[table] = deleted.get(table, 0) + count
+        if key in known:
+            instance.delete_dynamic_partition(SEED_BATCHES.name, key)
+        for table, count in drop_batch_rows(warehouse, key).items():
+            deleted[table] = deleted.get(table, 0) + count
     return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
 
 

@@ -1,0 +1,70 @@
+"""Seed batches and the instance's partitions: what `synth run` adds and removes, on a real DuckDB
+file and a real Dagster instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from resources.warehouse import Warehouse
+from synth_assets.core.schema import TABLE_COLUMNS
+from synth_assets.partitions import batch_key, seed_batch_files, sync_seed_batches
+
+
+def folder(root, *batches):
+    (root / "seeds").mkdir(parents=True)
+    for name in batches:
+        (root / "seeds" / f"{name}.jsonl").write_text("{}\n")
+    return root / "seeds", Warehouse(path=str(root / "warehouse" / "synth.duckdb"))
+
+
+def rows_of(warehouse: Warehouse, batch: str, n: int = 2) -> None:
+    frame = pd.DataFrame({"id": [f"{batch}-{i}" for i in range(n)], "seed_batch": batch})
+    for table in ("seeds", "evolved_instructions"):
+        warehouse.replace_rows(table, frame, TABLE_COLUMNS[table], seed_batch=batch)
+
+
+def test_the_key_is_the_file_name_and_odd_names_are_refused(tmp_path):
+    assert batch_key(tmp_path / "math-2026.v1.jsonl") == "math-2026.v1"
+    with pytest.raises(ValueError, match="rename the file"):
+        batch_key(tmp_path / "my seeds.jsonl")
+    seeds, _ = folder(tmp_path, "b", "a")
+    (seeds / "notes.md").write_text("not a batch")
+    assert list(seed_batch_files(seeds)) == ["a", "b"]
+
+
+def test_new_files_become_partitions_and_empty_batch_tables_exist(tmp_path):
+    seeds, warehouse = folder(tmp_path, "a", "b")
+    instance = dg.DagsterInstance.ephemeral()
+    sync = sync_seed_batches(instance, seeds, warehouse)
+    assert (sync.keys, sync.added, sync.removed) == (["a", "b"], ["a", "b"], [])
+    assert instance.get_dynamic_partitions("seed_batches") == ["a", "b"]
+    assert warehouse.read_table("verified_solutions").empty
+    assert sync_seed_batches(instance, seeds, warehouse).added == []
+
+
+def test_a_removed_file_takes_its_rows_and_partition_but_only_its_own(tmp_path):
+    seeds, warehouse = folder(tmp_path, "a", "b")
+    instance = dg.DagsterInstance.ephemeral()
+    sync_seed_batches(instance, seeds, warehouse)
+    rows_of(warehouse, "a")
+    rows_of(warehouse, "b")
+    (seeds / "a.jsonl").unlink()
+    sync = sync_seed_batches(instance, seeds, warehouse)
+    assert sync.removed == ["a"]
+    assert (sync.rows_deleted["seeds"], sync.rows_deleted["evolved_instructions"]) == (2, 2)
+    assert instance.get_dynamic_partitions("seed_batches") == ["b"]
+    assert set(warehouse.read_table("seeds")["seed_batch"]) == {"b"}
+
+
+def test_folders_sharing_an_instance_leave_each_others_batches_alone(tmp_path):
+    # Two machines, each with its own data folder and warehouse, one shared Dagster instance.
+    instance = dg.DagsterInstance.ephemeral()
+    seeds_one, warehouse_one = folder(tmp_path / "one", "code")
+    seeds_two, warehouse_two = folder(tmp_path / "two", "math")
+    sync_seed_batches(instance, seeds_one, warehouse_one)
+    rows_of(warehouse_one, "code")
+    assert sync_seed_batches(instance, seeds_two, warehouse_two).removed == []
+    assert sync_seed_batches(instance, seeds_one, warehouse_one).removed == []
+    assert sorted(instance.get_dynamic_partitions("seed_batches")) == ["code", "math"]
