@@ -19,6 +19,10 @@ MODES = ("auto", "bwrap", "unshare", "rlimits")
 RUNTIME_DIR = Path(__file__).resolve().parent / "_runtime"
 _SERVER_CAPS = ("setuid", "setgid", "kill", "chown", "dac_override", "fowner")
 _SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# The servers resolve every symbol of the interpreter and its extension modules when they load
+# them: lazily bound symbols are resolved by the first call in every forked child, each one
+# copying a page.
+_SERVER_ENV = {**_SAFE_ENV, "LD_BIND_NOW": "1"}
 CHILD_ENV = {
     **_SAFE_ENV,
     "OPENBLAS_NUM_THREADS": "1",
@@ -110,7 +114,7 @@ class Plan:
             # The server itself is PID 1: every orphan a candidate leaves comes to it.
             "--as-pid-1",
         ]
-        for key, value in _SAFE_ENV.items():
+        for key, value in _SERVER_ENV.items():
             cmd += ["--setenv", key, value]
         if self.root:
             cmd += ["--cap-drop", "ALL"]
@@ -191,7 +195,7 @@ class Plan:
         return ["setpriv", "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
 
     def server_env(self) -> dict[str, str]:
-        return dict(_SAFE_ENV)
+        return dict(_SERVER_ENV)
 
     def read_roots(self) -> list[str]:
         return python_paths()

@@ -114,9 +114,10 @@ class Policy:
 
     # --- installation -----------------------------------------------------------------------
 
-    def bind(self, write_root) -> Policy:
-        """Point a policy built before the fork at this child's temp dir and pid."""
-        self.write_root = os.path.realpath(write_root) if write_root else None
+    def bind(self, write_root, canonical: bool = False) -> Policy:
+        """Point a policy built before the fork at this child's temp dir and pid (`canonical`:
+        the caller built the path from a resolved root and a plain name, no need to resolve)."""
+        self.write_root = (write_root if canonical else os.path.realpath(write_root)) if write_root else None
         if self.write_root:
             self.read_roots = self.read_roots + (self.write_root,)
         self.pid = os.getpid()

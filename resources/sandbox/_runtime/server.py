@@ -49,7 +49,7 @@ class Server:
         self.role = config["role"]
         self.uid = config["uid"]
         self.limits = config["limits"]
-        self.tmp_root = config["tmp_root"]
+        self.tmp_root = os.path.realpath(config["tmp_root"])
         self.read_roots = config["read_roots"]
         self.is_root = os.geteuid() == 0
         # The children's environment, set once here: a child only adds HOME and TMPDIR.
@@ -57,11 +57,18 @@ class Server:
         os.environ.update(config["env"])
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
-        # Loaded once, not per child; each server only what its children run.
+        # Loaded once, not per child; each server only what its children run. The objects every
+        # child needs are built here too: a child that allocates less copies fewer pages.
         if self.role == "candidate":
             from . import candidate, policy, wire  # noqa: F401
+
+            candidate.warm_up()
+            self.prepared = candidate.prepare(self.report)
         else:
             from . import policy, runner, wire  # noqa: F401
+
+            runner.warm_up()
+            self.prepared = runner.prepare()
 
         self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
 
@@ -303,13 +310,13 @@ class Server:
         if self.role == "candidate":
             from . import candidate
 
-            self.policy.bind(head).install()
-            candidate.main(body, self.report)
+            self.policy.bind(head, canonical=True).install()
+            candidate.main(body, self.prepared)
         else:
             from . import runner
 
             self.policy.bind(None).install()
-            runner.main(body, head)
+            runner.main(body, head, self.prepared)
 
     # --- supervision --------------------------------------------------------------------------
 

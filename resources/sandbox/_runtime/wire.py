@@ -43,6 +43,14 @@ class PeerLost(Exception):
     """The peer closed the connection (it exited, crashed or was killed)."""
 
 
+def frame(msg: object) -> bytes:
+    """One message as it goes on the wire."""
+    data = json.dumps(msg, separators=(",", ":")).encode()
+    if len(data) > MAX_FRAME:
+        raise OverflowError(f"message of {len(data)} bytes is larger than {MAX_FRAME}")
+    return _HDR.pack(len(data)) + data
+
+
 class Channel:
     """Length-prefixed JSON frames over a connected stream socket, read and written on the raw
     descriptor (a socket object and a buffered reader cost a forked child more page faults than
@@ -53,10 +61,7 @@ class Channel:
         self.buf = b""
 
     def send(self, msg: object) -> None:
-        data = json.dumps(msg, separators=(",", ":")).encode()
-        if len(data) > MAX_FRAME:
-            raise OverflowError(f"message of {len(data)} bytes is larger than {MAX_FRAME}")
-        data = _HDR.pack(len(data)) + data
+        data = frame(msg)
         try:
             sent = os.write(self.fd, data)
             if sent < len(data):
@@ -72,7 +77,7 @@ class Channel:
         have = len(self.buf)
         try:
             while have < need:
-                data = os.read(self.fd, max(need - have, 1 << 16))
+                data = os.read(self.fd, max(need - have, 8192))
                 if not data:
                     self.buf = b"".join(chunks)
                     raise PeerLost("connection closed")
