@@ -14,7 +14,7 @@ import pandas as pd
 from resources.teacher.base import Completion
 from resources.warehouse import Warehouse
 
-__all__ = ["CACHE_TABLE", "ResponseCache"]
+__all__ = ["CACHE_TABLE", "ResponseCache", "ensure_cache_table"]
 
 CACHE_TABLE = "teacher_cache"
 
@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS {CACHE_TABLE} (
     created_at TIMESTAMP DEFAULT current_timestamp
 )
 """
+
+
+def ensure_cache_table(con) -> None:
+    """Create the cache table, with its key, on a warehouse connection if it is not there."""
+    con.execute(_CACHE_DDL)
 
 
 class ResponseCache:
