@@ -94,7 +94,7 @@ class GenerationRequest:
         return tuple(keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a stage holds one per sample, millions at scale
 class Completion:
     text: str
     finish_reason: str  # "stop", "length", ...
