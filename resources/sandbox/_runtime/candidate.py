@@ -275,18 +275,21 @@ def load(code: str, server: Server) -> Server:
         return server
     _leave_if_forked()
     names = {}
-    sizes = {}
     for name, value in list(module.__dict__.items()):
         if name.startswith("__") and name.endswith("__"):
             continue
         try:
             names[name] = _describe(server, value)
-            sizes[name] = len(json.dumps(names[name]))
         except BaseException as exc:  # noqa: BLE001
             chan.send(["fail", "import", server.enc_exc(exc)])
             return server
     # Big plain globals (a precomputed table) go as refs: the tests reach into them on demand.
     budget = wire.MAX_FRAME // 2
+    try:
+        sizes = {} if len(json.dumps(names)) <= budget else {n: len(json.dumps(v)) for n, v in names.items()}
+    except BaseException as exc:  # noqa: BLE001
+        chan.send(["fail", "import", server.enc_exc(exc)])
+        return server
     for name in sorted(sizes, key=sizes.get, reverse=True):
         if sum(sizes.values()) <= budget:
             break

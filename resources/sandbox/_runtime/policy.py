@@ -9,6 +9,7 @@ here too), so nothing here is trusted for a pass.
 
 from __future__ import annotations
 
+import _thread
 import os
 import socket
 import sys
@@ -124,20 +125,27 @@ class Policy:
         return self
 
     def install(self) -> None:
+        hook, start_new_thread = self._prepared()
+        sys.addaudithook(hook)
+        # Threads count against max_processes, as RLIMIT_NPROC counts them. `threading` takes
+        # `_thread.start_new_thread` when it is first imported, which is after this.
+        _thread.start_new_thread = start_new_thread
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._start_new_thread = start_new_thread
+
+    def _prepared(self):
+        """The audit hook and the thread wrapper, built once in the fork server (every child
+        inherits them ready, and only installs them)."""
+        prepared = self.__dict__.get("_prepared_pair")
+        if prepared is not None:
+            return prepared
         handlers = self.handlers
 
         def hook(event, args, _get=handlers.get):
             handler = _get(event)
             if handler is not None:
                 handler(args)
-
-        sys.addaudithook(hook)
-        self._wrap_threads()
-
-    def _wrap_threads(self) -> None:
-        """Threads count against max_processes, as RLIMIT_NPROC counts them. `threading` takes
-        `_thread.start_new_thread` when it is first imported, which is after this."""
-        import _thread
 
         original = _thread.start_new_thread
         policy = self
@@ -150,10 +158,8 @@ class Policy:
                 return original(function, args)
             return original(function, args, kwargs)
 
-        _thread.start_new_thread = start_new_thread
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._start_new_thread = start_new_thread
+        self._prepared_pair = (hook, start_new_thread)
+        return self._prepared_pair
 
     # --- decisions ----------------------------------------------------------------------------
 

@@ -304,14 +304,16 @@ class Reporter:
         self._write({"verdict": verdict, "nonce": self.nonce})
 
 
-def _is_test(stmt: ast.stmt, has_assert: bool | None = None) -> bool:
-    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return False
-    if isinstance(stmt, ast.Expr):
-        return True
-    if has_assert is None:
-        has_assert = any(isinstance(n, ast.Assert) for n in ast.walk(stmt))
-    return has_assert
+_NOT_TESTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _contains_assert(node: ast.AST) -> bool:
+    return any(type(n) is ast.Assert for n in ast.walk(node))
+
+
+def _names(tree: ast.AST) -> set[str]:
+    """Every name the tests use."""
+    return {n.id for n in ast.walk(tree) if type(n) is ast.Name}
 
 
 def _line(lines: list[str], exc: BaseException, default: int) -> tuple[int, str]:
@@ -359,21 +361,22 @@ class Run:
             ]
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             return "syntax_error", f"tests do not compile: {_exc_text(exc)}"
-        # One walk: the names the tests use, which statements are tests, whether any asserts.
-        used: set[str] = set()
+        # Which statements are tests, and whether there is any assert at all. A top-level assert
+        # (the common case) needs no walk; the names the tests use are only looked up if the
+        # candidate defines a builtin's name.
         is_test = []
         any_assert = False
         for stmt in tree.body:
-            has_assert = False
-            for node in ast.walk(stmt):
-                kind = type(node)
-                if kind is ast.Name:
-                    used.add(node.id)
-                elif kind is ast.Assert:
-                    has_assert = True
-            any_assert = any_assert or has_assert
-            is_test.append(_is_test(stmt, has_assert))
-        if not any_assert:
+            if type(stmt) is ast.Assert:
+                any_assert = True
+                is_test.append(True)
+            elif isinstance(stmt, _NOT_TESTS):
+                is_test.append(False)
+            else:
+                has_assert = _contains_assert(stmt)
+                any_assert = any_assert or has_assert
+                is_test.append(isinstance(stmt, ast.Expr) or has_assert)
+        if not any_assert and not any(_contains_assert(stmt) for stmt in tree.body if isinstance(stmt, _NOT_TESTS)):
             return "test_failure", "tests contain no assert statement"
         self.reporter.total = sum(is_test)
         self.reporter.progress()
@@ -384,7 +387,7 @@ class Run:
                 return _load_failure(str(first[1]), conn.exception(first[2]))
             if first[0] != "init" or len(first) != 2 or type(first[1]) is not dict:
                 raise wire.ProtocolError("expected the candidate's globals")
-            namespace = self.namespace(conn, first[1], used)
+            namespace = self.namespace(conn, first[1], tree)
         except BaseException as exc:  # noqa: BLE001
             return self.classify(exc, None)
         if isinstance(namespace, tuple):
@@ -400,12 +403,15 @@ class Run:
                 self.reporter.progress()
         return "passed", f"{self.reporter.ran} of {self.reporter.total} tests passed"
 
-    def namespace(self, conn: Conn, names: dict, used: set[str]):
+    def namespace(self, conn: Conn, names: dict, tree: ast.Module):
         namespace = {"__name__": "__tests__", "__builtins__": builtins}
+        used = None
         for name, encoded in names.items():
             if not name.isidentifier():
                 raise wire.ProtocolError("bad global name")
             if hasattr(builtins, name):
+                if used is None:
+                    used = _names(tree)
                 if name in used:
                     return "forbidden", f"candidate redefines the builtin {name!r} that the tests use"
                 continue

@@ -71,6 +71,7 @@ class Server:
             self.prepared = runner.prepare()
 
         self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
+        self.policy._prepared()
 
         for name in config.get("preload", []):
             try:
