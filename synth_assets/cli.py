@@ -54,7 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _release_dead_runs(instance)
         tags = {"synth/host": socket.gethostname(), "synth/pid": str(os.getpid())}
         try:
-            outcome = run_graph(instance, defs.resources, select=select, batches=batches, tags=tags)
+            outcome = run_graph(instance, defs.resources, select=select, batches=[] if args.skip_batches else batches,
+                                tags=tags)
         except ValueError as exc:
             print(f"synth run: {exc}", file=sys.stderr)
             return 2
@@ -106,6 +107,33 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from synth_assets.merge import merge_batches
+    from synth_assets.partitions import seed_batch_files
+
+    warehouse = _warehouse()
+    try:
+        merged = merge_batches(warehouse, args.warehouses)
+    except (ValueError, OSError) as exc:
+        print(f"synth merge: {exc}", file=sys.stderr)
+        return 2
+    files = seed_batch_files(_source_folder("seeds"))
+    for item in merged:
+        counts = ", ".join(f"{table} {n}" for table, n in item.rows.items() if n)
+        print(f"batch {item.batch} from {item.source}: {counts}")
+        if item.batch not in files:
+            print(f"  warning: no seed file for batch {item.batch!r} in {_source_folder('seeds')}; copy it "
+                  "there, or the next `synth run` removes this batch's rows", file=sys.stderr)
+    print(f"{len(merged)} batches merged into {warehouse.path}; now `synth run --skip-batches` builds the union")
+    return 0
+
+
+def _source_folder(kind: str) -> Path:
+    from synth_assets.definitions import defs
+
+    return defs.resources["source_files"].folder(kind)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     command = ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
     os.execvp(command[0], command)
@@ -155,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--select", help="comma-separated asset names, e.g. seeds,evolved_instructions")
     run.add_argument("--batch", help="comma-separated seed batches (seed file names without .jsonl) to run; "
                      "the others keep their rows. Default: every batch")
+    run.add_argument("--skip-batches", action="store_true",
+                     help="run only what unions the batches (after `synth merge` of batches made elsewhere)")
     run.set_defaults(func=cmd_run)
+    merge = commands.add_parser("merge", help="copy the seed batches of other machines' warehouses into this one")
+    merge.add_argument("warehouses", nargs="+", help="their warehouse files (synth.duckdb)")
+    merge.set_defaults(func=cmd_merge)
     ui = commands.add_parser("ui", help="start the Dagster UI on this project")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)

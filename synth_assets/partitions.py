@@ -19,6 +19,7 @@ from synth_assets.core.schema import TABLE_COLUMNS
 __all__ = [
     "BATCH_ASSET_KEYS",
     "BATCH_TABLES",
+    "SHARED_TABLES",
     "UNION_ASSET_KEYS",
     "SEED_BATCHES",
     "BatchSync",
