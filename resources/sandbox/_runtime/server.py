@@ -447,7 +447,7 @@ class Server:
                 break
             if pid == self.zygote_pid:
                 raise ZygoteLost("zygote went away")
-        return [p for p in _children(os.getpid()) if p != self.zygote_pid]
+        return [p for p in _children(os.getpid(), single_threaded=True) if p != self.zygote_pid]
 
     def _descendants(self) -> list[int]:
         """Every process below this one but the zygote (whose only child is reaped by now)."""
@@ -519,18 +519,21 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _read_all(fd: int) -> bytes:
+    """A memfd's content, read at its size (a larger buffer costs the child fresh pages)."""
     chunks = []
-    while data := os.read(fd, 1 << 20):
+    left = os.fstat(fd).st_size
+    while left > 0 and (data := os.read(fd, left)):
         chunks.append(data)
+        left -= len(data)
     os.close(fd)
     return b"".join(chunks)
 
 
-def _children(pid: int) -> list[int]:
-    """The children of `pid`, from /proc/<pid>/task/<tid>/children."""
+def _children(pid: int, single_threaded: bool = False) -> list[int]:
+    """The children of `pid`, from /proc/<pid>/task/<tid>/children (one thread: tid == pid)."""
     found: list[int] = []
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        tids = [pid] if single_threaded else os.listdir(f"/proc/{pid}/task")
     except OSError:
         return found
     for tid in tids:
