@@ -128,8 +128,10 @@ def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.Material
     plan = plan_mix(corpus.to_dict("records"), MixConfig(config.human_fraction, config.max_generation, config.seed))
     by_id = corpus.set_index("id", drop=False)
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
-    dropped = [{**by_id.loc[i].to_dict(), "reason": reason, "detail": f"target human fraction {config.human_fraction}"}
-               for i, reason in plan.dropped.items()]
+    # One lookup for every dropped row, not one per row (that is minutes at 200,000 rows).
+    dropped = by_id.loc[list(plan.dropped)].assign(
+        reason=list(plan.dropped.values()), detail=f"target human fraction {config.human_fraction}"
+    ).to_dict("records") if plan.dropped else []
     out, rejects = write_stage(warehouse, "mixed_training_set", selected, dropped)
     return dg.MaterializeResult(
         metadata=stage_metadata(
