@@ -452,8 +452,8 @@ class Run:
 
 
 _WARM_TESTS = (
-    "assert add(1, 2) == 3\nassert first(['a', 'b']) == 'a'\nx = [add(i, 1) for i in range(2)]\n"
-    "assert x == [1, 2]\n",
+    ("assert add(1, 2) == 3\nassert first(['a', 'b']) == 'a'\nx = [add(i, 1) for i in range(2)]\n"
+     "assert x == [1, 2]\n"),
     "assert add(1, 2) == 4\n",
 )
 _WARM_REPLIES = [["init", {"add": ["R", 0, "function"], "first": ["R", 1, "function"]}],

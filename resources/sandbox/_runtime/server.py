@@ -60,7 +60,7 @@ class Server:
         # Loaded once, not per child; each server only what its children run. The objects every
         # child needs are built here too: a child that allocates less copies fewer pages.
         if self.role == "candidate":
-            from . import candidate, policy, wire  # noqa: F401
+            from . import candidate, policy, wire
 
             candidate.warm_up()
             self.prepared = candidate.prepare(self.report)
