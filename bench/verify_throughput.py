@@ -3,7 +3,9 @@
     .venv/bin/python bench/verify_throughput.py [--candidates 300] [--workers 2] [--rounds 3]
 
 The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
-isolation, once sequentially and once with `--workers` threads. The sandbox runs the same
+isolation, once sequentially and once with `--workers` threads; a third, stricter baseline starts
+the interpreter with `-I -S` (no site, so no .pth files: an editable install's finder alone adds
+about 15 ms to every interpreter start in this repository's venv). The sandbox runs the same
 candidates with every limit and the isolation on. For reference, a naive pre-warmed fork server
 (one process per candidate running code and tests together, nothing enforced) shows the ceiling
 of fork-per-candidate on this machine. Rounds are interleaved (baseline, sandbox,
@@ -68,6 +70,9 @@ def make_candidates(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     return out
 
 
+NO_SITE = ("-I", "-S")
+
+
 def _cpu() -> float:
     """CPU seconds of this process and of every child (and grandchild) it has reaped."""
     t = os.times()
@@ -83,6 +88,9 @@ def cpu_per_candidate(jobs, workers: int, isolation: str) -> dict[str, float]:
     run_baseline(jobs, 1)
     out["seq"] = (_cpu() - start) / len(jobs) * 1000
     start = _cpu()
+    run_baseline(jobs, 1, NO_SITE)
+    out["nosite"] = (_cpu() - start) / len(jobs) * 1000
+    start = _cpu()
     run_naive_fork(jobs, workers)
     out["fork"] = (_cpu() - start) / len(jobs) * 1000
     start = _cpu()
@@ -96,16 +104,17 @@ def cpu_per_candidate(jobs, workers: int, isolation: str) -> dict[str, float]:
     return out
 
 
-def baseline_one(job: tuple[str, str, str]) -> bool:
+def baseline_one(job: tuple[str, str, str], flags: tuple[str, ...] = ()) -> bool:
     _, code, tests = job
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + tests], capture_output=True, timeout=30, check=False)
+    proc = subprocess.run([sys.executable, *flags, "-c", code + "\n" + tests], capture_output=True, timeout=30,
+                          check=False)
     return proc.returncode == 0
 
 
-def run_baseline(jobs, workers: int) -> tuple[float, list[bool]]:
+def run_baseline(jobs, workers: int, flags: tuple[str, ...] = ()) -> tuple[float, list[bool]]:
     started = time.perf_counter()
     if workers == 1:
-        ok = [baseline_one(j) for j in jobs]
+        ok = [baseline_one(j, flags) for j in jobs]
     else:
         with ThreadPoolExecutor(workers) as pool:
             ok = list(pool.map(baseline_one, jobs))
@@ -176,39 +185,46 @@ def main() -> None:
     parser.add_argument("--isolation", default="auto")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     jobs = make_candidates(args.candidates)
-    rates: dict[str, list[float]] = {"seq": [], "par": [], "fork": [], "sandbox": []}
+    rates: dict[str, list[float]] = {"seq": [], "nosite": [], "par": [], "fork": [], "sandbox": []}
     with Sandbox(SandboxLimits(), workers=args.workers, isolation=args.isolation) as sandbox:
         run_sandbox(sandbox, jobs[:20])  # warm-up
         for _ in range(args.rounds):
             rate, base_ok = run_baseline(jobs, 1)
             rates["seq"].append(rate)
+            rate, nosite_ok = run_baseline(jobs, 1, NO_SITE)
+            rates["nosite"].append(rate)
             rate, _ = run_baseline(jobs, args.workers)
             rates["par"].append(rate)
             rate, fork_ok = run_naive_fork(jobs, args.workers)
             rates["fork"].append(rate)
             rate, sandbox_ok = run_sandbox(sandbox, jobs)
             rates["sandbox"].append(rate)
-            if sandbox_ok != base_ok or fork_ok != base_ok:
+            if sandbox_ok != base_ok or fork_ok != base_ok or nosite_ok != base_ok:
                 diff = sum(a != b for a, b in zip(sandbox_ok, base_ok))
                 raise SystemExit(f"sandbox and baseline disagree on {diff} candidates")
         info = sandbox.describe()
     cpu = cpu_per_candidate(jobs, args.workers, args.isolation)
 
-    seq, par, fork, sb = (statistics.median(rates[k]) for k in ("seq", "par", "fork", "sandbox"))
+    seq, nosite, par, fork, sb = (statistics.median(rates[k]) for k in ("seq", "nosite", "par", "fork", "sandbox"))
     mix = {k: sum(1 for j in jobs if j[0] == k) for k in ("pass", "wrong", "raises", "syntax", "import")}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}")
     print(f"candidates: {len(jobs)} ({', '.join(f'{v} {k}' for k, v in mix.items())}); "
           f"workers/threads: {args.workers}; rounds: {args.rounds} (median shown)")
     print(f"sandbox: isolation={info['isolation']}, limits={info['limits']}")
+    print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("| method | candidates/s | sandbox ratio | CPU ms per candidate | sandbox ratio by CPU |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(f"| baseline: subprocess.run per candidate, sequential, no limits | {seq:.0f} | {sb / seq:.1f}x "
           f"| {cpu['seq']:.1f} | {cpu['seq'] / cpu['sandbox']:.1f}x |")
+    print(f"| baseline: subprocess.run per candidate, `python -I -S`, sequential, no limits | {nosite:.0f} "
+          f"| {sb / nosite:.1f}x | {cpu['nosite']:.1f} | {cpu['nosite'] / cpu['sandbox']:.1f}x |")
     print(f"| baseline: subprocess.run per candidate, {args.workers} threads, no limits | {par:.0f} | {sb / par:.1f}x "
-          f"| (same) | |")
+          f"| (same as sequential) | |")
     print(f"| reference: naive fork server, one process per candidate, {args.workers} workers, "
           f"no limits, no isolation | {fork:.0f} | {sb / fork:.1f}x | {cpu['fork']:.1f} | {cpu['fork'] / cpu['sandbox']:.1f}x |")
     print(f"| Sandbox.run_many, {args.workers} workers, isolation {info['isolation']}, all limits | {sb:.0f} | 1.0x "

@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -196,7 +195,7 @@ class Server:
         except BaseException:
             os.close(peer)
             if cwd != "/":
-                shutil.rmtree(cwd, ignore_errors=True)
+                _rmtree(cwd)
             raise
         out_r, out_w = os.pipe()
         ev_r, ev_w = os.pipe()
@@ -223,10 +222,7 @@ class Server:
                 os.close(pidfd)
             report_leftovers = self.clean_up()
             if cwd != "/":
-                try:
-                    os.rmdir(cwd)
-                except OSError:
-                    shutil.rmtree(cwd, ignore_errors=True)
+                _rmtree(cwd)
         report["leftovers"] = report_leftovers
         report["wall"] = time.monotonic() - started
         return report
@@ -510,6 +506,17 @@ def _fds(ancdata) -> list[int]:
             arr.frombytes(blob[: len(blob) - len(blob) % arr.itemsize])
             fds.extend(arr)
     return fds
+
+
+def _rmtree(path: str) -> None:
+    """Remove a job's temp dir; usually empty. `shutil` is imported only when it is not: it pulls
+    in compression modules that would otherwise sit in every child's copy of this process."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_all(fd: int, data: bytes) -> None:
