@@ -56,31 +56,24 @@ class ResponseCache:
     def put_many(self, teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> None:
         """Store (key, sample_index, completion) triples; a key already there is replaced.
 
-        One connection and one transaction for the whole call (reopening the warehouse checkpoints
-        the key index, at a cost that grows with the cache), inserted `_PUT_CHUNK` rows at a time
-        so a large call never builds one huge frame."""
+        One connection for the whole call (reopening the warehouse checkpoints the key index, at a
+        cost that grows with the cache), `_PUT_CHUNK` rows per insert, each committed on its own:
+        one transaction for a million rows held them all in memory until the commit."""
         if not entries:
             return
         with self._warehouse.connect() as con:
             con.execute(_CACHE_DDL)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for start in range(0, len(entries), _PUT_CHUNK):
-                    chunk = entries[start : start + _PUT_CHUNK]
-                    con.register("_new", _frame(teacher, chunk))
-                    con.execute(
-                        f"INSERT OR REPLACE INTO {CACHE_TABLE} "
-                        "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
-                        "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
-                    )
-                    con.unregister("_new")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            for start in range(0, len(entries), _PUT_CHUNK):
+                con.register("_new", _frame(teacher, entries[start : start + _PUT_CHUNK]))
+                con.execute(
+                    f"INSERT OR REPLACE INTO {CACHE_TABLE} "
+                    "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
+                    "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
+                )
+                con.unregister("_new")
 
 
-_PUT_CHUNK = 100_000
+_PUT_CHUNK = 50000
 
 
 def _frame(teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> pd.DataFrame:
