@@ -73,7 +73,7 @@ class ResponseCache:
                 con.unregister("_new")
 
 
-_PUT_CHUNK = 50000
+_PUT_CHUNK = 50_000
 
 
 def _frame(teacher: str, entries: Sequence[tuple[str, int, Completion]]) -> pd.DataFrame:
