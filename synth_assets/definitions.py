@@ -26,7 +26,7 @@ from synth_assets.assets.export import training_set_export
 from synth_assets.assets.generation import backtranslated_pairs, evolved_instructions, self_instruct_tasks
 from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.review import review_assets
-from synth_assets.assets.verification import candidate_solutions, verified_solutions
+from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
 from synth_assets.partitions import SEED_BATCHES
 
 __all__ = ["BATCH_ASSETS", "PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
@@ -40,6 +40,7 @@ PIPELINE_ASSETS = [
     backtranslated_pairs,
     candidate_solutions,
     verified_solutions,
+    correction_pairs,
     benchmark_index,
     deduplicated_corpus,
     mixed_training_set,
@@ -49,7 +50,7 @@ PIPELINE_ASSETS = [
 ]
 
 # Partitioned by seed batch (one per seed file): the rest of the graph unions every batch.
-BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions]
+BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions, correction_pairs]
 
 # The graph with its quality gates: what tests and scripts materialize (`graph_run.run_graph`).
 PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS]

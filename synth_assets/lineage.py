@@ -15,6 +15,7 @@ STAGE_TABLES = (
     "reviewed_training_set",
     "mixed_training_set",
     "deduplicated_corpus",
+    "correction_pairs",
     "verified_solutions",
     "candidate_solutions",
     "self_instruct_tasks",

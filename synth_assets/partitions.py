@@ -33,7 +33,8 @@ __all__ = [
 SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
 
 # Every table holding rows of a seed batch, written per batch by the partitioned assets.
-BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions")
+BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
+                "correction_pairs")
 BATCH_ASSET_KEYS = [dg.AssetKey(table) for table in BATCH_TABLES]  # each asset writes the table of its name
 # What unions every batch, downstream of the batch assets: rebuilt after a batch is removed.
 UNION_ASSET_KEYS = [dg.AssetKey(name) for name in (

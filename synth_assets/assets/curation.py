@@ -26,7 +26,7 @@ CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
                      "source_file": "VARCHAR", "source_line": "INTEGER"}
 # Tables whose rows are finished instruction/response pairs.
-CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference")
+CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference", "correction_pairs")
 
 
 class CurationSettings(dg.Config):
@@ -41,6 +41,9 @@ class CurationSettings(dg.Config):
     semantic: bool = True
     semantic_threshold: float = 0.95
     decontaminate: bool = True
+    # Error-and-correction pairs (`correction_pairs`) join the corpus only when asked: they are long
+    # and repeat their task, so they change the mix's diversity figures.
+    include_corrections: bool = False
 
 
 class MixSettings(dg.Config):
@@ -72,7 +75,8 @@ def deduplicated_corpus(
     """Verified synthetic rows and human rows, deduplicated (exact, MinHash, semantic) and
     decontaminated against the benchmarks; every removal names the row kept or the item matched."""
     batches = context.instance.get_dynamic_partitions(SEED_BATCHES.name)
-    rows, exact, stale = _stage_corpus(warehouse, batches)
+    sources = CORPUS_SOURCES if config.include_corrections else tuple(t for t in CORPUS_SOURCES if t != "correction_pairs")
+    rows, exact, stale = _stage_corpus(warehouse, batches, sources)
     if stale:
         context.log.warning(f"left out {stale} verified rows of seed batches that are no longer partitions "
                             f"(their seed file was removed); registered batches: {batches}")
@@ -93,7 +97,7 @@ def deduplicated_corpus(
     )
 
 
-def _stage_corpus(warehouse: Warehouse, batches: list[str]) -> tuple[list[dict], dict[str, str], int]:
+def _stage_corpus(warehouse: Warehouse, batches: list[str], sources: tuple[str, ...]) -> tuple[list[dict], dict[str, str], int]:
     """Union the sources into `corpus_input` (verified rows of the registered seed batches only)
     and find exact duplicates there, in SQL. Also returns how many verified rows were left out."""
     columns = ", ".join(f'"{c}"' for c in CORPUS_COLUMNS)
@@ -101,9 +105,9 @@ def _stage_corpus(warehouse: Warehouse, batches: list[str]) -> tuple[list[dict],
     union = " UNION ALL ".join(
         f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\""
         + (f" WHERE {in_batches}" if t in BATCH_TABLES else "")
-        for t in CORPUS_SOURCES
+        for t in sources
     )
-    for table in CORPUS_SOURCES:  # a source with no run yet (no seed batch at all) is empty
+    for table in sources:  # a source with no run yet (no seed batch at all) is empty
         warehouse.ensure_table(table, TABLE_COLUMNS[table])
     with warehouse.connect() as con:
         con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})", {"batches": batches})

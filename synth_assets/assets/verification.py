@@ -15,6 +15,7 @@ from synth_assets.assets.common import (
     stage_metadata,
     write_stage,
 )
+from synth_assets.core.corrections import correction_pairs as correction_pairs_of
 from synth_assets.core.solutions import CandidateConfig, SelectionConfig, candidate_rows, solve_requests
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 from synth_assets.partitions import SEED_BATCHES
@@ -99,3 +100,23 @@ def _pass_rates(candidates: list[dict], kept: list[dict], rejected: list[dict]) 
     table = frame.groupby("domain")["passed"].agg(["count", "sum", "mean"]).reset_index()
     table.columns = ["domain", "candidates", "passed", "pass rate"]
     return table.to_markdown(index=False, floatfmt=".2f")
+
+
+@dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=["verified_solutions"], kinds={"duckdb"},
+          partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
+def correction_pairs(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Error-and-correction pairs: for a task with a candidate a real check failed (tests, the
+    reference answer) and one it passed, the task with the failed attempt and the verifier's
+    message as the instruction, and the passing answer as the response. Not in the corpus unless
+    `deduplicated_corpus` is run with `include_corrections: true`."""
+    batch = context.partition_key
+    kept = read_batch(warehouse, "verified_solutions", batch).to_dict("records")
+    rejected = warehouse.read_table("rejects", "WHERE stage = 'verified_solutions' AND seed_batch = ?", [batch]) \
+        .to_dict("records") if warehouse.table_exists("rejects") else []
+    pairs = correction_pairs_of(kept, rejected)
+    out, rejects = write_stage(warehouse, "correction_pairs", pairs, batch=batch)
+    by_failure = out["operation"].value_counts().to_dict() if not out.empty else {}
+    return dg.MaterializeResult(
+        metadata=stage_metadata(out, rejects, rows_in=len(kept),
+                                **{f"corrects/{reason}": int(n) for reason, n in sorted(by_failure.items())})
+    )

@@ -50,6 +50,8 @@ STAGE_RULES: Mapping[str, str] = {
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
     "reference or the majority; general: judge score at least `judge_threshold`; `policy` best keeps one per task",
+    "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
+    "answer of the same task; in the corpus only with `include_corrections`",
     "deduplicated_corpus": "exact duplicates of the normalised text, MinHash near-duplicates (Jaccard at least "
     "`near_threshold`), semantic duplicates (cosine at least `semantic_threshold`), 13-gram benchmark overlap",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "

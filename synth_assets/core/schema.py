@@ -120,6 +120,7 @@ TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "backtranslated_pairs": CORPUS_COLUMNS,
     "candidate_solutions": CANDIDATE_COLUMNS,
     "verified_solutions": VERIFIED_COLUMNS,
+    "correction_pairs": CORPUS_COLUMNS,
     "deduplicated_corpus": CORPUS_COLUMNS,
     "mixed_training_set": CORPUS_COLUMNS,
     "rejects": REJECT_COLUMNS,

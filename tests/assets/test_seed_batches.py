@@ -122,3 +122,20 @@ def test_a_seed_id_used_by_another_batch_is_quarantined_with_both_places(world):
     assert "general.jsonl" in quarantined["reason"].iloc[0]
     assert quarantined["source_file"].iloc[0] == str(data / "seeds" / "copy.jsonl")
     assert warehouse.read_table("seeds", "WHERE seed_batch = 'copy'").empty
+
+
+def test_error_correction_pairs_pair_a_failed_candidate_with_a_passing_one_and_join_the_corpus_when_asked(world):
+    warehouse = world["warehouse"]
+    pairs = warehouse.read_table("correction_pairs")
+    assert len(pairs) > 0 and set(pairs["technique"]) == {"error_correction"}
+    failed = warehouse.read_table("rejects", "WHERE stage = 'verified_solutions'").set_index("id")
+    assert set(pairs["operation"]) <= {"test_failure", "syntax_error", "crash", "timeout", "wrong_answer"}
+    assert all(failed.loc[p.parent_id, "reason"] == p.operation for p in pairs.itertuples())
+    corpus = warehouse.read_table("deduplicated_corpus")
+    assert "error_correction" not in set(corpus["technique"])  # off by default
+
+    config = {"ops": {"deduplicated_corpus": {"config": {"semantic": False, "include_corrections": True}}}}
+    run = run_pipeline(world["resources"], config, world["instance"], select=["deduplicated_corpus"])
+    assert run.success
+    corpus = warehouse.read_table("deduplicated_corpus")
+    assert "error_correction" in set(corpus["technique"])

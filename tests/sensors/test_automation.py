@@ -64,11 +64,12 @@ def test_a_new_seed_batch_brings_only_its_own_partition_along(world):
     instance.add_dynamic_partitions("seed_batches", ["c"])
     materialized(instance, dg.AssetKey("seeds"), "c")
     after = tick(defs, instance, before)
-    assert requested(after) == {name: {"c"} for name in
-                                ("evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions")}
+    derived = ("evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
+               "correction_pairs")
+    assert requested(after) == {name: {"c"} for name in derived}
 
     # Once the batch is through, the union follows: the corpus, and the mix only past its gates.
-    for name in ("evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions"):
+    for name in derived:
         materialized(instance, dg.AssetKey(name), "c")
     union = tick(defs, instance, after)
     assert requested(union) == {"deduplicated_corpus": {None}}
