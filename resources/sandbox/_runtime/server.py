@@ -54,6 +54,7 @@ class Server:
         # The children's environment, set once here: a child only adds HOME and TMPDIR.
         os.environ.clear()
         os.environ.update(config["env"])
+        sys.argv = ["sandbox"]
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
         # Loaded once, not per child; each server only what its children run. The objects every
@@ -191,7 +192,6 @@ class Server:
             # The job travels to the child in a memfd: the zygote never holds it.
             job_fd = os.memfd_create("job")
             _write_all(job_fd, payload.encode("utf-8", "surrogatepass"))
-            os.lseek(job_fd, 0, os.SEEK_SET)
         except BaseException:
             os.close(peer)
             if cwd != "/":
@@ -246,13 +246,15 @@ class Server:
         try:
             os.setsid()
             head, _, body = _read_all(job_fd).decode("utf-8", "surrogatepass").partition("\0")
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (peer, out_w, ev_w)]
+            peer = fcntl.fcntl(peer, fcntl.F_DUPFD, 100)
+            out_w = fcntl.fcntl(out_w, fcntl.F_DUPFD, 100)
+            ev_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD, 100)
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
-            os.dup2(high[1], 1)
-            os.dup2(high[1], 2)
-            os.dup2(high[0], 3)
-            os.dup2(high[2], 4)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.dup2(peer, 3)
+            os.dup2(ev_w, 4)
             os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
@@ -263,7 +265,6 @@ class Server:
                 os.setresuid(self.uid, self.uid, self.uid)
             if self.role == "candidate":
                 os.environ["HOME"] = os.environ["TMPDIR"] = cwd
-            sys.argv = ["sandbox"]
             self.run_role(head, body)
         except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
             try:
@@ -528,10 +529,11 @@ def _write_all(fd: int, data: bytes) -> None:
 def _read_all(fd: int) -> bytes:
     """A memfd's content, read at its size (a larger buffer costs the child fresh pages)."""
     chunks = []
-    left = os.fstat(fd).st_size
-    while left > 0 and (data := os.read(fd, left)):
+    size = os.lseek(fd, 0, os.SEEK_END)
+    done = 0
+    while done < size and (data := os.pread(fd, size - done, done)):
         chunks.append(data)
-        left -= len(data)
+        done += len(data)
     os.close(fd)
     return b"".join(chunks)
 
