@@ -57,27 +57,28 @@ class Server:
         sys.argv = ["sandbox"]
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
-        # Loaded once, not per child; each server only what its children run. The objects every
-        # child needs are built here too: a child that allocates less copies fewer pages.
+        # Loaded once, not per child; each server only what its children run.
         if self.role == "candidate":
-            from . import candidate, policy, wire
-
-            candidate.warm_up()
-            self.prepared = candidate.prepare(self.report)
+            from . import candidate as role
+            from . import policy, wire
         else:
-            from . import policy, runner, wire  # noqa: F401
-
-            runner.warm_up()
-            self.prepared = runner.prepare()
-
-        self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
-        self.policy._prepared()
-
+            from . import policy, wire  # noqa: F401
+            from . import runner as role
         for name in config.get("preload", []):
             try:
                 __import__(name)
             except Exception:  # noqa: BLE001, S110 - a missing optional module only costs speed
                 pass
+        # A trusted job run here, and the objects every child needs built here: children inherit
+        # specialized code, filled caches and ready objects instead of writing them (each page a
+        # child writes is a page copied). Only an optimization: a failure is logged, not fatal.
+        try:
+            role.warm_up()
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+        self.prepared = role.prepare(self.report) if self.role == "candidate" else role.prepare()
+        self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
+        self.policy._prepared()
         # Children would otherwise run the collector over every inherited object, copying
         # each page they touch; frozen objects are never scanned.
         gc.collect()
