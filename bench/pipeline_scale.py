@@ -54,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEFAULT_SIZES = "1000,10000"
+DEFAULT_BATCH_SEEDS = 25_000  # seeds per seed file: 100,000 seeds are four batches
 PROFILE_ENV = "PIPELINE_SCALE_PROFILE_DIR"  # set by --profile for the stage processes
 SEMANTIC = "semantic dedup"
 
@@ -343,22 +344,30 @@ def human_records(count: int, seed: int = 0) -> list[dict]:
     return records
 
 
-def write_inputs(data_dir: Path, seeds: int, humans: int) -> None:
-    """A data folder for one size: generated seeds and human rows, the shipped documents and benchmarks."""
+def write_inputs(data_dir: Path, seeds: int, humans: int, batch_seeds: int) -> list[str]:
+    """A data folder for one size: generated seeds in files of `batch_seeds` (one seed batch each),
+    human rows, the shipped documents and benchmarks. Returns the seed batches."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    for folder, records in (("seeds", seed_records(seeds)), ("human", human_records(humans))):
+    for folder in ("seeds", "human"):
         (data_dir / folder).mkdir(parents=True)
-        with open(data_dir / folder / "bench.jsonl", "w", encoding="utf-8") as out:
-            out.writelines(json.dumps(r) + "\n" for r in records)
+    records = seed_records(seeds)
+    batches = []
+    for number, start in enumerate(range(0, len(records), batch_seeds)):
+        batches.append(f"bench-{number:03d}")
+        with open(data_dir / "seeds" / f"{batches[-1]}.jsonl", "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(r) + "\n" for r in records[start : start + batch_seeds])
+    with open(data_dir / "human" / "bench.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in human_records(humans))
     for folder in ("documents", "benchmarks"):
         shutil.copytree(REPO / "data" / folder, data_dir / folder, ignore=shutil.ignore_patterns("*.md"))
+    return batches
 
 
 # ---------------------------------------------------------------- one stage, in its own process
 
 
-def run_stage(asset_name: str, data_dir: str, semantic: bool) -> dict:
+def run_stage(asset_name: str, data_dir: str, semantic: bool, partition: str | None = None) -> dict:
     """Materialize one asset and its checks; its step times, row counts and check outcomes."""
     import dagster as dg
 
@@ -375,19 +384,18 @@ def run_stage(asset_name: str, data_dir: str, semantic: bool) -> dict:
     run_config = {}
     if asset_name == "deduplicated_corpus":
         run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic": semantic}}}}
-    # The seed file is one seed batch (partition); the unpartitioned stages read the batches the
-    # instance knows, so every stage's instance registers it.
+    # Each seed file is a seed batch (partition); the unpartitioned stages read the batches the
+    # instance knows, so every stage's instance registers them all.
     batches = list(seed_batch_files(Path(data_dir) / "seeds"))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEED_BATCHES.name, batches)
-    partitioned = assets[asset_name].partitions_def is not None
     started = time.perf_counter()
     result = dg.materialize(
         [assets[asset_name], *checks],
         resources=definitions.build_resources(data_dir),
         instance=instance,
         run_config=run_config,
-        partition_key=batches[0] if partitioned else None,
+        partition_key=partition,
         raise_on_error=False,
     )
     wall = time.perf_counter() - started
@@ -456,10 +464,11 @@ def _child_main(args: argparse.Namespace) -> None:
     if args.stage == SEMANTIC:
         out = run_semantic(args.data_dir, args.embed_sample)
     else:
-        out = run_stage(args.stage, args.data_dir, semantic=False)
+        out = run_stage(args.stage, args.data_dir, semantic=False, partition=args.partition)
     if profiler is not None:
         profiler.disable()
-        _write_profile(profiler, Path(profile_dir) / f"{Path(args.data_dir).name}_{args.stage.replace(' ', '_')}")
+        part = f"_{args.partition}" if args.partition else ""
+        _write_profile(profiler, Path(profile_dir) / f"{Path(args.data_dir).name}_{args.stage.replace(' ', '_')}{part}")
     out["proc_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.result).write_text(json.dumps(out))
 
@@ -513,8 +522,9 @@ class TreeMemory:
         return self.peak / 2**20
 
 
-def measure(stage: str, data_dir: Path, embed_sample: int, log: Path, env: dict[str, str]) -> dict:
-    """Run one stage in a fresh subprocess and add its wall time and sampled peak memory."""
+def measure(stage: str, data_dir: Path, embed_sample: int, log: Path, env: dict[str, str],
+            partition: str | None = None) -> dict:
+    """Run one stage (one partition of it) in a fresh subprocess and add its wall time and sampled peak memory."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result = Path(handle.name)
     command = [
@@ -529,10 +539,11 @@ def measure(stage: str, data_dir: Path, embed_sample: int, log: Path, env: dict[
         str(result),
         "--embed-sample",
         str(embed_sample),
+        *(["--partition", partition] if partition else []),
     ]
     started = time.perf_counter()
     with open(log, "a") as out:
-        out.write(f"\n===== {stage}\n")
+        out.write(f"\n===== {stage} {partition or ''}\n")
         out.flush()
         proc = subprocess.Popen(
             command,
@@ -553,22 +564,48 @@ def measure(stage: str, data_dir: Path, embed_sample: int, log: Path, env: dict[
     return data
 
 
-def stage_names() -> list[str]:
+def stage_names() -> list[tuple[str, bool]]:
+    """Every asset of the graph in order, and whether it is partitioned by seed batch."""
     from synth_assets import definitions
 
-    return [a.key.to_user_string() for a in definitions.PIPELINE_ASSETS]
+    return [(a.key.to_user_string(), a.partitions_def is not None) for a in definitions.PIPELINE_ASSETS]
 
 
-def run_size(size: int, workdir: Path, humans: int, embed_sample: int, env: dict[str, str]) -> dict:
+def combine(parts: list[dict]) -> dict:
+    """One stage's measurements over its seed batches: times and rows add up, memory is the highest."""
+    if len(parts) == 1:
+        return parts[0]
+    out: dict = {"success": all(p.get("success") for p in parts), "batches": len(parts), "steps": {}, "checks": {}}
+    for part in parts:
+        for step, seconds in part.get("steps", {}).items():
+            out["steps"][step] = out["steps"].get(step, 0.0) + seconds
+        for check, passed in part.get("checks", {}).items():
+            out["checks"][check] = out["checks"].get(check, True) and passed
+        for key in ("rows_in", "dagster/row_count"):
+            if key in part:
+                out[key] = out.get(key, 0) + part[key]
+        out.setdefault("check_steps", {}).update(part.get("check_steps", {}))
+        out.setdefault("failed_steps", []).extend(part.get("failed_steps", []))
+        if "error" in part:
+            out["error"] = part["error"]
+    for key in ("run_wall_s", "process_s"):
+        out[key] = sum(p.get(key, 0.0) for p in parts)
+    for key in ("peak_mb", "proc_peak_mb"):
+        out[key] = max(p.get(key, 0.0) for p in parts)
+    return out
+
+
+def run_size(size: int, workdir: Path, humans: int, embed_sample: int, env: dict[str, str], batch_seeds: int) -> dict:
     data_dir = workdir / f"seeds_{size}"
     started = time.perf_counter()
-    write_inputs(data_dir, size, humans)
+    batches = write_inputs(data_dir, size, humans, batch_seeds)
     generated = time.perf_counter() - started
     log = workdir / f"seeds_{size}.log"
     log.write_text("")
     rows: dict[str, dict] = {}
-    for stage in stage_names():
-        rows[stage] = data = measure(stage, data_dir, embed_sample, log, env)
+    for stage, partitioned in stage_names():
+        rows[stage] = data = combine([measure(stage, data_dir, embed_sample, log, env, batch)
+                                      for batch in (batches if partitioned else [None])])
         print(
             f"  {size:>7} {stage:<22} {data.get('steps', {}).get(stage, float('nan')):8.1f} s "
             f"{data['peak_mb']:8.0f} MB {'' if data.get('success') else 'failed: ' + str(data.get('error', data.get('failed_steps')))}",
@@ -583,7 +620,8 @@ def run_size(size: int, workdir: Path, humans: int, embed_sample: int, env: dict
     )
     warehouse = data_dir / "warehouse" / "synth.duckdb"
     size_mb = warehouse.stat().st_size / 2**20 if warehouse.exists() else None
-    return {"size": size, "humans": humans, "generate_s": generated, "stages": rows, "warehouse_mb": size_mb}
+    return {"size": size, "humans": humans, "batches": len(batches), "generate_s": generated, "stages": rows,
+            "warehouse_mb": size_mb}
 
 
 # ---------------------------------------------------------------- the table
@@ -672,18 +710,18 @@ def render(runs: list[dict]) -> str:
             f"{_fmt(semantic.get('peak_mb'), 0)} | {_fmt(semantic.get('proc_peak_mb'), 0)} | - | - | "
             f"{'yes' if 'embed_rows_per_s' in semantic else 'FAILED'} |"
         )
-        totals.append((size, total, peak, semantic, run.get("warehouse_mb")))
+        totals.append((size, run.get("batches", 1), total, peak, semantic, run.get("warehouse_mb")))
         previous = {line["stage"]: line["seconds"] for line in stage_lines(run) if line["seconds"]}
         previous_size = size
     out.append("")
     out.append(
-        "| seeds | graph step time, semantic off | peak MB (any stage) | warehouse MB | embedding rows/s | "
+        "| seeds | seed batches | graph step time, semantic off | peak MB (any stage) | warehouse MB | embedding rows/s | "
         "embedding, projected | semantic search s |"
     )
-    out.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for size, total, peak, semantic, warehouse_mb in totals:
+    out.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, batches, total, peak, semantic, warehouse_mb in totals:
         out.append(
-            f"| {size:,} | {_fmt(total)} s ({_fmt(total / 60)} min) | {_fmt(peak, 0)} | {_fmt(warehouse_mb, 0)} | "
+            f"| {size:,} | {batches} | {_fmt(total)} s ({_fmt(total / 60)} min) | {_fmt(peak, 0)} | {_fmt(warehouse_mb, 0)} | "
             f"{_fmt(semantic.get('embed_rows_per_s'), 0)} | {_fmt(semantic.get('embed_projected_s'))} s | "
             f"{_fmt(semantic.get('search_s'))} s ({semantic.get('search_index', '-')}) |"
         )
@@ -713,7 +751,13 @@ def main() -> None:
         "--profile", type=Path, default=None,
         help="run each stage under cProfile and write <size folder>_<stage>.pstats and .txt here (slower)",
     )
+    parser.add_argument(
+        "--batch-seeds", type=int, default=DEFAULT_BATCH_SEEDS,
+        help=f"seeds per seed file, i.e. per seed batch (default {DEFAULT_BATCH_SEEDS:,}); the per-seed stages "
+        "run once per batch, each in its own process, which bounds their memory",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--partition", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -732,7 +776,7 @@ def main() -> None:
             env = {"TEACHER_USE_CACHE": "false"} if args.no_cache else {}
             if args.profile:
                 env[PROFILE_ENV] = str(args.profile.resolve())
-            runs.append(run_size(size, workdir, max(1, int(size * args.humans)), args.embed_sample, env))
+            runs.append(run_size(size, workdir, max(1, int(size * args.humans)), args.embed_sample, env, args.batch_seeds))
             if args.json:
                 args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1))
             if not args.keep:
