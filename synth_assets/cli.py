@@ -63,6 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"seed batches: {', '.join(sync.keys) or 'none'}"
           + (f" (new: {', '.join(sync.added)})" if sync.added else "")
           + (f" (removed with their rows: {', '.join(sync.removed)})" if sync.removed else ""))
+    if legacy := sync.rows_deleted.get("(written before seed batches)"):
+        print(f"dropped {legacy} rows written before seed batches existed; each batch's run made them again")
     print(format_stats(*collect_stats(_warehouse())))
     teacher = defs.resources["teacher"]
     if getattr(teacher, "backend", "rules") == "rules":

@@ -81,6 +81,7 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
     files = seed_batch_files(seeds_dir)
     for table in BATCH_TABLES:  # every batch table exists, empty with its schema, even with no seed file
         warehouse.ensure_table(table, TABLE_COLUMNS[table])
+    legacy = _drop_unbatched_rows(warehouse)
     known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
     added = [key for key in files if key not in known]
     held = set(warehouse.query("SELECT DISTINCT seed_batch FROM seeds")["seed_batch"].dropna())
@@ -93,7 +94,24 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
             instance.delete_dynamic_partition(SEED_BATCHES.name, key)
         for table, count in drop_batch_rows(warehouse, key).items():
             deleted[table] = deleted.get(table, 0) + count
+    if legacy:
+        deleted["(written before seed batches)"] = legacy
     return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
+
+
+def _drop_unbatched_rows(warehouse) -> int:
+    """Rows of the batch stages without a batch were written by a version before seed batches; the
+    batches' own runs replace them, so they go (once)."""
+    deleted = 0
+    with warehouse.connect() as con:
+        for table in (*BATCH_TABLES, *SHARED_TABLES):
+            exists = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+                                 "AND column_name = 'seed_batch'", [table]).fetchone()[0]
+            if not exists:
+                continue
+            stage = f" AND stage IN {tuple(BATCH_TABLES)}" if table in SHARED_TABLES else ""
+            deleted += con.execute(f'DELETE FROM "{table}" WHERE seed_batch IS NULL{stage}').fetchone()[0]
+    return deleted
 
 
 def batch_run_requests(keys: Sequence[str], tags: Mapping[str, str], run_key: str | None = None) -> list[dg.RunRequest]:

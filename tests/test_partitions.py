@@ -68,3 +68,12 @@ def test_folders_sharing_an_instance_leave_each_others_batches_alone(tmp_path):
     assert sync_seed_batches(instance, seeds_two, warehouse_two).removed == []
     assert sync_seed_batches(instance, seeds_one, warehouse_one).removed == []
     assert sorted(instance.get_dynamic_partitions("seed_batches")) == ["code", "math"]
+
+
+def test_rows_written_before_seed_batches_are_dropped_once(tmp_path):
+    seeds, warehouse = folder(tmp_path, "a")
+    old = pd.DataFrame({"id": ["old-1", "old-2"], "instruction": "task"})  # no seed_batch: an older version's rows
+    warehouse.write_table("seeds", old, {"id": "VARCHAR", "instruction": "VARCHAR"})
+    sync = sync_seed_batches(dg.DagsterInstance.ephemeral(), seeds, warehouse)
+    assert sync.rows_deleted == {"(written before seed batches)": 2}
+    assert warehouse.read_table("seeds").empty and "seed_batch" in warehouse.read_table("seeds").columns
