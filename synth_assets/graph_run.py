@@ -58,7 +58,7 @@ class GraphRun:
 
     def asset_materializations_for_node(self, node_name: str) -> list[dg.AssetMaterialization]:
         return list(chain.from_iterable(r.asset_materializations_for_node(node_name) for r in self.results
-                                        if node_name in _node_names(r)))
+                                        if node_name in _node_names_of(r.job_def)))
 
     def get_asset_check_evaluations(self) -> list[dg.AssetCheckEvaluation]:
         return list(chain.from_iterable(r.get_asset_check_evaluations() for r in self.results))
@@ -96,7 +96,7 @@ def run_graph(
             instance=instance,
             partition_key=planned.partition_key,
             asset_selection=planned.assets,
-            run_config=_config_for(run_config, planned.assets),
+            run_config=_config_for(run_config, job.get_subset(asset_selection=set(planned.assets))),
             tags=dict(tags or {}),
             raise_on_error=False,
         )
@@ -114,19 +114,16 @@ def _known(requested: list[str], keys: list[str]) -> list[str]:
     return requested
 
 
-def _config_for(run_config: Mapping[str, Any] | None, assets: Sequence[dg.AssetKey]) -> dict[str, Any]:
-    """The ops config of the selected assets and their checks only (Dagster refuses the rest)."""
+def _config_for(run_config: Mapping[str, Any] | None, subset: dg.JobDefinition) -> dict[str, Any]:
+    """The ops config of the run's own nodes (its assets and their checks): Dagster refuses the rest."""
     if not run_config:
         return {}
-    names = {key.to_user_string() for key in assets}
-    ops = {op: cfg for op, cfg in run_config.get("ops", {}).items() if op in names or _check_of(op, names)}
+    names = _node_names_of(subset)
+    ops = {op: cfg for op, cfg in run_config.get("ops", {}).items() if op in names}
     return {**{k: v for k, v in run_config.items() if k != "ops"}, "ops": ops}
 
 
-def _check_of(op: str, asset_names: set[str]) -> bool:
-    # A check's op is named `<asset>_<check>`.
-    return any(op.startswith(name + "_") for name in asset_names)
+def _node_names_of(job: dg.JobDefinition) -> set[str]:
+    return {node.name for node in job.nodes_in_topological_order}
 
 
-def _node_names(result: dg.ExecuteInProcessResult) -> set[str]:
-    return {node.name for node in result.job_def.nodes_in_topological_order}
