@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from resources.warehouse import Warehouse
 
@@ -41,33 +44,38 @@ class TraceStep:
 
 
 def trace_row(warehouse: Warehouse, row_id: str) -> list[TraceStep]:
-    """The chain from `row_id` up to its root; empty when the id is unknown."""
-    tables = [t for t in (*STAGE_TABLES, "rejects") if warehouse.table_exists(t)]
-    chain: list[TraceStep] = []
-    current: str | None = row_id
-    seen: set[str] = set()
-    while current and current not in seen:
-        seen.add(current)
-        step = _step(warehouse, tables, current)
-        if step is None:
-            break
-        chain.append(step)
-        current = step.parent_id
+    """The chain from `row_id` up to its root; empty when the id is unknown. One read-only
+    connection for the whole chain (opening the warehouse per lookup cost more than the lookups)."""
+    if not Path(warehouse.path).exists():
+        return []
+    with warehouse.connect(read_only=True) as con:
+        existing = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        tables = [t for t in (*STAGE_TABLES, "rejects") if t in existing]
+        chain: list[TraceStep] = []
+        current: str | None = row_id
+        seen: set[str] = set()
+        while current and current not in seen:
+            seen.add(current)
+            step = _step(con, tables, current)
+            if step is None:
+                break
+            chain.append(step)
+            current = step.parent_id
     return chain
 
 
-def _step(warehouse: Warehouse, tables: list[str], row_id: str) -> TraceStep | None:
+def _step(con: duckdb.DuckDBPyConnection, tables: list[str], row_id: str) -> TraceStep | None:
     kept_in, row = [], {}
     for table in tables:
         if table == "rejects":
             continue
-        found = warehouse.read_table(table, "WHERE id = ?", [row_id])
+        found = con.execute(f'SELECT * FROM "{table}" WHERE id = ?', [row_id]).df()
         if not found.empty:
             kept_in.append(table)
             row = {**found.iloc[0].to_dict(), **row}  # downstream tables win: they know the verdicts
     decisions = []
     if "rejects" in tables:
-        rejected = warehouse.read_table("rejects", "WHERE id = ?", [row_id])
+        rejected = con.execute("SELECT * FROM rejects WHERE id = ?", [row_id]).df()
         decisions = [_clean(r) for r in rejected[["stage", "reason", "detail", "related_id", "score"]].to_dict("records")]
         if not row and not rejected.empty:
             row = rejected.iloc[0].to_dict()
@@ -75,12 +83,12 @@ def _step(warehouse: Warehouse, tables: list[str], row_id: str) -> TraceStep | N
         return None
     siblings = []
     if row.get("sample_index") is not None and "rejects" in tables and "candidate_solutions" in tables:
-        others = warehouse.query(
+        others = con.execute(
             "SELECT c.id, c.sample_index, r.reason, r.detail FROM candidate_solutions c "
             "LEFT JOIN rejects r ON r.id = c.id AND r.stage = 'verified_solutions' "
             "WHERE c.parent_id = ? AND c.id <> ? ORDER BY c.sample_index",
             [row["parent_id"], row_id],
-        )
+        ).df()
         siblings = [_clean(r) for r in others.to_dict("records")]
     parent = row.get("parent_id")
     return TraceStep(

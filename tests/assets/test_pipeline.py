@@ -91,14 +91,13 @@ def test_verification_rejects_the_planted_wrong_candidates(run):
 
 def test_trace_reaches_a_seed_document_or_human_row_from_every_row_of_the_mix(run):
     _, warehouse, snapshot, *_ = run
-    # A few rows of every (origin, technique) in the mix: each trace opens the warehouse per lookup.
-    sample = snapshot.sort_values("id").groupby(["origin", "technique"]).head(5)
-    assert set(sample["technique"]) >= {"human", "evol_instruct"}
-    for row_id in sample["id"]:
+    assert set(snapshot["technique"]) >= {"human", "evol_instruct"}
+    roots = snapshot.set_index("id")["root_id"]
+    for row_id in snapshot["id"]:  # every row: about 60 ms a trace, one connection each
         chain = trace_row(warehouse, row_id)
         assert chain[0].id == row_id
         assert chain[-1].row["technique"] in {"seed", "human", "document"}, row_id
-        assert chain[-1].id == snapshot.set_index("id").loc[row_id, "root_id"]
+        assert chain[-1].id == roots[row_id]
 
 
 def test_a_second_run_gives_the_same_ids_and_no_duplicates(run):
