@@ -103,10 +103,8 @@ class Warehouse(dg.ConfigurableResource):
             con.execute("BEGIN TRANSACTION")
             existing = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             for name in names:
-                if name in existing:
-                    count = con.execute(f'SELECT count(*) FROM "{name}" WHERE {where}', list(match.values())).fetchone()[0]
-                    con.execute(f'DELETE FROM "{name}" WHERE {where}', list(match.values()))
-                    deleted[name] = int(count)
+                if name in existing:  # DuckDB's DELETE returns the number of rows it deleted
+                    deleted[name] = int(con.execute(f'DELETE FROM "{name}" WHERE {where}', list(match.values())).fetchone()[0])
             con.execute("COMMIT")
         return deleted
 

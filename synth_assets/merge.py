@@ -15,7 +15,7 @@ from pathlib import Path
 from resources.teacher.cache import CACHE_TABLE, ensure_cache_table
 from resources.warehouse import Warehouse
 from synth_assets.core.schema import TABLE_COLUMNS
-from synth_assets.partitions import BATCH_TABLES, SHARED_TABLES
+from synth_assets.partitions import BATCH_TABLES, SHARED_TABLES, batch_stage_rows
 
 __all__ = ["MergedBatch", "merge_batches"]
 
@@ -54,8 +54,7 @@ def merge_batches(warehouse: Warehouse, sources: Iterable[str | Path]) -> list[M
                 if table not in present:
                     continue
                 columns = ", ".join(f'"{c}"' for c in TABLE_COLUMNS[table])
-                # In the shared tables, only the rows of the per-batch stages: the union's own are rebuilt here.
-                where = "seed_batch = ?" + (f" AND stage IN {tuple(BATCH_TABLES)}" if table in SHARED_TABLES else "")
+                where = batch_stage_rows(table)  # the union's own rows are rebuilt here
                 for batch in batches:
                     con.execute(f'DELETE FROM "{table}" WHERE {where}', [batch])
                     con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM source."{table}" WHERE {where}',

@@ -19,12 +19,13 @@ from synth_assets.core.schema import TABLE_COLUMNS
 __all__ = [
     "BATCH_ASSET_KEYS",
     "BATCH_TABLES",
+    "SEED_BATCHES",
     "SHARED_TABLES",
     "UNION_ASSET_KEYS",
-    "SEED_BATCHES",
     "BatchSync",
     "batch_key",
     "batch_run_requests",
+    "batch_stage_rows",
     "drop_batch_rows",
     "seed_batch_files",
     "sync_seed_batches",
@@ -79,7 +80,7 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
     be shared by several data folders (machines running different batches, docs/scaling.md), and
     the partitions of the others are not this folder's to remove."""
     files = seed_batch_files(seeds_dir)
-    for table in BATCH_TABLES:  # every batch table exists, empty with its schema, even with no seed file
+    for table in (*BATCH_TABLES, *SHARED_TABLES):  # each exists with its schema (and `seed_batch`), even with no seed file
         warehouse.ensure_table(table, TABLE_COLUMNS[table])
     legacy = _drop_unbatched_rows(warehouse)
     known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
@@ -102,16 +103,16 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
 def _drop_unbatched_rows(warehouse) -> int:
     """Rows of the batch stages without a batch were written by a version before seed batches; the
     batches' own runs replace them, so they go (once)."""
-    deleted = 0
-    with warehouse.connect() as con:
-        for table in (*BATCH_TABLES, *SHARED_TABLES):
-            exists = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
-                                 "AND column_name = 'seed_batch'", [table]).fetchone()[0]
-            if not exists:
-                continue
-            stage = f" AND stage IN {tuple(BATCH_TABLES)}" if table in SHARED_TABLES else ""
-            deleted += con.execute(f'DELETE FROM "{table}" WHERE seed_batch IS NULL{stage}').fetchone()[0]
-    return deleted
+    with warehouse.connect() as con:  # DuckDB's DELETE returns the number of rows it deleted
+        return sum(con.execute(f'DELETE FROM "{table}" WHERE {batch_stage_rows(table, "seed_batch IS NULL")}')
+                   .fetchone()[0] for table in (*BATCH_TABLES, *SHARED_TABLES))
+
+
+def batch_stage_rows(table: str, batch_condition: str = "seed_batch = ?") -> str:
+    """The SQL condition for the rows the per-batch stages wrote in `table` for one batch: in the
+    shared tables, other stages (dedup, the mix) also keep rows that carry a batch, and are not these."""
+    stages = f" AND stage IN {tuple(BATCH_TABLES)}" if table in SHARED_TABLES else ""
+    return batch_condition + stages
 
 
 def batch_run_requests(keys: Sequence[str], tags: Mapping[str, str], run_key: str | None = None) -> list[dg.RunRequest]:
