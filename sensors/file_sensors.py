@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,12 @@ def _write_cursor(files: Mapping[str, FileFingerprint], changes: int) -> str:
     return json.dumps({"files": {k: files[k].as_json() for k in sorted(files)}, "changes": changes}, sort_keys=True)
 
 
-def _evaluate(context: dg.SensorEvaluationContext, name: str, patterns: tuple[str, ...], what: str) -> dg.SensorResult:
+def _evaluate(
+    context: dg.SensorEvaluationContext, name: str, patterns: tuple[str, ...], what: str,
+    react: Callable[[FileChanges, str, dict[str, str]], dg.SensorResult] | None = None,
+) -> dg.SensorResult:
+    """Scan the files, compare them with the cursor, and on a change ask `react` (default: one run
+    request) for the runs, with the change's run key and tags; the cursor moves on either way."""
     before, changes = _read_cursor(context.cursor)
     root = data_dir()
     after = scan(root, patterns, before)
@@ -140,11 +145,15 @@ def _evaluate(context: dg.SensorEvaluationContext, name: str, patterns: tuple[st
         # Store refreshed mtimes anyway, so a touched file is not hashed on every tick.
         return dg.SensorResult(skip_reason=f"no change in {what} under {root}", cursor=_write_cursor(after, changes))
     context.log.info(f"{what} under {root}: {diff.describe()}")
-    request = dg.RunRequest(
-        run_key=f"{changes + 1}:{_digest(after)}",
-        tags={REFRESH_TAG: name, "synth/changed_files": _tag(diff)},
-    )
-    return dg.SensorResult(run_requests=[request], cursor=_write_cursor(after, changes + 1))
+    run_key = f"{changes + 1}:{_digest(after)}"
+    tags = {REFRESH_TAG: name, "synth/changed_files": _tag(diff)}
+    result = (react or _one_run)(diff, run_key, tags)
+    return dg.SensorResult(run_requests=result.run_requests, dynamic_partitions_requests=result.dynamic_partitions_requests,
+                           cursor=_write_cursor(after, changes + 1))
+
+
+def _one_run(diff: FileChanges, run_key: str, tags: dict[str, str]) -> dg.SensorResult:
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags=tags)])
 
 
 def _digest(files: Mapping[str, FileFingerprint]) -> str:
@@ -166,18 +175,13 @@ def _tag(diff: FileChanges) -> str:
     "removed file removes its partition and rebuilds the union without it.",
 )
 def seed_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    before, changes = _read_cursor(context.cursor)
-    root = data_dir()
-    after = scan(root, SEED_PATTERNS, before)
-    diff = file_changes(before, after)
-    if not diff:
-        return dg.SensorResult(skip_reason=f"no change in seed files under {root}", cursor=_write_cursor(after, changes))
-    context.log.info(f"seed files under {root}: {diff.describe()}")
-    touched = [batch_key(path) for path in (*diff.added, *diff.changed)]
+    return _evaluate(context, "seed_files_sensor", SEED_PATTERNS, "seed files", _seed_batch_runs)
+
+
+def _seed_batch_runs(diff: FileChanges, run_key: str, tags: dict[str, str]) -> dg.SensorResult:
+    """A run per new or changed batch (the last also rebuilds the union), partitions added and removed."""
     removed = [batch_key(path) for path in diff.removed]
-    run_key = f"{changes + 1}:{_digest(after)}"
-    tags = {REFRESH_TAG: "seed_files_sensor", "synth/changed_files": _tag(diff)}
-    requests = batch_run_requests(touched, tags, run_key)
+    requests = batch_run_requests([batch_key(path) for path in (*diff.added, *diff.changed)], tags, run_key)
     if not requests:  # only removals: rebuild the union without the removed batches
         requests = [dg.RunRequest(asset_selection=UNION_ASSET_KEYS, run_key=run_key, tags=tags)]
     partition_requests = []
@@ -185,8 +189,7 @@ def seed_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         partition_requests.append(SEED_BATCHES.build_add_request([batch_key(path) for path in diff.added]))
     if removed:
         partition_requests.append(SEED_BATCHES.build_delete_request(removed))
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests,
-                           cursor=_write_cursor(after, changes + 1))
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
 
 
 @dg.sensor(
