@@ -108,11 +108,12 @@ def corpus_decontaminated(warehouse: Warehouse) -> dg.AssetCheckResult:
 # -- quality of verification: warnings ----------------------------------------------------------
 
 
-def _batch_filter(context: dg.AssetCheckExecutionContext) -> tuple[str, list]:
-    """The verification checks judge the seed batch their run made, when it made one."""
+def _in_batch(context: dg.AssetCheckExecutionContext) -> tuple[str, list]:
+    """The SQL condition for the rows of the seed batch the check's run made (every row when the
+    run made none), and its parameters: the verification checks judge their own batch."""
     if context.has_partition_key:
-        return "WHERE seed_batch = ?", [context.partition_key]
-    return "", []
+        return "seed_batch = ?", [context.partition_key]
+    return "TRUE", []
 
 
 class PassRateSettings(dg.Config):
@@ -123,11 +124,11 @@ class PassRateSettings(dg.Config):
 def verification_pass_rate(
     context: dg.AssetCheckExecutionContext, config: PassRateSettings, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    where, params = _batch_filter(context)
-    candidates = warehouse.read_table("candidate_solutions", where, params)[["id", "domain"]]
-    passed = set(warehouse.read_table("verified_solutions", where, params)["id"]) | set(
-        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected'"
-                        + where.replace("WHERE", " AND"), params)["id"]
+    batch, params = _in_batch(context)
+    candidates = warehouse.read_table("candidate_solutions", f"WHERE {batch}", params)[["id", "domain"]]
+    passed = set(warehouse.read_table("verified_solutions", f"WHERE {batch}", params)["id"]) | set(
+        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected' "
+                        f"AND {batch}", params)["id"]
     )
     candidates = candidates.assign(passed=candidates["id"].isin(passed))
     return _result(check_pass_rate_per_domain(candidates, floor=config.floor), dg.AssetCheckSeverity.WARN)
@@ -143,8 +144,8 @@ class JudgeSettings(dg.Config):
 def verification_judge_scores(
     context: dg.AssetCheckExecutionContext, config: JudgeSettings, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    where, params = _batch_filter(context)
-    judged = warehouse.read_table("verified_solutions", (where + " AND" if where else "WHERE") + " judge_score IS NOT NULL", params)
+    batch, params = _in_batch(context)
+    judged = warehouse.read_table("verified_solutions", f"WHERE {batch} AND judge_score IS NOT NULL", params)
     gate = check_judge_scores(judged, min_median=config.min_median, low_score=config.low_score,
                               max_low_fraction=config.max_low_fraction)
     return _result(gate, dg.AssetCheckSeverity.WARN)
