@@ -119,12 +119,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"synth merge: {exc}", file=sys.stderr)
         return 2
-    files = seed_batch_files(_source_folder("seeds"))
+    seeds = _source_folder("seeds")
+    files = seed_batch_files(seeds)
     for item in merged:
         counts = ", ".join(f"{table} {n}" for table, n in item.rows.items() if n)
         print(f"batch {item.batch} from {item.source}: {counts}")
         if item.batch not in files:
-            print(f"  warning: no seed file for batch {item.batch!r} in {_source_folder('seeds')}; copy it "
+            print(f"  warning: no seed file for batch {item.batch!r} in {seeds}; copy it "
                   "there, or the next `synth run` removes this batch's rows", file=sys.stderr)
     print(f"{len(merged)} batches merged into {warehouse.path}; now `synth run --skip-batches` builds the union")
     return 0

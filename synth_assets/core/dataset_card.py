@@ -25,16 +25,16 @@ __all__ = [
     "CardFacts",
     "FunnelStage",
     "ReviewFacts",
+    "StageDiversity",
     "StageFilter",
     "card_header",
-    "StageDiversity",
     "diversity_png",
     "diversity_rows",
     "funnel_png",
-    "stage_diversity",
     "provenance_rows",
     "render_card",
     "size_category",
+    "stage_diversity",
 ]
 
 # What each stage keeps, in one line; the settings named in backticks are in the stage's table.

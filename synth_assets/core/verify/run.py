@@ -183,7 +183,7 @@ def _select(
             "task_pass_rate": len(passed) / n,
             "task_pass_at_k": pass_at_k(n, len(passed), min(selection.pass_at_k, n)),
         }
-        kept, siblings = select_kept(passed, selection.policy)
+        kept, _ = select_kept(passed, selection.policy)
         kept_ids = {r["id"] for r in kept}
         for row in annotated:
             verdict = verdicts[row["id"]]
