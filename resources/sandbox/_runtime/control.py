@@ -43,15 +43,21 @@ def recv(sock: socket.socket) -> tuple[dict, list[int]]:
     data, ancdata, _flags, _addr = sock.recvmsg(_HDR.size, socket.CMSG_SPACE(4 * MAX_FDS))
     if not data:
         raise ControlClosed("control socket closed")
-    fds: list[int] = []
-    for level, kind, blob in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(blob[: len(blob) - len(blob) % arr.itemsize])
-            fds.extend(arr)
+    fds = received_fds(ancdata)
     if len(data) < _HDR.size:
         data += _exact(sock, _HDR.size - len(data))
     size, _nfds = _HDR.unpack(data)
     if size > MAX_PAYLOAD:
         raise ValueError(f"control frame of {size} bytes")
     return json.loads(_exact(sock, size)), fds
+
+
+def received_fds(ancdata) -> list[int]:
+    """The file descriptors passed with SCM_RIGHTS in a `recvmsg` result's ancillary data."""
+    fds: list[int] = []
+    for level, kind, blob in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(blob[: len(blob) - len(blob) % arr.itemsize])
+            fds.extend(arr)
+    return fds

@@ -134,7 +134,7 @@ class Server:
             data, ancdata, _flags, _addr = recvmsg(16, space)
             if not data:
                 return
-            fds = _fds(ancdata)
+            fds = control.received_fds(ancdata)
             if len(fds) != 4:
                 for fd in fds:
                     close(fd)
@@ -233,7 +233,7 @@ class Server:
             data, ancdata, _flags, _addr = self.zsock.recvmsg(_PID.size, socket.CMSG_SPACE(4))
         except OSError as exc:
             raise ZygoteLost(str(exc)) from exc
-        fds = _fds(ancdata)
+        fds = control.received_fds(ancdata)
         if len(data) != _PID.size or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
@@ -498,16 +498,6 @@ def _drain(fd: int) -> bytes:
 
 class ZygoteLost(RuntimeError):
     """The zygote is gone: no child can be started any more."""
-
-
-def _fds(ancdata) -> list[int]:
-    fds: list[int] = []
-    for level, kind, blob in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(blob[: len(blob) - len(blob) % arr.itemsize])
-            fds.extend(arr)
-    return fds
 
 
 def _rmtree(path: str) -> None:
