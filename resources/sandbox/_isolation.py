@@ -33,7 +33,7 @@ CHILD_ENV = {
 # Imported once by the candidate server so that every forked candidate starts with them loaded
 # (a module that is not preloaded is imported by the candidate itself, at its own cost). The
 # runner server only needs what the runner uses: a smaller heap makes every fork cheaper.
-PRELOAD_CANDIDATE = ["bisect", "cmath", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "heapq", "itertools", "json", "math", "operator", "random", "re", "string", "typing"]
+PRELOAD_CANDIDATE = ["bisect", "cmath", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "heapq", "itertools", "json", "math", "operator", "re", "string", "typing"]
 PRELOAD_RUNNER = ["ast"]
 # rlimits mode cannot show candidates a standard library that sits under a directory other users
 # cannot enter (/root/.pyenv, say): what they may import has to be loaded already.

@@ -3,7 +3,8 @@
 Each worker is a pair of fork servers started once inside the isolation (see `_isolation`): one
 forks the candidate (process B), the other forks the test runner (process A). Per candidate this
 process only hands each server one end of a fresh socketpair, waits for their reports and merges
-them (`_verdict.decide`).
+them (`_verdict.decide`). Candidates with the same tests go to the runner server together (up to
+`candidates_per_runner`), and one process A serves them in turn.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ MAX_CODE_BYTES = 1 << 20
 MAX_TESTS_BYTES = 4 << 20
 STARTUP_TIMEOUT_S = 60.0
 REPORT_GRACE_S = 15.0
-PIPELINE_DEPTH = 2  # jobs in flight per worker in run_many
+PIPELINE_DEPTH = 2  # runner jobs in flight per worker in run_many
 _UID_LOW, _UID_HIGH = 1 << 20, (1 << 31) - 1
 
 
@@ -158,30 +159,37 @@ class _Worker:
         if self.plan.mode == "rlimits" and self.plan.root:
             _kill_uids([u for u in self.uids if u is not None])
 
-    def submit(self, code: str, tests: str) -> _Ticket:
-        """Hand a job to both servers without waiting: a server that finishes a job finds the
-        next one already queued on its control socket."""
-        ticket = _Ticket(next(self.ids), secrets.token_hex(16), time.perf_counter(), self.generation)
+    def submit(self, codes: Sequence[str], tests: str) -> list[_Ticket]:
+        """Hand the candidates (all with these tests) to both servers without waiting: one job
+        per candidate to the candidate server, one job for them all to the runner server. A
+        server that finishes a job finds the next one already queued on its control socket."""
+        tickets = [_Ticket(next(self.ids), secrets.token_hex(16), time.perf_counter(), self.generation)
+                   for _ in codes]
         try:
             if self.candidate is None or self.runner is None:
                 self.start()
-                ticket.generation = self.generation
-            a_end, b_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                for ticket in tickets:
+                    ticket.generation = self.generation
+            pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in codes]
             try:
-                self.candidate.send({"op": "job", "id": ticket.id, "code": code}, (b_end.fileno(),))
-                self.runner.send({"op": "job", "id": ticket.id, "tests": tests, "nonce": ticket.nonce},
-                                 (a_end.fileno(),))
+                for ticket, code, (_a_end, b_end) in zip(tickets, codes, pairs):
+                    self.candidate.send({"op": "job", "id": ticket.id, "code": code}, (b_end.fileno(),))
+                self.runner.send({"op": "job", "ids": [t.id for t in tickets], "tests": tests,
+                                  "nonces": [t.nonce for t in tickets]}, tuple(a.fileno() for a, _ in pairs))
             finally:
-                a_end.close()
-                b_end.close()
+                for pair in pairs:
+                    for end in pair:
+                        end.close()
         except (OSError, EOFError, ValueError, SandboxError) as exc:
-            ticket.failure = self._fail(exc)
-        return ticket
+            failure = self._fail(exc)
+            for ticket in tickets:
+                ticket.failure = failure
+        return tickets
 
     def collect(self, ticket: _Ticket) -> SandboxResult | None:
-        """The result of a submitted job; tickets are collected in the order they were submitted.
-        None when the job never ran: the worker failed on an earlier job while this one was
-        queued (submit it again)."""
+        """The result of a submitted candidate; tickets are collected in the order they were
+        submitted. None when the candidate never ran (submit it again): the worker failed on an
+        earlier job while this one was queued, or the process A it shared ended before its turn."""
         if ticket.failure is None and (ticket.generation != self.generation or self.runner is None
                                        or self.candidate is None):
             return None
@@ -193,6 +201,9 @@ class _Worker:
                 candidate_report = self.candidate.report(ticket.id, timeout)
             except (OSError, EOFError, ValueError) as exc:
                 ticket.failure = self._fail(exc)
+            else:
+                if runner_report.get("not_run"):
+                    return None
         duration = time.perf_counter() - ticket.started
         if ticket.failure is not None:
             return SandboxResult(Outcome.CRASH, ticket.failure[:300], duration, 0, 0)
@@ -204,7 +215,7 @@ class _Worker:
         return f"sandbox worker failed: {detail}"
 
     def run(self, code: str, tests: str) -> SandboxResult:
-        while (result := self.collect(self.submit(code, tests))) is None:
+        while (result := self.collect(self.submit([code], tests)[0])) is None:
             pass
         return result
 
@@ -216,6 +227,16 @@ class _Ticket:
     started: float
     generation: int
     failure: str | None = None
+
+
+def _groups(indices: list[int], jobs: Sequence[tuple[str, str]], size: int) -> list[list[int]]:
+    """The jobs at `indices` grouped by identical tests, at most `size` a group, in the order each
+    group's first job comes."""
+    by_tests: dict[str, list[int]] = {}
+    for i in indices:
+        by_tests.setdefault(jobs[i][1], []).append(i)
+    groups = [same[k:k + size] for same in by_tests.values() for k in range(0, len(same), size)]
+    return sorted(groups, key=lambda group: group[0])
 
 
 def _random_uids(n: int) -> list[int]:
@@ -247,6 +268,8 @@ class Sandbox:
 
     `isolation` is "auto" (the strongest that works here: bwrap, then unshare, then rlimits),
     or one of those by name (SandboxError if it cannot start). Workers start at construction.
+    In `run_many`, up to `candidates_per_runner` candidates with identical tests share one test
+    runner process, in turn; 1 gives every candidate a fresh one (docs/sandbox.md).
     """
 
     def __init__(
@@ -254,15 +277,21 @@ class Sandbox:
         limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen: one shared default is safe
         workers: int = 2,
         isolation: str = "auto",
+        candidates_per_runner: int = 4,
     ) -> None:
         if not isinstance(limits, SandboxLimits):
             raise TypeError("limits must be a SandboxLimits")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise ValueError(f"workers must be an integer in [1, 256], got {workers!r}")
+        if (isinstance(candidates_per_runner, bool) or not isinstance(candidates_per_runner, int)
+                or not 1 <= candidates_per_runner <= control.MAX_GROUP):
+            raise ValueError(f"candidates_per_runner must be an integer in [1, {control.MAX_GROUP}], "
+                             f"got {candidates_per_runner!r}")
         if isolation not in _isolation.MODES:
             raise ValueError(f"isolation must be one of {', '.join(_isolation.MODES)}, got {isolation!r}")
         self.limits = limits
         self.requested = isolation
+        self.candidates_per_runner = candidates_per_runner
         self._closed = False
         self._lock = threading.Lock()
         self._root = os.geteuid() == 0
@@ -336,34 +365,44 @@ class Sandbox:
     def run_many(self, jobs: Sequence[tuple[str, str]]) -> list[SandboxResult]:
         """Run many (code, tests) pairs in parallel over the workers; results in input order.
 
-        Each worker keeps PIPELINE_DEPTH jobs queued at its servers, so that a server never
-        waits for this process between two jobs."""
+        Jobs with identical tests go together, `candidates_per_runner` at a time, to one test
+        runner process. Each worker keeps PIPELINE_DEPTH such groups queued at its servers, so
+        that a server never waits for this process between two jobs."""
         jobs = list(jobs)
         if self._closed:
             raise SandboxError("sandbox is closed")
         results: list[SandboxResult | None] = [None] * len(jobs)
         for i, (code, tests) in enumerate(jobs):
             results[i] = self._refuse(code, tests)
-        todo = iter([i for i, r in enumerate(results) if r is None])
+        groups = iter(_groups([i for i, r in enumerate(results) if r is None], jobs, self.candidates_per_runner))
         lock = threading.Lock()
 
-        def take() -> int | None:
+        def take() -> list[int] | None:
             with lock:
-                return next(todo, None)
+                return next(groups, None)
 
         def drive() -> None:
             worker = self._idle.get()
             try:
-                inflight: collections.deque = collections.deque()
+                inflight: collections.deque = collections.deque()  # (job index, ticket, last of its group)
+                queued = 0
+
+                def submit(group: list[int]) -> None:
+                    nonlocal queued
+                    tickets = worker.submit([jobs[i][0] for i in group], jobs[group[0]][1])
+                    inflight.extend((i, t, t is tickets[-1]) for i, t in zip(group, tickets))
+                    queued += 1
+
                 while True:
-                    while len(inflight) < PIPELINE_DEPTH and (i := take()) is not None:
-                        inflight.append((i, worker.submit(*jobs[i])))
+                    while queued < PIPELINE_DEPTH and (group := take()) is not None:
+                        submit(group)
                     if not inflight:
                         return
-                    i, ticket = inflight.popleft()
+                    i, ticket, last = inflight.popleft()
+                    queued -= last
                     result = worker.collect(ticket)
-                    if result is None:  # queued behind a job that broke the worker: run it again
-                        inflight.appendleft((i, worker.submit(*jobs[i])))
+                    if result is None:  # never ran: submitted again, after what is queued already
+                        submit([i])
                     else:
                         results[i] = result
             finally:
@@ -383,6 +422,7 @@ class Sandbox:
             "fallback": self._plan.mode != "bwrap",
             "running_as_root": self._root,
             "workers": len(self._workers),
+            "candidates_per_runner": self.candidates_per_runner,
             "limits": {**dataclasses.asdict(self.limits), "scratch_mb": self.limits.scratch_mb},
             "enforced_by": enforced,
             "not_enforced": missing,

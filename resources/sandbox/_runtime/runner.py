@@ -4,15 +4,22 @@ The tests execute here; every name the candidate defined is a `Remote` whose ope
 requests to process B. Only plain data comes back (see `wire`), comparisons between a candidate
 object and a plain value are never delegated to the candidate, and the verdict, with the run's
 nonce, is written by this process alone on a pipe process B never holds.
+
+One process A may serve, in turn, several candidates that have the same tests (the k samples of
+one task): each gets a fresh namespace, connection and nonce, and A stops taking more after a run
+that left it in doubt (see `main`); the candidates it leaves go to a fresh A.
 """
 
 from __future__ import annotations
 
+import _thread
 import ast
 import builtins
 import importlib
 import json
+import math
 import os
+import resource
 import traceback
 import weakref
 
@@ -21,6 +28,11 @@ from .policy import Violation
 
 _conn: Conn | None = None
 _MUTABLE = (list, dict, set, bytearray)
+# After these outcomes A is as it was (a verdict on the candidate, or its process B ended): it
+# may serve the next candidate. After any other (the tests broke a limit or a rule, A ran out
+# of memory, the protocol broke) the candidates left go to a fresh A.
+_REUSABLE_AFTER = frozenset({"passed", "test_failure", "syntax_error", "lost"})
+_REUSE_MAX_GROWTH_KB = 64 * 1024  # peak memory A may have grown by and still serve another
 
 
 class CandidateExit(Exception):
@@ -354,11 +366,7 @@ class Run:
     def execute(self, conn: Conn) -> tuple[str, str]:
         """The verdict as (outcome, message)."""
         try:
-            tree = ast.parse(self.tests, "<tests>")
-            steps = [
-                (stmt, compile(ast.Module([stmt], []), "<tests>", "exec", dont_inherit=True, optimize=0))
-                for stmt in tree.body
-            ]
+            tree, steps = _parsed(self.tests)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             return "syntax_error", f"tests do not compile: {_exc_text(exc)}"
         # Which statements are tests, and whether there is any assert at all. A top-level assert
@@ -451,6 +459,23 @@ class Run:
         return "crash", f"tests raised {_exc_text(exc)} at {where}"
 
 
+_last_parsed: list = [None, None]
+
+
+def _parsed(tests: str) -> tuple[ast.Module, list]:
+    """The tests' tree and a code object per statement. A runner serving several candidates gets
+    the same tests for each, and parses them once (code objects are immutable; every candidate
+    still runs them in a fresh namespace)."""
+    if _last_parsed[0] is not tests:
+        tree = ast.parse(tests, "<tests>")
+        steps = [
+            (stmt, compile(ast.Module([stmt], []), "<tests>", "exec", dont_inherit=True, optimize=0))
+            for stmt in tree.body
+        ]
+        _last_parsed[:] = [tests, (tree, steps)]
+    return _last_parsed[1]
+
+
 _WARM_TESTS = (
     ("assert add(1, 2) == 3\nassert first(['a', 'b']) == 'a'\nx = [add(i, 1) for i in range(2)]\n"
      "assert x == [1, 2]\n"),
@@ -489,19 +514,54 @@ def prepare() -> Conn:
     return Conn(wire.Channel(3))
 
 
-def main(tests: str, nonce: str, conn: Conn) -> None:
-    """Run as process A with `conn` from `prepare`; fd 3 is the socket to B, fd 4 the verdict
-    pipe. Never returns."""
+def main(tests: str, nonces: list[str], conn: Conn, cpu_seconds: int, policy) -> None:
+    """Run as process A with `conn` from `prepare`, for one candidate per nonce, in turn: fd 3 is
+    the socket to the first one's process B, fds 6, 7, ... those of the others, fd 4 the verdict
+    pipe, fd 5 the turn pipe (a byte after each verdict wakes the server). Never returns."""
+    start_kb = _peak_memory_kb()
+    for i, nonce in enumerate(nonces):
+        if i:
+            os.dup2(5 + i, 3)
+            os.close(5 + i)
+            _restart_cpu_clock(cpu_seconds)
+            conn = Conn(wire.Channel(3))
+        outcome = _run_one(tests, nonce, conn)
+        try:
+            os.write(5, b".")
+        except OSError:
+            os._exit(0)
+        # Another candidate only in an A that is as it was: no thread or process was started
+        # (they could act during the next run) and its memory has not grown much.
+        if (outcome not in _REUSABLE_AFTER or policy.tasks != 1 or _thread._count()
+                or _peak_memory_kb() - start_kb > _REUSE_MAX_GROWTH_KB):
+            break
+    os._exit(0)
+
+
+def _run_one(tests: str, nonce: str, conn: Conn) -> str:
+    """Run the tests against one candidate, then close its connection and write the verdict."""
     global _conn
     reporter = Reporter(4, nonce)
-    chan = conn.chan
     _conn = conn
     try:
-        outcome, message = Run(tests, reporter).execute(_conn)
+        outcome, message = Run(tests, reporter).execute(conn)
     except BaseException as exc:  # noqa: BLE001 - a bug here must still end in a verdict
         outcome, message = "crash", f"test runner failed: {''.join(traceback.format_exception_only(exc)).strip()}"
-    chan.close()
+    conn.chan.close()
     try:
         reporter.verdict(outcome, message)
-    finally:
+    except BaseException:  # noqa: BLE001 - no verdict can be written: end, the server reports it
         os._exit(0)
+    return outcome
+
+
+def _restart_cpu_clock(cpu_seconds: int) -> None:
+    """RLIMIT_CPU counts the whole process: give the next candidate its own `cpu_seconds`."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def _peak_memory_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -6,6 +6,10 @@ its own session, its own uid (when the server runs as root), rlimits, a scrubbed
 (for B) a fresh temp dir. The server enforces the wall clock and the output cap, and after every
 job kills every process left with the child's uid and removes the temp dir.
 
+A runner job may carry several candidates that share the same tests: one process A serves them
+in turn, with a fresh namespace, connection and nonce each, and the server reports each candidate
+as soon as A has written its verdict (the wall clock and the output cap start again for the next).
+
 The forking itself is done by the server's zygote: a copy of the server, made once after every
 module is loaded, that does nothing but fork a child when asked, hand back its pidfd and reap it.
 A process that forks has all its memory write-protected by every fork, so whatever it does next
@@ -76,6 +80,7 @@ class Server:
             role.warm_up()
         except Exception:  # noqa: BLE001
             traceback.print_exc()
+        self.role_module = role  # an import statement in the child would run importlib's code
         self.prepared = role.prepare(self.report) if self.role == "candidate" else role.prepare()
         self.policy = policy.Policy(None, self.read_roots, int(self.limits["max_processes"]), self.report)
         self.policy._prepared()
@@ -128,14 +133,14 @@ class Server:
         pid and pidfd, reap it, send its exit status. Runs until the server goes away."""
         recvmsg, sendmsg, send = sock.recvmsg, sock.sendmsg, sock.send
         fork, close, wait4, pidfd_open = os.fork, os.close, os.wait4, os.pidfd_open
-        space = socket.CMSG_SPACE(4 * 4)
+        space = socket.CMSG_SPACE(4 * (3 + control.MAX_GROUP))
         rights = (socket.SOL_SOCKET, socket.SCM_RIGHTS)
         while True:
             data, ancdata, _flags, _addr = recvmsg(16, space)
             if not data:
                 return
             fds = control.received_fds(ancdata)
-            if len(fds) != 4:
+            if len(fds) < 4:
                 for fd in fds:
                     close(fd)
                 return
@@ -165,23 +170,29 @@ class Server:
                 for fd in fds:
                     os.close(fd)
                 continue  # a late "stop" for a job that already ended
+            ids = msg.get("ids") if self.role == "runner" else [msg.get("id")]
+            self.unreported = list(ids) if isinstance(ids, list) else [None]
             try:
-                report = self.run_job(msg, fds)
+                self.run_job(msg, fds)
             except ZygoteLost:
                 return  # children cannot be started any more: end, the verifier restarts the worker
             except Exception:  # noqa: BLE001 - report the server's own failure, keep serving
-                report = {"id": msg.get("id"), "error": traceback.format_exc()[-_TAIL:]}
-            control.send(self.ctl, report)
+                error = traceback.format_exc()[-_TAIL:]
+                for job_id in list(self.unreported):
+                    self.send_report({"id": job_id, "error": error})
 
-    def run_job(self, job: dict, fds: list[int]) -> dict:
+    def send_report(self, report: dict) -> None:
+        if report["id"] in self.unreported:
+            self.unreported.remove(report["id"])
+        control.send(self.ctl, report)
+
+    def run_job(self, job: dict, fds: list[int]) -> None:
         started = time.monotonic()
-        if len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            raise ValueError(f"job came with {len(fds)} descriptors")
-        peer = fds[0]
+        ids = list(self.unreported)
         cwd = "/"
         try:
+            if not 1 <= len(fds) == len(ids) <= control.MAX_GROUP:
+                raise ValueError(f"job came with {len(fds)} descriptors for {len(ids)} candidates")
             if self.role == "candidate":
                 cwd = os.path.join(self.tmp_root, f"job-{job['id']}-{os.urandom(4).hex()}")
                 os.mkdir(cwd, 0o700)
@@ -189,44 +200,52 @@ class Server:
                     os.chown(cwd, self.uid, self.uid)
                 payload = cwd + "\0" + job["code"]
             else:
-                payload = job["nonce"] + "\0" + job["tests"]
+                nonces = job["nonces"]
+                if len(nonces) != len(ids) or not all(isinstance(n, str) and n.isalnum() for n in nonces):
+                    raise ValueError("a runner job needs one alphanumeric nonce per candidate")
+                payload = ",".join(nonces) + "\0" + job["tests"]
             # The job travels to the child in a memfd: the zygote never holds it.
             job_fd = os.memfd_create("job")
             _write_all(job_fd, payload.encode("utf-8", "surrogatepass"))
         except BaseException:
-            os.close(peer)
+            for fd in fds:
+                os.close(fd)
             if cwd != "/":
                 _rmtree(cwd)
             raise
         out_r, out_w = os.pipe()
         ev_r, ev_w = os.pipe()
         # Events (progress, refusals, the verdict) are read once the child is gone: a big pipe
-        # spares this server a wakeup per line.
+        # spares this server a wakeup per line. A runner writes a byte on its "turn" pipe after
+        # each verdict, so that the events of a candidate are read as soon as it is done.
         try:
             fcntl.fcntl(ev_w, fcntl.F_SETPIPE_SZ, _EVENTS_PIPE)
         except OSError:
             pass
+        turn_r, turn_w = os.pipe() if self.role == "runner" else (-1, -1)
+        channels = (fds[0], turn_w, *fds[1:]) if self.role == "runner" else tuple(fds)
         pidfd = -1
         try:
             try:
                 self.zsock.sendmsg([b"J"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             array.array("i", (peer, out_w, ev_w, job_fd)))])
+                                             array.array("i", (out_w, ev_w, job_fd, *channels)))])
             finally:
-                for fd in (peer, out_w, ev_w, job_fd):
+                for fd in (out_w, ev_w, job_fd, *channels):
                     os.close(fd)
             pid, pidfd = self.zygote_started()
-            report = self.supervise(job["id"], pid, pidfd, out_r, ev_r, started)
+            reports = self.supervise(ids, pid, pidfd, out_r, ev_r, turn_r, started)
         finally:
-            os.close(out_r)
-            os.close(ev_r)
+            for fd in (out_r, ev_r, turn_r):
+                if fd >= 0:
+                    os.close(fd)
             if pidfd >= 0:
                 os.close(pidfd)
-            report_leftovers = self.clean_up()
+            leftovers = self.clean_up()
             if cwd != "/":
                 _rmtree(cwd)
-        report["leftovers"] = report_leftovers
-        report["wall"] = time.monotonic() - started
-        return report
+        reports[0]["leftovers"] = leftovers
+        for report in reports:
+            self.send_report(report)
 
     def zygote_started(self) -> tuple[int, int]:
         try:
@@ -242,24 +261,28 @@ class Server:
 
     # --- the child ----------------------------------------------------------------------------
 
-    def child(self, peer: int, out_w: int, ev_w: int, job_fd: int) -> None:
-        """Runs in a process the zygote forked: becomes process A or B."""
+    def child(self, out_w: int, ev_w: int, job_fd: int, *channels: int) -> None:
+        """Runs in a process the zygote forked: becomes process A or B. fd 3 is the socket to the
+        other process of the (first) candidate, fd 4 the events pipe; a runner also has its turn
+        pipe on fd 5 and the sockets of the candidates after the first on fds 6, 7, ..."""
         try:
             os.setsid()
             head, _, body = _read_all(job_fd).decode("utf-8", "surrogatepass").partition("\0")
-            peer = fcntl.fcntl(peer, fcntl.F_DUPFD, 100)
+            channels = tuple(fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in channels)
             out_w = fcntl.fcntl(out_w, fcntl.F_DUPFD, 100)
             ev_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD, 100)
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
-            os.dup2(peer, 3)
+            os.dup2(channels[0], 3)
             os.dup2(ev_w, 4)
-            os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            for fd, channel in enumerate(channels[1:], start=5):
+                os.dup2(channel, fd)
+            os.closerange(4 + len(channels), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
-            self.set_limits()
+            self.set_limits(len(channels) - (self.role == "runner"))
             if self.uid is not None:
                 os.setgroups([])
                 os.setresgid(self.uid, self.uid, self.uid)
@@ -274,10 +297,12 @@ class Server:
                 os._exit(EXIT_SETUP_FAILED)
         os._exit(0)
 
-    def set_limits(self) -> None:
+    def set_limits(self, candidates: int) -> None:
         lim = self.limits
         cpu = int(lim["cpu_seconds"])
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        # The soft limit is per candidate (a runner serving several moves it on before each, see
+        # runner.main); the hard limit, a second past it per candidate, bounds the whole process.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, candidates * (cpu + 1)))
         memory = int(lim["memory_mb"]) * MiB
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         size = int(lim["max_file_mb"]) * MiB
@@ -305,26 +330,37 @@ class Server:
             pass
 
     def run_role(self, head: str, body: str) -> None:
-        """`head` is the temp dir (candidate) or the nonce (runner); `body` the code or tests."""
+        """`head` is the temp dir (candidate) or the nonces (runner); `body` the code or tests."""
         if self.role == "candidate":
-            from . import candidate
-
             self.policy.bind(head, canonical=True).install()
-            candidate.main(body, self.prepared)
+            self.role_module.main(body, self.prepared)
         else:
-            from . import runner
-
             self.policy.bind(None).install()
-            runner.main(body, head, self.prepared)
+            self.role_module.main(body, head.split(","), self.prepared, int(self.limits["cpu_seconds"]), self.policy)
 
     # --- supervision --------------------------------------------------------------------------
 
-    def supervise(self, job_id, pid: int, pidfd: int, out_r: int, ev_r: int, started: float) -> dict:
-        deadline = started + float(self.limits["wall_seconds"])
+    def supervise(self, ids: list, pid: int, pidfd: int, out_r: int, ev_r: int, turn_r: int,
+                  started: float) -> list[dict]:
+        """Watch the child until it ends. Returns the reports still to send, the one that
+        carries the child's fate (exit status, signal, kill, CPU) first.
+
+        A runner serving several candidates writes a verdict line after each (and a byte on its
+        turn pipe): the report of every candidate but the last goes out as soon as its verdict is
+        in, so that the verifier can
+        collect it (and let its process B go) while A goes on with the next, and the wall clock
+        and the output cap start again. Candidates that A ends before starting are reported
+        "not_run", for the verifier to submit again."""
+        wall = float(self.limits["wall_seconds"])
+        deadline = started + wall
         out_cap = int(self.limits["max_output_kb"]) * 1024
         poll = self.poll
         ctl_fd, zfd = self.ctl.fileno(), self.zsock.fileno()
         poll.register(out_r, _READ)
+        watch_turns = len(ids) > 1
+        if watch_turns:
+            poll.register(turn_r, _READ)
+        current, since = 0, started  # the candidate in progress, and when it began
         out_open = True
         out_bytes = 0
         tail = b""
@@ -332,6 +368,17 @@ class Server:
         killed = None
         parent_gone = False
         exited = None
+
+        def send_verdicts() -> None:
+            nonlocal current, since, deadline, out_bytes, tail
+            while current < len(ids) - 1 and (end := _verdict_end(events)) >= 0:
+                self.send_report(_report(ids[current], events[:end], out_bytes, tail, since))
+                del events[:end]
+                current += 1
+                since = time.monotonic()
+                deadline = since + wall
+                out_bytes, tail = 0, b""
+
         try:
             while exited is None:
                 timeout = deadline - time.monotonic() if killed is None else 1.0
@@ -357,7 +404,7 @@ class Server:
                             continue
                         for fd2 in fds:
                             os.close(fd2)
-                        if msg.get("op") == "stop" and msg.get("id") == job_id and killed is None:
+                        if msg.get("op") == "stop" and msg.get("id") == ids[current] and killed is None:
                             killed = self.kill(pid, pidfd, "stopped")
                     elif fd == out_r and out_open:
                         data = os.read(out_r, 65536)
@@ -369,6 +416,15 @@ class Server:
                         tail = (tail + data)[-_TAIL:]
                         if out_bytes > out_cap and killed is None:
                             killed = self.kill(pid, pidfd, "output")
+                    elif fd == turn_r and watch_turns:
+                        if not os.read(turn_r, 4096):
+                            poll.unregister(turn_r)
+                            watch_turns = False
+                            continue
+                        events += _drain(ev_r)
+                        if killed is None:
+                            send_verdicts()
+                        del events[:-_EVENTS_CAP]
             data = _drain(out_r) if out_open else b""
             out_bytes += len(data)
             tail = (tail + data)[-_TAIL:]
@@ -376,20 +432,25 @@ class Server:
         finally:
             if out_open:
                 poll.unregister(out_r)
+            if watch_turns:
+                poll.unregister(turn_r)
         if parent_gone:
             raise control.ControlClosed("parent went away")
+        if killed is None:
+            send_verdicts()
         _pid, status, cpu, faults = exited
-        return {
-            "id": job_id,
+        fate = {
             "exit": os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "killed": killed,
             "cpu": cpu,
             "faults": faults,
-            "out_bytes": out_bytes,
-            "out_tail": tail.decode("utf-8", "replace"),
-            "events": events.decode("utf-8", "replace"),
         }
+        not_run = [{"id": job_id, "not_run": True} for job_id in ids[current + 1:]]
+        if current > 0 and not events.strip():
+            # A ended after a verdict, before it began this candidate: nothing was run for it.
+            return [{"id": ids[current], "not_run": True, **fate}, *not_run]
+        return [{**_report(ids[current], events, out_bytes, tail, since), **fate}, *not_run]
 
     def kill(self, pid: int, pidfd: int, reason: str) -> str:
         """Kill the child (and, past a limit, its process group). On "stopped" the tests are over
@@ -478,6 +539,31 @@ class Server:
             pass
         finally:
             os.setresuid(0, 0, 0)
+
+
+def _report(job_id, events: bytes, out_bytes: int, tail: bytes, since: float) -> dict:
+    """A candidate's report; the fields of the process's fate are filled in by the last one."""
+    return {
+        "id": job_id,
+        "exit": None,
+        "signal": None,
+        "killed": None,
+        "cpu": 0.0,
+        "faults": 0,
+        "out_bytes": out_bytes,
+        "out_tail": tail.decode("utf-8", "replace"),
+        "events": bytes(events).decode("utf-8", "replace"),
+        "wall": time.monotonic() - since,
+    }
+
+
+def _verdict_end(events: bytearray) -> int:
+    """Where the first verdict line in `events` ends (just past its newline), or -1."""
+    start = 0 if events.startswith(b'{"verdict"') else events.find(b'\n{"verdict"')
+    if start < 0:
+        return -1
+    end = events.find(b"\n", start + 1)
+    return -1 if end < 0 else end + 1
 
 
 def _drain(fd: int) -> bytes:
