@@ -1,6 +1,6 @@
 """Candidates per second: plain `subprocess.run` per candidate vs `Sandbox.run_many`.
 
-    .venv/bin/python bench/verify_throughput.py [--candidates 300] [--workers 2] [--rounds 3]
+    .venv/bin/python bench/verify_throughput.py [--candidates 300] [--per-task 4] [--workers 2] [--rounds 3]
 
 The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
 isolation, once sequentially and once with `--workers` threads; a third, stricter baseline starts
@@ -10,8 +10,11 @@ candidates with every limit and the isolation on. For reference, a naive pre-war
 (one process per candidate running code and tests together, nothing enforced) shows the ceiling
 of fork-per-candidate on this machine. Rounds are interleaved (baseline, sandbox,
 baseline, ...) so that load from elsewhere on the machine hits both alike; the table shows the
-median round. The mix (seeded) is about half passing candidates, then wrong answers, exceptions
-in the tests, syntax errors and candidates that import a module.
+median round. As in the pipeline (k samples per instruction, default 4), the candidates come
+`--per-task` to a task, all with that task's tests; the sandbox runs once with its default (the
+candidates of a task share a test runner process) and once with a fresh runner per candidate.
+The mix (seeded) is about half passing candidates, then wrong answers, exceptions in the tests,
+syntax errors and candidates that import a module.
 """
 
 from __future__ import annotations
@@ -50,12 +53,16 @@ TASKS = [
 ]
 
 
-def make_candidates(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
-    """(kind, code, tests) with about 50% passing, 20% wrong, 10% raising, 10% syntax, 10% import."""
+def make_candidates(n: int, per_task: int = 4, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(kind, code, tests) with about 50% passing, 20% wrong, 10% raising, 10% syntax, 10% import;
+    `per_task` candidates in a row share a task, whose tests are its own (a comment numbers them,
+    as every instruction of the pipeline has tests of its own)."""
     rng = random.Random(seed)
     out = []
-    for _ in range(n):
-        good, bad, tests = rng.choice(TASKS)
+    for i in range(n):
+        if i % per_task == 0:
+            good, bad, tests = rng.choice(TASKS)
+            tests += f"# task {i // per_task}\n"
         roll = rng.random()
         if roll < 0.5:
             out.append(("pass", good, tests))
@@ -79,7 +86,7 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def cpu_per_candidate(jobs, workers: int, isolation: str) -> dict[str, float]:
+def cpu_per_candidate(jobs, workers: int, isolation: str, per_runner: int) -> dict[str, float]:
     """Milliseconds of CPU per candidate, all processes included: on a machine with nothing else
     running, throughput ratios are the inverse of these. The sandbox's start-up and shutdown are
     measured separately and subtracted."""
@@ -97,10 +104,11 @@ def cpu_per_candidate(jobs, workers: int, isolation: str) -> dict[str, float]:
     with Sandbox(SandboxLimits(), workers=workers, isolation=isolation):
         pass
     idle = _cpu() - start
-    start = _cpu()
-    with Sandbox(SandboxLimits(), workers=workers, isolation=isolation) as sandbox:
-        run_sandbox(sandbox, jobs)
-    out["sandbox"] = (_cpu() - start - idle) / len(jobs) * 1000
+    for key, size in (("sandbox", per_runner), ("fresh", 1)):
+        start = _cpu()
+        with Sandbox(SandboxLimits(), workers=workers, isolation=isolation, candidates_per_runner=size) as sandbox:
+            run_sandbox(sandbox, jobs)
+        out[key] = (_cpu() - start - idle) / len(jobs) * 1000
     return out
 
 
@@ -180,16 +188,19 @@ def run_sandbox(sandbox: Sandbox, jobs) -> tuple[float, list[bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=300)
+    parser.add_argument("--per-task", type=int, default=4, help="candidates per task (k), sharing its tests")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--isolation", default="auto")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    jobs = make_candidates(args.candidates)
-    rates: dict[str, list[float]] = {"seq": [], "nosite": [], "par": [], "fork": [], "sandbox": []}
-    with Sandbox(SandboxLimits(), workers=args.workers, isolation=args.isolation) as sandbox:
+    jobs = make_candidates(args.candidates, args.per_task)
+    rates: dict[str, list[float]] = {"seq": [], "nosite": [], "par": [], "fork": [], "sandbox": [], "fresh": []}
+    with (Sandbox(SandboxLimits(), workers=args.workers, isolation=args.isolation) as sandbox,
+          Sandbox(SandboxLimits(), workers=args.workers, isolation=args.isolation, candidates_per_runner=1) as fresh):
         run_sandbox(sandbox, jobs[:20])  # warm-up
+        run_sandbox(fresh, jobs[:20])
         for _ in range(args.rounds):
             rate, base_ok = run_baseline(jobs, 1)
             rates["seq"].append(rate)
@@ -201,17 +212,21 @@ def main() -> None:
             rates["fork"].append(rate)
             rate, sandbox_ok = run_sandbox(sandbox, jobs)
             rates["sandbox"].append(rate)
-            if sandbox_ok != base_ok or fork_ok != base_ok or nosite_ok != base_ok:
+            rate, fresh_ok = run_sandbox(fresh, jobs)
+            rates["fresh"].append(rate)
+            if any(ok != base_ok for ok in (sandbox_ok, fresh_ok, fork_ok, nosite_ok)):
                 diff = sum(a != b for a, b in zip(sandbox_ok, base_ok))
                 raise SystemExit(f"sandbox and baseline disagree on {diff} candidates")
         info = sandbox.describe()
-    cpu = cpu_per_candidate(jobs, args.workers, args.isolation)
+    per_runner = info["candidates_per_runner"]
+    cpu = cpu_per_candidate(jobs, args.workers, args.isolation, per_runner)
 
-    seq, nosite, par, fork, sb = (statistics.median(rates[k]) for k in ("seq", "nosite", "par", "fork", "sandbox"))
+    seq, nosite, par, fork, sb, fresh_rate = (
+        statistics.median(rates[k]) for k in ("seq", "nosite", "par", "fork", "sandbox", "fresh"))
     mix = {k: sum(1 for j in jobs if j[0] == k) for k in ("pass", "wrong", "raises", "syntax", "import")}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}")
-    print(f"candidates: {len(jobs)} ({', '.join(f'{v} {k}' for k, v in mix.items())}); "
+    print(f"candidates: {len(jobs)} ({', '.join(f'{v} {k}' for k, v in mix.items())}), {args.per_task} per task; "
           f"workers/threads: {args.workers}; rounds: {args.rounds} (median shown)")
     print(f"sandbox: isolation={info['isolation']}, limits={info['limits']}")
     print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
@@ -227,7 +242,11 @@ def main() -> None:
           f"| (same as sequential) | |")
     print(f"| reference: naive fork server, one process per candidate, {args.workers} workers, "
           f"no limits, no isolation | {fork:.0f} | {sb / fork:.1f}x | {cpu['fork']:.1f} | {cpu['fork'] / cpu['sandbox']:.1f}x |")
-    print(f"| Sandbox.run_many, {args.workers} workers, isolation {info['isolation']}, all limits | {sb:.0f} | 1.0x "
+    print(f"| Sandbox.run_many, {args.workers} workers, isolation {info['isolation']}, all limits, "
+          f"a fresh test runner per candidate | {fresh_rate:.0f} | {sb / fresh_rate:.1f}x | {cpu['fresh']:.1f} "
+          f"| {cpu['fresh'] / cpu['sandbox']:.1f}x |")
+    print(f"| Sandbox.run_many, {args.workers} workers, isolation {info['isolation']}, all limits, "
+          f"a task's candidates share a test runner ({per_runner} at most) | {sb:.0f} | 1.0x "
           f"| {cpu['sandbox']:.1f} | 1.0x |")
     print()
     print("all rounds:", {k: [round(v) for v in vs] for k, vs in rates.items()})

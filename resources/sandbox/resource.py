@@ -1,5 +1,6 @@
 """`CodeSandbox`: the Dagster resource around `Sandbox`. The only module of this package that
-imports dagster; the config fields are the limits, the worker count and the isolation mode."""
+imports dagster; the config fields are the limits, the worker count, the isolation mode and how
+many candidates with the same tests share a test runner process."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class CodeSandbox(dg.ConfigurableResource):
     max_output_kb: int = _DEFAULTS.max_output_kb
     workers: int = 2
     isolation: str = "auto"
+    candidates_per_runner: int = 4
 
     _sandbox: Sandbox | None = PrivateAttr(default=None)
 
@@ -45,8 +47,12 @@ class CodeSandbox(dg.ConfigurableResource):
             max_output_kb=self.max_output_kb,
         )
 
+    def _start(self) -> Sandbox:
+        return Sandbox(self.limits, workers=self.workers, isolation=self.isolation,
+                       candidates_per_runner=self.candidates_per_runner)
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._sandbox = Sandbox(self.limits, workers=self.workers, isolation=self.isolation)
+        self._sandbox = self._start()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
@@ -54,7 +60,7 @@ class CodeSandbox(dg.ConfigurableResource):
     @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox(self.limits, workers=self.workers, isolation=self.isolation)
+            self._sandbox = self._start()
         return self._sandbox
 
     def close(self) -> None:

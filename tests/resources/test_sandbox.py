@@ -184,6 +184,71 @@ def test_run_many_keeps_order_and_classifies_each(sandbox: Sandbox) -> None:
     assert sandbox.run_many([]) == []
 
 
+# --- candidates with the same tests share a test runner process -------------------------------
+
+PID_TESTS = "import os\nassert add(1, 2) == 3\nassert False, os.getpid()\n"
+
+
+def _runner_pids(results: list[SandboxResult]) -> list[str]:
+    """The pid of the process A that ran each candidate (the last assert's message)."""
+    return [r.message.rsplit("AssertionError: ", 1)[1].rstrip(")") for r in results]
+
+
+def test_candidates_with_the_same_tests_share_a_runner_four_at_a_time(sandbox: Sandbox) -> None:
+    results = sandbox.run_many([(ADD, PID_TESTS)] * 8 + [(ADD, PID_TESTS + "# other tests\n")] * 2)
+    assert all(r.outcome is Outcome.TEST_FAILURE and r.tests_run == 1 for r in results), results
+    pids = _runner_pids(results)
+    assert len(set(pids[0:4])) == 1 and len(set(pids[4:8])) == 1
+    assert pids[8] == pids[9]  # the other tests: a group of their own
+
+
+def test_one_candidate_per_runner_when_asked() -> None:
+    with Sandbox(LIMITS, workers=1, candidates_per_runner=1) as sb:
+        pids = _runner_pids(sb.run_many([(ADD, PID_TESTS)] * 4))
+        assert sb.describe()["candidates_per_runner"] == 1
+    assert len(set(pids)) == 4
+
+
+def test_each_candidate_in_a_shared_runner_starts_from_fresh_tests(sandbox: Sandbox) -> None:
+    """Globals the tests set for one candidate are gone for the next, and each candidate gets
+    its own verdict whatever its neighbours did."""
+    tests = "assert 'seen' not in globals()\nseen = add(1, 2)\nassert seen == 3\n"
+    wrong = "def add(a, b):\n    return 0\n"
+    raises = "def add(a, b):\n    raise ValueError('no')\n"
+    results = sandbox.run_many([(ADD, tests), (wrong, tests), (raises, tests), (ADD, tests)])
+    assert [r.outcome for r in results] == [Outcome.PASSED, Outcome.TEST_FAILURE, Outcome.TEST_FAILURE, Outcome.PASSED]
+    assert "ValueError: no" in results[2].message
+
+
+def test_the_cpu_limit_is_per_candidate_in_a_shared_runner() -> None:
+    """Tests that spend 0.6 s of CPU each pass for four candidates in one runner process with a
+    1 s limit (RLIMIT_CPU counts the process, so the runner moves it on before each), and tests
+    that spin forever still time out."""
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6:\n    pass\nassert add(1, 2) == 3\n"
+    spin = "assert add(1, 2) == 3\nwhile True:\n    pass\n"
+    with Sandbox(SandboxLimits(cpu_seconds=1, wall_seconds=5), workers=1) as sb:
+        burned = sb.run_many([(ADD, burn)] * 4)
+        spun = sb.run_many([(ADD, spin)] * 2)
+    assert all(r.passed for r in burned), burned
+    assert [r.outcome for r in spun] == [Outcome.TIMEOUT] * 2
+    assert all("CPU time limit exceeded by the tests" in r.message for r in spun), spun
+
+
+def test_a_runner_that_dies_hands_the_rest_of_its_group_to_a_fresh_one() -> None:
+    """A candidate that sleeps past the wall clock takes its runner with it; the candidates after
+    it in the group still get their own verdicts."""
+    sleepy = "import time\ndef add(a, b):\n    time.sleep(30)\n"
+    with Sandbox(SandboxLimits(cpu_seconds=1, wall_seconds=1), workers=1) as sb:
+        results = sb.run_many([(ADD, ADD_TESTS), (sleepy, ADD_TESTS), (ADD, ADD_TESTS), (ADD, ADD_TESTS)])
+    assert [r.outcome for r in results] == [Outcome.PASSED, Outcome.TIMEOUT, Outcome.PASSED, Outcome.PASSED]
+
+
+def test_a_runner_whose_tests_start_a_thread_serves_no_one_else(sandbox: Sandbox) -> None:
+    tests = "import os, threading\nthreading.Thread(target=lambda: None).start()\nassert add(1, 2) == 3\nassert False, os.getpid()\n"
+    pids = _runner_pids(sandbox.run_many([(ADD, tests)] * 3))
+    assert len(set(pids)) == 3  # one group, one worker: the two left each got a fresh runner
+
+
 def test_oversized_candidate_is_refused_without_running(sandbox: Sandbox) -> None:
     result = sandbox.run_tests("x = 1\n" * 300_000, ADD_TESTS)
     assert result.outcome is Outcome.FORBIDDEN
@@ -230,6 +295,8 @@ def test_sandbox_arguments_are_validated() -> None:
         Sandbox(isolation="docker")
     with pytest.raises(TypeError, match="limits"):
         Sandbox(limits={"cpu_seconds": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="candidates_per_runner"):
+        Sandbox(candidates_per_runner=0)
 
 
 def test_describe_names_the_isolation_and_every_limit(sandbox: Sandbox) -> None:

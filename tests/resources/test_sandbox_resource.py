@@ -35,10 +35,11 @@ def test_resource_runs_candidates_inside_an_asset() -> None:
 
 
 def test_resource_outside_a_run_starts_lazily_and_closes() -> None:
-    resource = CodeSandbox(workers=1, wall_seconds=4)
+    resource = CodeSandbox(workers=1, wall_seconds=4, candidates_per_runner=2)
     try:
         assert resource.run_tests(ADD, "assert add(1, 1) == 3").outcome is Outcome.TEST_FAILURE
         assert resource.describe()["workers"] == 1
+        assert resource.describe()["candidates_per_runner"] == 2
     finally:
         resource.close()
     assert resource._sandbox is None

@@ -251,6 +251,37 @@ def test_hostile_candidate_fails_and_the_host_is_unchanged(
     assert sandbox.run_tests(*GOOD).passed
 
 
+def test_hostile_candidates_sharing_a_test_runner_leave_their_neighbours_verdicts_alone(
+    sandbox: Sandbox, listener: socket.socket, sentinel: Path, secret: str
+) -> None:
+    """Every hostile case with the common tests, each between two honest candidates, in one batch:
+    candidates with the same tests share a runner process four at a time, so each hostile one
+    shares it with honest ones. Every honest candidate still passes, every hostile one still
+    fails as expected, and the host is unchanged."""
+    info = sandbox.describe()
+    assert info["candidates_per_runner"] > 1
+    cases = [c for c in CASES if c[2] == ADD_TESTS]
+    jobs, expected = [], []
+    for _name, code, tests, outcome in cases:
+        code = code.format(sentinel=str(sentinel), sentinel_dir=str(sentinel.parent), port=listener.getsockname()[1])
+        jobs += [GOOD, (code, tests)]
+        expected += [Outcome.PASSED, outcome]
+    jobs.append(GOOD)
+    expected.append(Outcome.PASSED)
+
+    results = sandbox.run_many(jobs)
+
+    names = ["honest"] + [n for c in cases for n in (c[0], "honest")]
+    got = {(i, names[i]): r.outcome for i, r in enumerate(results) if r.outcome is not expected[i]}
+    assert got == {}, {k: (v, results[k[0]].message) for k, v in got.items()}
+    assert sentinel.read_text() == "original"
+    assert _candidate_processes(set(info["candidate_uids"])) == []
+    assert _stray_temp_dirs(set(info["candidate_uids"]), info["host_temp_root"]) == []
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    assert os.environ[SECRET_NAME] == secret
+
+
 def test_secret_is_invisible_to_an_honest_reader(sandbox: Sandbox, secret: str) -> None:
     """The candidate's whole environment, sent back as a value, holds no trace of the secret."""
     result = sandbox.run_tests(

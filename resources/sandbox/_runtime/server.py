@@ -53,11 +53,18 @@ class Server:
         self.uid = config["uid"]
         self.limits = config["limits"]
         self.tmp_root = os.path.realpath(config["tmp_root"])
+        # One job at a time: every candidate gets a fresh, empty temp dir at the same path, so
+        # HOME and TMPDIR are set here once instead of in every child.
+        self.job_dir = os.path.join(self.tmp_root, f"job-{os.urandom(4).hex()}")
         self.read_roots = config["read_roots"]
         self.is_root = os.geteuid() == 0
+        self.rlimits = self.child_rlimits()
+        self.max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         # The children's environment, set once here: a child only adds HOME and TMPDIR.
         os.environ.clear()
         os.environ.update(config["env"])
+        if self.role == "candidate":
+            os.environ["HOME"] = os.environ["TMPDIR"] = self.job_dir
         sys.argv = ["sandbox"]
         if self.uid is not None and not self.is_root:
             raise RuntimeError("a uid was given but the server is not root")
@@ -194,7 +201,7 @@ class Server:
             if not 1 <= len(fds) == len(ids) <= control.MAX_GROUP:
                 raise ValueError(f"job came with {len(fds)} descriptors for {len(ids)} candidates")
             if self.role == "candidate":
-                cwd = os.path.join(self.tmp_root, f"job-{job['id']}-{os.urandom(4).hex()}")
+                cwd = self.job_dir
                 os.mkdir(cwd, 0o700)
                 if self.uid is not None:
                     os.chown(cwd, self.uid, self.uid)
@@ -279,7 +286,7 @@ class Server:
             os.dup2(ev_w, 4)
             for fd, channel in enumerate(channels[1:], start=5):
                 os.dup2(channel, fd)
-            os.closerange(4 + len(channels), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            os.closerange(4 + len(channels), self.max_fd)
             cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
             self.set_limits(len(channels) - (self.role == "runner"))
@@ -287,8 +294,6 @@ class Server:
                 os.setgroups([])
                 os.setresgid(self.uid, self.uid, self.uid)
                 os.setresuid(self.uid, self.uid, self.uid)
-            if self.role == "candidate":
-                os.environ["HOME"] = os.environ["TMPDIR"] = cwd
             self.run_role(head, body)
         except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
             try:
@@ -297,25 +302,33 @@ class Server:
                 os._exit(EXIT_SETUP_FAILED)
         os._exit(0)
 
-    def set_limits(self, candidates: int) -> None:
+    def child_rlimits(self) -> list[tuple[int, tuple[int, int]]]:
+        """Every rlimit of a child but the CPU time, worked out once here rather than in each."""
         lim = self.limits
-        cpu = int(lim["cpu_seconds"])
-        # The soft limit is per candidate (a runner serving several moves it on before each, see
-        # runner.main); the hard limit, a second past it per candidate, bounds the whole process.
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, candidates * (cpu + 1)))
         memory = int(lim["memory_mb"]) * MiB
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         size = int(lim["max_file_mb"]) * MiB
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        out = [
+            (resource.RLIMIT_AS, (memory, memory)),
+            (resource.RLIMIT_FSIZE, (size, size)),
+            (resource.RLIMIT_CORE, (0, 0)),
+            (resource.RLIMIT_NOFILE, (256, 256)),
+        ]
         stack = resource.getrlimit(resource.RLIMIT_STACK)[0]
         if stack == resource.RLIM_INFINITY or stack > 8 * MiB:
-            resource.setrlimit(resource.RLIMIT_STACK, (8 * MiB, 8 * MiB))
+            out.append((resource.RLIMIT_STACK, (8 * MiB, 8 * MiB)))
         if self.uid is not None:
             # RLIMIT_NPROC counts every task of the uid; the uid is this worker's alone.
             nproc = int(lim["max_processes"])
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            out.append((resource.RLIMIT_NPROC, (nproc, nproc)))
+        return out
+
+    def set_limits(self, candidates: int) -> None:
+        cpu = int(self.limits["cpu_seconds"])
+        # The soft limit is per candidate (a runner serving several moves it on before each, see
+        # runner.main); the hard limit, a second past it per candidate, bounds the whole process.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, candidates * (cpu + 1)))
+        for which, value in self.rlimits:
+            resource.setrlimit(which, value)
 
     def report(self, kind: str, detail: str) -> None:
         """A refusal, written on fd 4: a tab-separated line from the candidate, a JSON line
