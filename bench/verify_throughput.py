@@ -1,6 +1,7 @@
 """Candidates per second: plain `subprocess.run` per candidate vs `Sandbox.run_many`.
 
     .venv/bin/python bench/verify_throughput.py [--candidates 300] [--per-task 4] [--workers 2] [--rounds 3]
+                                                [--breakdown]
 
 The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
 isolation, once sequentially and once with `--workers` threads; a third, stricter baseline starts
@@ -112,6 +113,52 @@ def cpu_per_candidate(jobs, workers: int, isolation: str, per_runner: int) -> di
     return out
 
 
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cpu_breakdown(jobs, workers: int, isolation: str) -> dict[str, float]:
+    """Milliseconds of CPU per candidate by process: the fork servers and their zygotes (read
+    from /proc; each server is the child of its bwrap or unshare process), this process, and
+    processes A and B (their own accounting, in the servers' reports)."""
+    from resources.sandbox import _sandbox
+
+    children_cpu = {"A (tests)": 0.0, "B (candidate)": 0.0}
+    decide = _sandbox.decide
+
+    def counting(runner, candidate, *args, **kwargs):
+        children_cpu["A (tests)"] += runner.get("cpu") or 0.0
+        children_cpu["B (candidate)"] += candidate.get("cpu") or 0.0
+        return decide(runner, candidate, *args, **kwargs)
+
+    _sandbox.decide = counting
+    try:
+        with Sandbox(SandboxLimits(), workers=workers, isolation=isolation) as sandbox:
+            run_sandbox(sandbox, jobs[:20])
+            children_cpu.update({k: 0.0 for k in children_cpu})
+            procs: dict[str, list[int]] = {}
+            for worker in sandbox._workers:
+                for role, server in (("candidate", worker.candidate), ("runner", worker.runner)):
+                    pid = _children(server.proc.pid)[0]
+                    procs.setdefault(f"{role} server", []).append(pid)
+                    procs.setdefault(f"{role} zygote", []).append(_children(pid)[0])
+            before = {k: sum(map(_proc_cpu, pids)) for k, pids in procs.items()}
+            start = os.times()
+            run_sandbox(sandbox, jobs)
+            end = os.times()
+            out = {k: sum(map(_proc_cpu, pids)) - before[k] for k, pids in procs.items()}
+    finally:
+        _sandbox.decide = decide
+    out["verifier (this process)"] = end.user - start.user + end.system - start.system
+    out.update(children_cpu)
+    return {k: v / len(jobs) * 1000 for k, v in out.items()}
+
+
 def baseline_one(job: tuple[str, str, str], flags: tuple[str, ...] = ()) -> bool:
     _, code, tests = job
     proc = subprocess.run([sys.executable, *flags, "-c", code + "\n" + tests], capture_output=True, timeout=30,
@@ -192,6 +239,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--isolation", default="auto")
+    parser.add_argument("--breakdown", action="store_true", help="also print the sandbox's CPU per process kind")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -250,6 +298,14 @@ def main() -> None:
           f"| {cpu['sandbox']:.1f} | 1.0x |")
     print()
     print("all rounds:", {k: [round(v) for v in vs] for k, vs in rates.items()})
+    if args.breakdown:
+        parts = cpu_breakdown(jobs, args.workers, args.isolation)
+        print()
+        print("| sandbox process | CPU ms per candidate |")
+        print("| --- | ---: |")
+        for name, ms in parts.items():
+            print(f"| {name} | {ms:.2f} |")
+        print(f"| total | {sum(parts.values()):.2f} |")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import itertools
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -85,6 +86,10 @@ class _Server:
 
     def send(self, obj: dict, fds: tuple[int, ...] = ()) -> None:
         control.send(self.sock, obj, fds)
+
+    def has_message(self) -> bool:
+        """Whether a message is already waiting on the control socket."""
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def report(self, job_id: int, timeout: float) -> dict:
         self.sock.settimeout(timeout)
@@ -197,7 +202,11 @@ class _Worker:
             try:
                 timeout = self.limits.wall_seconds + REPORT_GRACE_S
                 runner_report = self.runner.report(ticket.id, timeout)
-                self.candidate.send({"op": "stop", "id": ticket.id})
+                # Process B normally ends on its own when A closes their connection, and its
+                # report (the next on the socket: reports come in job order) is in by now;
+                # otherwise it is told to stop.
+                if not self.candidate.has_message():
+                    self.candidate.send({"op": "stop", "id": ticket.id})
                 candidate_report = self.candidate.report(ticket.id, timeout)
             except (OSError, EOFError, ValueError) as exc:
                 ticket.failure = self._fail(exc)

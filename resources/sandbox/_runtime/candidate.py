@@ -286,18 +286,29 @@ def load(code: str, server: Server) -> Server:
     # Big plain globals (a precomputed table) go as refs: the tests reach into them on demand.
     budget = wire.MAX_FRAME // 2
     try:
-        sizes = {} if len(json.dumps(names)) <= budget else {n: len(json.dumps(v)) for n, v in names.items()}
+        try:
+            message = wire.frame(["init", names])
+        except OverflowError:
+            message = b""
+        if not message or len(message) > budget:
+            message = wire.frame(["init", _big_as_refs(server, module, names, budget)])
     except BaseException as exc:  # noqa: BLE001
         chan.send(["fail", "import", server.enc_exc(exc)])
         return server
+    chan.write(message)
+    return server
+
+
+def _big_as_refs(server: Server, module: types.ModuleType, names: dict, budget: int) -> dict:
+    """`names` with the biggest values replaced by refs until the rest fits in `budget`."""
+    sizes = {n: len(json.dumps(v)) for n, v in names.items()}
     for name in sorted(sizes, key=sizes.get, reverse=True):
         if sum(sizes.values()) <= budget:
             break
         value = module.__dict__[name]
         names[name] = ["R", server.ref(value), type(value).__name__]
         sizes[name] = 0
-    chan.send(["init", names])
-    return server
+    return names
 
 
 def _describe(server: Server, value):

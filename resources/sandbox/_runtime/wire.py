@@ -61,7 +61,10 @@ class Channel:
         self.buf = b""
 
     def send(self, msg: object) -> None:
-        data = frame(msg)
+        self.write(frame(msg))
+
+    def write(self, data: bytes) -> None:
+        """Send a message already made into a frame."""
         try:
             sent = os.write(self.fd, data)
             if sent < len(data):
