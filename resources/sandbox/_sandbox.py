@@ -92,7 +92,8 @@ class _Server:
         return bool(select.select([self.sock], [], [], 0)[0])
 
     def report(self, job_id: int, timeout: float) -> dict:
-        self.sock.settimeout(timeout)
+        if self.sock.gettimeout() != timeout:
+            self.sock.settimeout(timeout)
         while True:
             msg, fds = control.recv(self.sock)
             for fd in fds:

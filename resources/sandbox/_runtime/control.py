@@ -24,9 +24,9 @@ def send(sock: socket.socket, obj: object, fds: tuple[int, ...] = ()) -> None:
     header = _HDR.pack(len(payload), len(fds))
     if fds:
         sock.sendmsg([header], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        sock.sendall(payload)
     else:
-        sock.sendall(header)
-    sock.sendall(payload)
+        sock.sendall(header + payload)
 
 
 def _exact(sock: socket.socket, size: int) -> bytes:

@@ -225,10 +225,11 @@ class Server:
         # Events (progress, refusals, the verdict) are read once the child is gone: a big pipe
         # spares this server a wakeup per line. A runner writes a byte on its "turn" pipe after
         # each verdict, so that the events of a candidate are read as soon as it is done.
-        try:
-            fcntl.fcntl(ev_w, fcntl.F_SETPIPE_SZ, _EVENTS_PIPE)
-        except OSError:
-            pass
+        if self.role == "runner":  # a candidate writes a line only when it is refused something
+            try:
+                fcntl.fcntl(ev_w, fcntl.F_SETPIPE_SZ, _EVENTS_PIPE)
+            except OSError:
+                pass
         turn_r, turn_w = os.pipe() if self.role == "runner" else (-1, -1)
         channels = (fds[0], turn_w, *fds[1:]) if self.role == "runner" else tuple(fds)
         pidfd = -1
