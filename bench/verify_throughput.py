@@ -1,6 +1,6 @@
 """Candidates per second: plain `subprocess.run` per candidate vs `Sandbox.run_many`.
 
-    .venv/bin/python bench/verify_throughput.py [--candidates 300] [--per-task 4] [--workers 2] [--rounds 3]
+    .venv/bin/python bench/verify_throughput.py [--candidates 300] [--per-task 4] [--workers N] [--rounds 3]
                                                 [--breakdown]
 
 The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resources.sandbox import Outcome, Sandbox, SandboxLimits
+from resources.sandbox._sandbox import default_workers
 
 TASKS = [
     ("def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n",
@@ -236,7 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=300)
     parser.add_argument("--per-task", type=int, default=4, help="candidates per task (k), sharing its tests")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_workers(), help="default: one per CPU")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--isolation", default="auto")
     parser.add_argument("--breakdown", action="store_true", help="also print the sandbox's CPU per process kind")

@@ -2,7 +2,7 @@
 
     from resources.sandbox import Sandbox, SandboxLimits
 
-    with Sandbox(SandboxLimits(cpu_seconds=5), workers=2) as sandbox:
+    with Sandbox(SandboxLimits(cpu_seconds=5)) as sandbox:
         result = sandbox.run_tests("def add(a, b): return a + b", "assert add(1, 2) == 3")
         assert result.passed
 

@@ -239,6 +239,11 @@ class _Ticket:
     failure: str | None = None
 
 
+def default_workers() -> int:
+    """One worker per CPU this process may run on (a container's CPU set, not the host's)."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 def _groups(indices: list[int], jobs: Sequence[tuple[str, str]], size: int) -> list[list[int]]:
     """The jobs at `indices` grouped by identical tests, at most `size` a group, in the order each
     group's first job comes."""
@@ -276,8 +281,9 @@ def _kill_uids(uids: list[int]) -> None:
 class Sandbox:
     """Runs untrusted candidate code against assert-style tests.
 
-    `isolation` is "auto" (the strongest that works here: bwrap, then unshare, then rlimits),
-    or one of those by name (SandboxError if it cannot start). Workers start at construction.
+    `workers` defaults to one per CPU this process may run on. `isolation` is "auto" (the
+    strongest that works here: bwrap, then unshare, then rlimits), or one of those by name
+    (SandboxError if it cannot start). Workers start at construction.
     In `run_many`, up to `candidates_per_runner` candidates with identical tests share one test
     runner process, in turn; 1 gives every candidate a fresh one (docs/sandbox.md).
     """
@@ -285,12 +291,14 @@ class Sandbox:
     def __init__(
         self,
         limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen: one shared default is safe
-        workers: int = 2,
+        workers: int | None = None,
         isolation: str = "auto",
         candidates_per_runner: int = 4,
     ) -> None:
         if not isinstance(limits, SandboxLimits):
             raise TypeError("limits must be a SandboxLimits")
+        if workers is None:
+            workers = default_workers()
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise ValueError(f"workers must be an integer in [1, 256], got {workers!r}")
         if (isinstance(candidates_per_runner, bool) or not isinstance(candidates_per_runner, int)

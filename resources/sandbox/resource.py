@@ -30,7 +30,7 @@ class CodeSandbox(dg.ConfigurableResource):
     max_processes: int = _DEFAULTS.max_processes
     max_file_mb: int = _DEFAULTS.max_file_mb
     max_output_kb: int = _DEFAULTS.max_output_kb
-    workers: int = 2
+    workers: int | None = None  # one per CPU this process may run on
     isolation: str = "auto"
     candidates_per_runner: int = 4
 
