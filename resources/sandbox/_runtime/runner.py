@@ -296,13 +296,19 @@ Remote.__dir__ = _unop("dir")
 
 
 class Reporter:
-    """Progress and the verdict, as JSON lines on fd 4 (read by the server, never by B)."""
+    """Progress and the verdict, as JSON lines on fd 4 (read by the server, never by B); with a
+    turn pipe, a byte there when the candidate is up ("s") and after the verdict (".")."""
 
-    def __init__(self, fd: int, nonce: str) -> None:
+    def __init__(self, fd: int, nonce: str, turn_fd: int | None = None) -> None:
         self.fd = fd
         self.nonce = nonce
+        self.turn_fd = turn_fd
         self.total = 0
         self.ran = 0
+
+    def turn(self, mark: bytes) -> None:
+        if self.turn_fd is not None:
+            os.write(self.turn_fd, mark)
 
     def _write(self, obj) -> None:
         os.write(self.fd, (json.dumps(obj) + "\n").encode())
@@ -391,6 +397,7 @@ class Run:
 
         try:
             first = conn.chan.recv()
+            self.reporter.turn(b"s")  # the candidate's process is up: its wall clock starts now
             if first[0] == "fail" and len(first) == 3:
                 return _load_failure(str(first[1]), conn.exception(first[2]))
             if first[0] != "init" or len(first) != 2 or type(first[1]) is not dict:
@@ -526,10 +533,6 @@ def main(tests: str, nonces: list[str], conn: Conn, cpu_seconds: int, policy) ->
             _restart_cpu_clock(cpu_seconds)
             conn = Conn(wire.Channel(3))
         outcome = _run_one(tests, nonce, conn)
-        try:
-            os.write(5, b".")
-        except OSError:
-            os._exit(0)
         # Another candidate only in an A that is as it was: no thread or process was started
         # (they could act during the next run) and its memory has not grown much.
         if (outcome not in _REUSABLE_AFTER or policy.tasks != 1 or _thread._count()
@@ -541,7 +544,7 @@ def main(tests: str, nonces: list[str], conn: Conn, cpu_seconds: int, policy) ->
 def _run_one(tests: str, nonce: str, conn: Conn) -> str:
     """Run the tests against one candidate, then close its connection and write the verdict."""
     global _conn
-    reporter = Reporter(4, nonce)
+    reporter = Reporter(4, nonce, turn_fd=5)
     _conn = conn
     try:
         outcome, message = Run(tests, reporter).execute(conn)
@@ -550,6 +553,7 @@ def _run_one(tests: str, nonce: str, conn: Conn) -> str:
     conn.chan.close()
     try:
         reporter.verdict(outcome, message)
+        reporter.turn(b".")
     except BaseException:  # noqa: BLE001 - no verdict can be written: end, the server reports it
         os._exit(0)
     return outcome

@@ -8,7 +8,8 @@ job kills every process left with the child's uid and removes the temp dir.
 
 A runner job may carry several candidates that share the same tests: one process A serves them
 in turn, with a fresh namespace, connection and nonce each, and the server reports each candidate
-as soon as A has written its verdict (the wall clock and the output cap start again for the next).
+as soon as A has written its verdict (the output cap starts again for the next, and the wall
+clock once A says the next candidate's process B is up).
 
 The forking itself is done by the server's zygote: a copy of the server, made once after every
 module is loaded, that does nothing but fork a child when asked, hand back its pidfd and reap it.
@@ -361,17 +362,19 @@ class Server:
 
         A runner serving several candidates writes a verdict line after each (and a byte on its
         turn pipe): the report of every candidate but the last goes out as soon as its verdict is
-        in, so that the verifier can
-        collect it (and let its process B go) while A goes on with the next, and the wall clock
-        and the output cap start again. Candidates that A ends before starting are reported
-        "not_run", for the verifier to submit again."""
+        in, so that the verifier can collect it (and let its process B go) while A goes on with
+        the next, and the output cap starts again. Each candidate's wall clock starts when A says
+        (another byte) that its process B is up: B may have waited for its server to clean up
+        after the one before. Until then A has twice the wall time. Candidates that A ends before
+        starting are reported "not_run", for the verifier to submit again."""
         wall = float(self.limits["wall_seconds"])
-        deadline = started + wall
+        watch_turns = len(ids) > 1
+        up = not watch_turns  # whether the current candidate's process B is known to be up
+        deadline = started + (wall if up else 2 * wall)
         out_cap = int(self.limits["max_output_kb"]) * 1024
         poll = self.poll
         ctl_fd, zfd = self.ctl.fileno(), self.zsock.fileno()
         poll.register(out_r, _READ)
-        watch_turns = len(ids) > 1
         if watch_turns:
             poll.register(turn_r, _READ)
         current, since = 0, started  # the candidate in progress, and when it began
@@ -384,13 +387,14 @@ class Server:
         exited = None
 
         def send_verdicts() -> None:
-            nonlocal current, since, deadline, out_bytes, tail
+            nonlocal current, since, deadline, out_bytes, tail, up
             while current < len(ids) - 1 and (end := _verdict_end(events)) >= 0:
                 self.send_report(_report(ids[current], events[:end], out_bytes, tail, since))
                 del events[:end]
                 current += 1
                 since = time.monotonic()
-                deadline = since + wall
+                deadline = since + 2 * wall
+                up = False
                 out_bytes, tail = 0, b""
 
         try:
@@ -431,13 +435,17 @@ class Server:
                         if out_bytes > out_cap and killed is None:
                             killed = self.kill(pid, pidfd, "output")
                     elif fd == turn_r and watch_turns:
-                        if not os.read(turn_r, 4096):
+                        marks = os.read(turn_r, 4096)
+                        if not marks:
                             poll.unregister(turn_r)
                             watch_turns = False
                             continue
                         events += _drain(ev_r)
                         if killed is None:
                             send_verdicts()
+                            if not up and marks.endswith(b"s"):
+                                up = True
+                                deadline = time.monotonic() + wall
                         del events[:-_EVENTS_CAP]
             data = _drain(out_r) if out_open else b""
             out_bytes += len(data)
