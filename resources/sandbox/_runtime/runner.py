@@ -424,7 +424,7 @@ class Run:
         for name, encoded in names.items():
             if not name.isidentifier():
                 raise wire.ProtocolError("bad global name")
-            if hasattr(builtins, name):
+            if name in builtins.__dict__:  # hasattr would raise and catch for every other name
                 if used is None:
                     used = _names(tree)
                 if name in used:
