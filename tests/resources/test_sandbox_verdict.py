@@ -171,3 +171,16 @@ def test_the_decoder_refuses_deep_nesting() -> None:
         deep = ["L", [deep]]
     with pytest.raises(wire.ProtocolError):
         wire.Decoder({}).dec(deep)
+
+
+def test_control_json_round_trips_and_refuses_anything_but_one_value() -> None:
+    from resources.sandbox._runtime import control
+
+    value = {"ids": [1, 2], "text": "é\n\"x\"", "nested": [[], {}, None, True, 1.5, -(2**70)]}
+    assert control.loads(control.dumps(value).encode()) == value
+    assert control.dumps({"a": [1, "b"]}) == '{"a":[1,"b"]}'
+    for bad in (b"", b"{", b'{"a": 1} x', b"\xff", b" 1"):
+        with pytest.raises(ValueError):
+            control.loads(bad)
+    with pytest.raises(TypeError):
+        control.dumps({"a": object()})

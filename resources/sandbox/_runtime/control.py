@@ -15,12 +15,40 @@ MAX_GROUP = 16
 MAX_FDS = MAX_GROUP
 
 
+def _unencodable(value):
+    raise TypeError(f"a {type(value).__name__} is not JSON")
+
+
+# The C encoder and scanner behind json.dumps and json.loads, built once: the Python-level
+# wrappers around them cost every message time (and every child a fork server forks, pages).
+_encode = json.encoder.c_make_encoder(
+    None, _unencodable, json.encoder.c_encode_basestring_ascii, None, ":", ",", False, False, True)
+_scan = json.scanner.c_make_scanner(json.JSONDecoder())
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON."""
+    return "".join(_encode(obj, 0))
+
+
+def loads(data: bytes) -> object:
+    """JSON from UTF-8 bytes; ValueError for anything else, trailing data included."""
+    text = data.decode()
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration as exc:
+        raise ValueError(f"no JSON value at {exc.value}") from None
+    if end != len(text):
+        raise ValueError(f"extra data at {end}")
+    return obj
+
+
 class ControlClosed(EOFError):
     """The other end of a control socket went away."""
 
 
 def send(sock: socket.socket, obj: object, fds: tuple[int, ...] = ()) -> None:
-    payload = json.dumps(obj, separators=(",", ":")).encode()
+    payload = dumps(obj).encode()
     header = _HDR.pack(len(payload), len(fds))
     if fds:
         sock.sendmsg([header], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
@@ -51,7 +79,7 @@ def recv(sock: socket.socket) -> tuple[dict, list[int]]:
     size, _nfds = _HDR.unpack(data)
     if size > MAX_PAYLOAD:
         raise ValueError(f"control frame of {size} bytes")
-    return json.loads(_exact(sock, size)), fds
+    return loads(_exact(sock, size)), fds
 
 
 def received_fds(ancdata) -> list[int]:

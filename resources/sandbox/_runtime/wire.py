@@ -17,11 +17,12 @@ import collections
 import datetime
 import decimal
 import fractions
-import json
 import math
 import os
 import socket
 import struct
+
+from .control import dumps, loads
 
 MAX_FRAME = 16 * 1024 * 1024
 MAX_DEPTH = 200
@@ -43,20 +44,9 @@ class PeerLost(Exception):
     """The peer closed the connection (it exited, crashed or was killed)."""
 
 
-def _unencodable(value):
-    raise TypeError(f"a {type(value).__name__} is not JSON")
-
-
-# The C encoder and scanner behind json.dumps and json.loads, built once in the fork server: the
-# Python-level wrappers around them cost every message time and every forked child pages.
-_encode = json.encoder.c_make_encoder(
-    None, _unencodable, json.encoder.c_encode_basestring_ascii, None, ":", ",", False, False, True)
-_scan = json.scanner.c_make_scanner(json.JSONDecoder())
-
-
 def frame(msg: object) -> bytes:
     """One message as it goes on the wire."""
-    data = "".join(_encode(msg, 0)).encode()
+    data = dumps(msg).encode()
     if len(data) > MAX_FRAME:
         raise OverflowError(f"message of {len(data)} bytes is larger than {MAX_FRAME}")
     return _HDR.pack(len(data)) + data
@@ -116,11 +106,8 @@ class Channel:
         data = self.buf[4:end]
         self.buf = self.buf[end:]
         try:
-            text = data.decode()
-            msg, end = _scan(text, 0)
-            if end != len(text):
-                raise ValueError(f"extra data at {end}")
-        except (ValueError, RecursionError, StopIteration) as exc:  # UnicodeDecodeError is a ValueError
+            msg = loads(data)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise ProtocolError(f"bad frame: {exc!r}") from exc
         if type(msg) is not list or not msg or type(msg[0]) is not str:
             raise ProtocolError("frame is not a tagged list")
