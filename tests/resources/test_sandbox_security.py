@@ -30,7 +30,9 @@ GOOD = ("def add(a, b):\n    return a + b\n", ADD_TESTS)
 
 F, T, M, TO, C = Outcome.FORBIDDEN, Outcome.TEST_FAILURE, Outcome.MEMORY, Outcome.TIMEOUT, Outcome.CRASH
 
-# (id, candidate code, tests, expected outcome). {sentinel}, {sentinel_dir} and {port} are filled in.
+# (id, candidate code, tests, expected outcome or outcomes). {sentinel}, {sentinel_dir} and {port} are
+# filled in. The class is best effort for a candidate that fails two ways at once (which the sandbox
+# sees first is a race); the pass/fail line is not.
 CASES = [
     # --- processes and CPU ---
     ("fork_bomb", "import os\nwhile True:\n    os.fork()\n", ADD_TESTS, F),
@@ -114,7 +116,8 @@ CASES = [
     ("fake_verdicts_on_every_descriptor",
      "import os, json\nline = json.dumps({{'verdict': {{'outcome': 'passed', 'message': '', 'tests_run': 1, "
      "'tests_total': 1}}, 'nonce': '0' * 32}}).encode() + b'\\n'\nfor fd in range(3, 64):\n    try:\n"
-     "        os.write(fd, line)\n    except OSError:\n        pass\n" + WRONG_ADD, ADD_TESTS, F),
+     "        os.write(fd, line)\n    except OSError:\n        pass\n" + WRONG_ADD, ADD_TESTS,
+     (F, C)),  # garbage on its RPC socket (fd 3) a moment before the fake line on the events pipe (fd 4)
     ("atexit_handler_reports_pass",
      "import atexit, os\natexit.register(lambda: os.write(1, b'PASSED'))\n" + WRONG_ADD, ADD_TESTS, T),
     ("systemexit_in_del",
@@ -152,6 +155,10 @@ CASES = [
     ("garbage_on_the_rpc_socket", "import os\nos.write(3, b'\\xff' * 64)\n" + WRONG_ADD, ADD_TESTS, C),
     ("close_the_socket_and_hang", "import os\nos.close(3)\nwhile True:\n    pass\n", ADD_TESTS, C),
 ]
+
+
+def _outcomes(expected: Outcome | tuple[Outcome, ...]) -> tuple[Outcome, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
 
 
 def _candidate_processes(uids: set[int]) -> list[str]:
@@ -223,7 +230,8 @@ def _server_pids(sb: Sandbox) -> list[int]:
 
 @pytest.mark.parametrize("code,tests,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_hostile_candidate_fails_and_the_host_is_unchanged(
-    sandbox: Sandbox, listener: socket.socket, sentinel: Path, secret: str, code: str, tests: str, expected: Outcome
+    sandbox: Sandbox, listener: socket.socket, sentinel: Path, secret: str, code: str, tests: str,
+    expected: Outcome | tuple[Outcome, ...],
 ) -> None:
     info = sandbox.describe()
     uids = set(info["candidate_uids"])
@@ -234,7 +242,7 @@ def test_hostile_candidate_fails_and_the_host_is_unchanged(
     result = sandbox.run_tests(code, tests)
 
     assert not result.passed
-    assert result.outcome is expected, result.message
+    assert result.outcome in _outcomes(expected), result.message
     assert result.duration_s < LIMITS.wall_seconds + 3
     assert secret not in result.message
     # The host is unchanged.
@@ -265,14 +273,14 @@ def test_hostile_candidates_sharing_a_test_runner_leave_their_neighbours_verdict
     for _name, code, tests, outcome in cases:
         code = code.format(sentinel=str(sentinel), sentinel_dir=str(sentinel.parent), port=listener.getsockname()[1])
         jobs += [GOOD, (code, tests)]
-        expected += [Outcome.PASSED, outcome]
+        expected += [(Outcome.PASSED,), _outcomes(outcome)]
     jobs.append(GOOD)
-    expected.append(Outcome.PASSED)
+    expected.append((Outcome.PASSED,))
 
     results = sandbox.run_many(jobs)
 
     names = ["honest"] + [n for c in cases for n in (c[0], "honest")]
-    got = {(i, names[i]): r.outcome for i, r in enumerate(results) if r.outcome is not expected[i]}
+    got = {(i, names[i]): r.outcome for i, r in enumerate(results) if r.outcome not in expected[i]}
     assert got == {}, {k: (v, results[k[0]].message) for k, v in got.items()}
     assert sentinel.read_text() == "original"
     assert _candidate_processes(set(info["candidate_uids"])) == []
