@@ -355,6 +355,11 @@ def test_isolation_mode(mode: str) -> None:
         loop = sb.run_tests("def add(a, b):\n    while True:\n        pass\n", ADD_TESTS)
         assert loop.outcome is Outcome.TIMEOUT
         assert sb.run_tests(ADD, ADD_TESTS).passed
+        # A module the candidate imports (not preloaded everywhere) is usable, and the tests can
+        # use it by the candidate's name for it.
+        dice = sb.run_tests("import random\ndef roll(seed):\n    return random.Random(seed).randint(1, 6)\n",
+                            "assert 1 <= roll(3) <= 6\nassert random.Random(3).randint(1, 6) == roll(3)\n")
+        assert dice.passed, dice.message
 
 
 def test_a_worker_killed_from_outside_is_replaced() -> None:

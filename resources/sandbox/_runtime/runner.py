@@ -325,6 +325,18 @@ class Reporter:
 _NOT_TESTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
+def _own_module(name: str):
+    """This process's copy of a module the candidate imported, if it is one of the safe ones and
+    can be imported here (rlimits mode cannot read the standard library); else None, and the
+    tests reach the candidate's copy by proxy."""
+    if name not in wire.SAFE_MODULES:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def _contains_assert(node: ast.AST) -> bool:
     return any(type(n) is ast.Assert for n in ast.walk(node))
 
@@ -432,12 +444,8 @@ class Run:
                 continue
             tag = encoded[0] if type(encoded) is list and encoded else None
             if tag == "M" and len(encoded) == 3:
-                module = str(encoded[1])
-                namespace[name] = (
-                    importlib.import_module(module)
-                    if module in wire.SAFE_MODULES
-                    else conn._dec_ref(["R", encoded[2], "module"], 0)
-                )
+                own = _own_module(str(encoded[1]))
+                namespace[name] = own if own is not None else conn._dec_ref(["R", encoded[2], "module"], 0)
             elif tag == "X" and len(encoded) == 4:
                 namespace[name] = conn.mirror("solution", str(encoded[1]), str(encoded[2]))
             else:
