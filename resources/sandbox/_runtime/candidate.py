@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import errno
-import json
 import operator
 import os
 import sys
@@ -301,7 +300,7 @@ def load(code: str, server: Server) -> Server:
 
 def _big_as_refs(server: Server, module: types.ModuleType, names: dict, budget: int) -> dict:
     """`names` with the biggest values replaced by refs until the rest fits in `budget`."""
-    sizes = {n: len(json.dumps(v)) for n, v in names.items()}
+    sizes = {n: len(wire.dumps(v)) for n, v in names.items()}
     for name in sorted(sizes, key=sizes.get, reverse=True):
         if sum(sizes.values()) <= budget:
             break

@@ -532,7 +532,8 @@ def prepare() -> Conn:
 def main(tests: str, nonces: list[str], conn: Conn, cpu_seconds: int, policy) -> None:
     """Run as process A with `conn` from `prepare`, for one candidate per nonce, in turn: fd 3 is
     the socket to the first one's process B, fds 6, 7, ... those of the others, fd 4 the verdict
-    pipe, fd 5 the turn pipe (a byte after each verdict wakes the server). Never returns."""
+    pipe, fd 5 the turn pipe (a byte when B is up and after each verdict wakes the server). Never
+    returns."""
     start_kb = _peak_memory_kb()
     for i, nonce in enumerate(nonces):
         if i:

@@ -137,8 +137,9 @@ class Server:
             time.sleep(0.005)
 
     def zygote(self, sock: socket.socket) -> None:
-        """Fork a child per request (the request carries the child's four descriptors), send its
-        pid and pidfd, reap it, send its exit status. Runs until the server goes away."""
+        """Fork a child per request (the request carries the child's descriptors: output, events,
+        job, then its sockets and, for a runner, its turn pipe), send its pid and pidfd, reap it,
+        send its exit status. Runs until the server goes away."""
         recvmsg, sendmsg, send = sock.recvmsg, sock.sendmsg, sock.send
         fork, close, wait4, pidfd_open = os.fork, os.close, os.wait4, os.pidfd_open
         space = socket.CMSG_SPACE(4 * (3 + control.MAX_GROUP))
@@ -179,9 +180,10 @@ class Server:
                     os.close(fd)
                 continue  # a late "stop" for a job that already ended
             ids = msg.get("ids") if self.role == "runner" else [msg.get("id")]
-            self.unreported = list(ids) if isinstance(ids, list) else [None]
+            ids = list(ids) if isinstance(ids, list) else [None]
+            self.unreported = list(ids)  # what an error report must still cover
             try:
-                self.run_job(msg, fds)
+                self.run_job(msg, ids, fds)
             except ZygoteLost:
                 return  # children cannot be started any more: end, the verifier restarts the worker
             except Exception:  # noqa: BLE001 - report the server's own failure, keep serving
@@ -194,9 +196,8 @@ class Server:
             self.unreported.remove(report["id"])
         control.send(self.ctl, report)
 
-    def run_job(self, job: dict, fds: list[int]) -> None:
+    def run_job(self, job: dict, ids: list, fds: list[int]) -> None:
         started = time.monotonic()
-        ids = list(self.unreported)
         cwd = "/"
         try:
             if not 1 <= len(fds) == len(ids) <= control.MAX_GROUP:
@@ -224,8 +225,9 @@ class Server:
         out_r, out_w = os.pipe()
         ev_r, ev_w = os.pipe()
         # Events (progress, refusals, the verdict) are read once the child is gone: a big pipe
-        # spares this server a wakeup per line. A runner writes a byte on its "turn" pipe after
-        # each verdict, so that the events of a candidate are read as soon as it is done.
+        # spares this server a wakeup per line. A runner writes a byte on its "turn" pipe when a
+        # candidate's process B is up and after its verdict, so that its wall clock starts then
+        # and its events are read as soon as it is done.
         if self.role == "runner":  # a candidate writes a line only when it is refused something
             try:
                 fcntl.fcntl(ev_w, fcntl.F_SETPIPE_SZ, _EVENTS_PIPE)
