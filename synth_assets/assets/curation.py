@@ -134,7 +134,7 @@ def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.Material
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
     # One lookup for every dropped row, not one per row (that is minutes at 200,000 rows).
     dropped = by_id.loc[list(plan.dropped)].assign(
-        reason=list(plan.dropped.values()), detail=f"target human fraction {config.human_fraction}"
+        reason=[str(reason) for reason in plan.dropped.values()], detail=f"target human fraction {config.human_fraction}"
     ).to_dict("records") if plan.dropped else []
     out, rejects = write_stage(warehouse, "mixed_training_set", selected, dropped)
     return dg.MaterializeResult(

@@ -6,11 +6,11 @@ import dagster as dg
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import WAREHOUSE_POOL, stage_metadata, write_stage
-from synth_assets.core.backtranslation_run import document_row
 from synth_assets.core.ingest import (
     DOCUMENT_FIELDS,
     HUMAN_FIELDS,
     SEED_FIELDS,
+    document_row,
     human_row,
     read_jsonl_dir,
     read_jsonl_files,

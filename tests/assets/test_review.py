@@ -22,7 +22,8 @@ from synth_assets.core.review import (
     read_decisions,
     sample_for_review,
 )
-from synth_assets.core.schema import CORPUS_COLUMNS, row_id
+from synth_assets.core.rows import row_id
+from synth_assets.core.schema import CORPUS_COLUMNS
 from tests.pipeline_fixtures import REPO
 
 

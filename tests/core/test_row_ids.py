@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from synth_assets.core.backtranslation_run import BacktranslationConfig, document_row, run_backtranslation
+from synth_assets.core.backtranslation_run import BacktranslationConfig, run_backtranslation
 from synth_assets.core.corrections import correction_pairs
 from synth_assets.core.curation import CurationConfig, curate_corpus
 from synth_assets.core.evolution import EvolutionConfig, evolve
-from synth_assets.core.ingest import human_row, seed_row
+from synth_assets.core.ingest import document_row, human_row, seed_row
 from synth_assets.core.mixing import MixConfig, plan_mix
 from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.review import apply_decisions
