@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from synth_assets.definitions import defs
     from synth_assets.graph_run import run_graph
-    from synth_assets.stats import collect_stats, format_stats
+    from resources.stats import collect_stats, format_stats
 
     select = [name.strip() for name in args.select.split(",")] if args.select else None
     batches = [key.strip() for key in args.batch.split(",")] if args.batch else None
@@ -110,8 +110,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from synth_assets.merge import merge_batches
-    from synth_assets.partitions import seed_batch_files
+    from resources.merge import merge_batches
+    from synth_assets.core.batches import seed_batch_files
 
     warehouse = _warehouse()
     try:
@@ -144,7 +144,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from synth_assets.lineage import explain_drop, format_trace, trace_as_dicts, trace_row
+    from resources.lineage import explain_drop, format_trace, trace_as_dicts, trace_row
 
     chain = trace_row(_warehouse(), args.row_id)
     if args.why_dropped:
@@ -157,7 +157,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from synth_assets.stats import collect_stats, format_stats
+    from resources.stats import collect_stats, format_stats
 
     print(format_stats(*collect_stats(_warehouse())))
     return 0

@@ -17,7 +17,8 @@ from synth_assets.core.ingest import (
     seed_row,
     validate_seed,
 )
-from synth_assets.partitions import SEED_BATCHES, seed_batch_files
+from synth_assets.assets.partitions import SEED_BATCHES
+from synth_assets.core.batches import seed_batch_files
 
 INPUTS = "inputs"
 

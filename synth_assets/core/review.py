@@ -29,9 +29,11 @@ from synth_assets.core.ingest import QuarantinedLine
 from synth_assets.core.rows import RejectReason, derived_row, reject_row
 
 __all__ = [
+    "DECISIONS_FILE",
     "DECISION_FIELDS",
     "EDIT_OPERATION",
     "QUEUE_FIELDS",
+    "QUEUE_FILE",
     "REVIEW_DECISION_COLUMNS",
     "AgreementSummary",
     "Decision",
@@ -48,6 +50,9 @@ __all__ = [
 ]
 
 EDIT_OPERATION = "edited_by_human"
+# The review folder's files: the queue the pipeline writes, and the decisions a person writes.
+QUEUE_FILE = "review_queue.jsonl"
+DECISIONS_FILE = "decisions.jsonl"
 
 
 class Decision(StrEnum):
