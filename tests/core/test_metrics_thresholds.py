@@ -59,10 +59,11 @@ def test_public_names_match_all():
     assert all(hasattr(metrics, name) for name in metrics.__all__)
 
 
-def test_core_metrics_and_validation_import_neither_dagster_nor_gx_eagerly():
+def test_core_metrics_and_validation_import_gx_and_sklearn_only_when_used():
+    # Each costs seconds to import; the import contract (pyproject.toml) already keeps Dagster out.
     code = (
         "import sys; import synth_assets.core.metrics, synth_assets.core.validation; "
-        "bad = [m for m in ('dagster', 'great_expectations', 'sklearn') if m in sys.modules]; "
+        "bad = [m for m in ('great_expectations', 'sklearn') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
