@@ -2,6 +2,10 @@
 
 The namespaces are created once per server, not once per candidate; every candidate forked by
 the server inherits them, and gets its own session, uid, rlimits and temp dir on top.
+
+Only bwrap and unshare isolate with namespaces. rlimits mode (an audit hook, rlimits and another
+uid) is not a security boundary: it runs only when asked for by name and opted into explicitly
+(`allowed_without_namespaces`), never as a fallback.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODES = ("auto", "bwrap", "unshare", "rlimits")
+NAMESPACE_MODES = ("bwrap", "unshare")
+# The explicit opt-in to running candidates without namespace isolation, besides the
+# `allow_no_namespaces` argument (the CodeSandbox field of the same name). Declared here only.
+ALLOW_NO_NAMESPACES_ENV = "SYNTH_SANDBOX_ALLOW_NO_NAMESPACES"
+_TRUE = ("1", "true", "yes")
+# Host directories every user may write to: unshare mode covers each with an empty private tmpfs
+# (the first with the candidates' size-limited scratch space).
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 RUNTIME_DIR = Path(__file__).resolve().parent / "_runtime"
 _SERVER_CAPS = ("setuid", "setgid", "kill", "chown", "dac_override", "fowner")
 _SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -35,18 +47,40 @@ CHILD_ENV = {
 # runner server only needs what the runner uses: a smaller heap makes every fork cheaper.
 PRELOAD_CANDIDATE = ["bisect", "cmath", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "heapq", "itertools", "json", "math", "operator", "re", "string", "typing"]
 PRELOAD_RUNNER = ["ast"]
-# rlimits mode cannot show candidates a standard library that sits under a directory other users
-# cannot enter (/root/.pyenv, say): what they may import has to be loaded already.
-PRELOAD_RLIMITS = ["abc", "array", "base64", "calendar", "collections.abc", "contextlib", "datetime", "encodings.idna", "hashlib", "io", "numbers", "pprint", "queue", "random", "statistics", "struct", "textwrap", "threading", "time", "unicodedata", "weakref"]
-# Otherwise never preload `threading` or `random`: their after-fork hooks run Python code in every
-# forked child (about 0.4 ms and 0.1 ms each on the reference machine), and few candidates use them.
+# Never preload `threading` or `random`: their after-fork hooks run Python code in every forked
+# child (about 0.4 ms and 0.1 ms each on the reference machine), and few candidates use them.
+
+
+def allowed_without_namespaces(explicit: bool) -> bool:
+    """Whether the user opted into running candidates without namespace isolation: the
+    `allow_no_namespaces` argument, or the environment variable ALLOW_NO_NAMESPACES_ENV."""
+    return bool(explicit) or os.environ.get(ALLOW_NO_NAMESPACES_ENV, "").strip().lower() in _TRUE
+
+
+def _executable_dirs() -> set[str]:
+    """The directory of the interpreter and of every symlink on the way to the real binary (a
+    venv's python links to pyenv's, or conda's, or /usr/bin's): each must exist in the sandbox."""
+    dirs = set()
+    path = sys.executable
+    for _ in range(40):
+        dirs.add(os.path.dirname(path))
+        if not os.path.islink(path):
+            break
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    return dirs
 
 
 def python_paths() -> list[str]:
-    """Directories the sandboxed interpreter needs to read: its prefixes and our runtime."""
+    """Directories the sandboxed interpreter needs to read: its prefixes, the directories of the
+    interpreter and its symlinks, and our runtime."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(RUNTIME_DIR)}
-    resolved = {os.path.realpath(p) for p in paths} | paths
+    paths |= _executable_dirs()
+    resolved = {os.path.realpath(p) for p in paths} | {os.path.abspath(p) for p in paths}
     return sorted(p for p in resolved if os.path.isdir(p))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _bind_roots(paths: list[str]) -> list[str]:
@@ -82,6 +116,14 @@ def bwrap_version() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def _bwrap_at_least(major: int, minor: int) -> bool:
+    parts = (bwrap_version() or "").rpartition(" ")[2].split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -120,6 +162,12 @@ class Plan:
             cmd += ["--cap-drop", "ALL"]
             for cap in _SERVER_CAPS:
                 cmd += ["--cap-add", f"CAP_{cap.upper()}"]
+        else:
+            # Not root: an unprivileged user namespace (no capabilities in it, and none to gain:
+            # the candidates may not create user namespaces of their own).
+            cmd += ["--unshare-user"]
+            if _bwrap_at_least(0, 8):
+                cmd += ["--disable-userns"]
         cmd += ["--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             if os.path.islink(top):
@@ -128,7 +176,11 @@ class Plan:
                 cmd += ["--ro-bind", top, top]
         for path in ("/etc/ld.so.cache", "/etc/localtime"):
             cmd += ["--ro-bind-try", path, path]
-        made = {"/"}
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        # The private /tmp first, then the interpreter and the runtime: a checkout or a venv under
+        # /tmp is bound on top of the tmpfs instead of being hidden by it.
+        cmd += ["--size", str(self.scratch_bytes), "--perms", "0711", "--tmpfs", "/tmp"]
+        made = {"/", "/tmp"}
         for root in _bind_roots(python_paths()):
             parents = []
             parent = os.path.dirname(root)
@@ -139,46 +191,36 @@ class Plan:
                 cmd += ["--perms", "0755", "--dir", d]
                 made.add(d)
             cmd += ["--ro-bind", root, root]
-        cmd += ["--proc", "/proc", "--dev", "/dev"]
-        cmd += ["--size", str(self.scratch_bytes), "--perms", "0711", "--tmpfs", "/tmp", "--chdir", "/"]
+        cmd += ["--chdir", "/"]
         return cmd + boot
 
     def _unshare(self, boot: list[str]) -> list[str]:
-        lines = [
-            "set -e",
-            f"mount -t tmpfs -o size={self.scratch_bytes},mode=0711 sandbox-tmp /tmp",
-            ("for d in /var/tmp /dev/shm /run/lock; do "
-            "if [ -d $d ]; then mount -t tmpfs -o size=64k,mode=0755 sandbox-empty $d; fi; done"),
-        ]
-        # Paths under a directory other users cannot enter (the interpreter under /root, say):
-        # stage them, cover the directory with an empty tmpfs, bind them back read-only.
-        hidden: dict[str, list[str]] = {}
+        """A shell script run in the new mount namespace covers the world-writable directories
+        with private tmpfs mounts, and directories other users may not enter (the interpreter
+        under /root, say) with an empty one; the interpreter and the runtime, when under either,
+        are bound back read-only from the covered directory (the shell's working directory,
+        which still reaches it) on top of the new tmpfs."""
+        covers: dict[str, list[str]] = {d: [] for d in WORLD_WRITABLE if os.path.isdir(d) and not os.path.islink(d)}
         for path in _bind_roots(python_paths()):
-            blocker = _closed_ancestor(path)
-            if blocker:
-                hidden.setdefault(blocker, []).append(path)
-        if hidden:
-            lines.append("mkdir -m 0700 /tmp/.stage")
-        n = 0
-        for blocker, paths in hidden.items():
-            staged = []
+            cover = next((d for d in covers if _inside(path, d) and path != d), None) or _closed_ancestor(path)
+            if cover:
+                covers.setdefault(cover, []).append(path)
+        lines = ["set -e", "umask 022"]
+        for cover, paths in covers.items():
+            if cover == "/tmp":
+                options = f"size={self.scratch_bytes},mode=0711"
+            else:
+                options = "size=64k,mode=0755"
+            lines += [f"cd {shlex.quote(cover)}", f"mount -t tmpfs -o {options} sandbox-tmp {shlex.quote(cover)}"]
             for path in paths:
-                lines += [f"mkdir /tmp/.stage/{n}", f"mount --bind {shlex.quote(path)} /tmp/.stage/{n}"]
-                staged.append((n, path))
-                n += 1
-            lines.append(f"mount -t tmpfs -o size=64k,mode=0755 sandbox-hide {shlex.quote(blocker)}")
-            for i, path in staged:
                 q = shlex.quote(path)
+                here = shlex.quote("./" + os.path.relpath(path, cover))
                 lines += [
                     f"mkdir -p {q}",
-                    f"mount --bind /tmp/.stage/{i} {q}",
-                    f"mount -o remount,bind,ro {q}",
-                    f"umount /tmp/.stage/{i}",
-                    f"rmdir /tmp/.stage/{i}",
+                    f"mount --no-canonicalize --bind {here} {q}",
+                    f"mount --no-canonicalize -o remount,bind,ro {q}",
                 ]
-        if hidden:
-            lines.append("rmdir /tmp/.stage")
-        lines.append('exec "$@"')
+        lines += ["cd /", 'exec "$@"']
         script = "\n".join(lines)
         return [
             "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
@@ -227,18 +269,83 @@ def _closed_ancestor(path: str) -> str | None:
     return None
 
 
-def candidates_for(requested: str) -> list[str]:
-    """Modes to try, strongest first."""
-    root = os.geteuid() == 0
+def candidates_for(requested: str, allow_no_namespaces: bool) -> list[str]:
+    """Modes to try, strongest first. rlimits only when asked for: by name, or under "auto" with
+    the explicit opt-in (then only after both namespace modes failed)."""
     if requested != "auto":
         return [requested]
-    order = []
-    if root and shutil.which("bwrap"):
-        order.append("bwrap")
-    if root and shutil.which("unshare") and shutil.which("mount"):
-        order.append("unshare")
-    order.append("rlimits")
-    return order
+    return list(NAMESPACE_MODES) + (["rlimits"] if allow_no_namespaces else [])
+
+
+def unavailable(mode: str) -> str | None:
+    """Why `mode` cannot even be tried here (a tool missing, not root), or None."""
+    if mode == "bwrap" and shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (no `bwrap` on PATH)"
+    if mode == "unshare":
+        if os.geteuid() != 0:
+            return "needs root (it mounts private directories in a new mount namespace)"
+        missing = [tool for tool in ("unshare", "mount") if shutil.which(tool) is None]
+        if missing:
+            return f"{' and '.join(missing)} not found (util-linux)"
+    return None
+
+
+def _read_sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", *name.split(".")).read_text().strip()
+    except OSError:
+        return None
+
+
+def userns_settings() -> dict[str, str]:
+    """The kernel settings that decide whether a user who is not root may create user
+    namespaces (what bwrap needs then); only those this kernel has."""
+    names = ("kernel.unprivileged_userns_clone", "kernel.apparmor_restrict_unprivileged_userns",
+             "user.max_user_namespaces")
+    return {name: value for name in names if (value := _read_sysctl(name)) is not None}
+
+
+def no_namespaces_help(tried: dict[str, str]) -> str:
+    """The error for a sandbox that cannot have namespace isolation and was not allowed to run
+    without it: what was tried, how to fix it, how to opt out knowingly."""
+    lines = ["The code sandbox cannot start with namespace isolation on this machine, and will not run "
+             "model-written code without it."]
+    lines += [f"  {mode}: {why}" for mode, why in tried.items()]
+    lines.append("To fix it, do one of:")
+    lines.append("  - install bubblewrap: `apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
+                 "(Fedora, RHEL), `apk add bubblewrap` (Alpine), `pacman -S bubblewrap` (Arch), "
+                 "`zypper install bubblewrap` (openSUSE);")
+    if os.geteuid() != 0:
+        settings = ", ".join(f"{k}={v}" for k, v in userns_settings().items()) or "unknown"
+        lines.append("  - as a user other than root, bwrap needs unprivileged user namespaces (now: "
+                     f"{settings}): `sysctl -w kernel.unprivileged_userns_clone=1` (Debian), "
+                     "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 23.10 and later), "
+                     "`sysctl -w user.max_user_namespaces=15000`; in a container, allow user namespaces "
+                     "(or run as root inside it);")
+        lines.append("  - or run as root (unshare mode needs root and util-linux's unshare and mount).")
+    else:
+        lines.append("  - in a container, allow namespaces (e.g. `docker run --security-opt seccomp=unconfined "
+                     "--security-opt apparmor=unconfined`, or `--privileged`).")
+    lines.append("`synth doctor` shows what this machine supports and why.")
+    lines.append("To run candidates WITHOUT namespace isolation anyway (rlimits and an audit hook only, NOT a "
+                 "security boundary: see docs/sandbox.md), opt in explicitly: `isolation: rlimits` with "
+                 f"`allow_no_namespaces: true` on the sandbox resource, or set {ALLOW_NO_NAMESPACES_ENV}=1.")
+    return "\n".join(lines)
+
+
+def downgrade_warning(mode: str, tried: dict[str, str]) -> str | None:
+    """The warning for a sandbox running weaker than bwrap, or None."""
+    if mode == "bwrap":
+        return None
+    why = "; ".join(f"{m}: {reason}" for m, reason in tried.items()) or "requested by name"
+    if mode == "unshare":
+        return (f"code sandbox: isolation unshare, not bwrap ({why}): namespaces for network, PIDs and "
+                "mounts, but candidates can read host files that any user may read. Install bubblewrap "
+                "for the full isolation (docs/sandbox.md).")
+    return (f"code sandbox: isolation rlimits, WITHOUT namespace isolation ({why}); allowed by the explicit "
+            f"opt-in (allow_no_namespaces / {ALLOW_NO_NAMESPACES_ENV}). Only an audit hook stands between "
+            "the candidates and the network and world-writable host directories: it is not a security "
+            "boundary (docs/sandbox.md). `synth doctor` says how to get namespace isolation here.")
 
 
 def enforcement(mode: str, root: bool) -> tuple[dict[str, str], list[str]]:

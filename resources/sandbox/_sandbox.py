@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Self
 
 from . import _isolation
@@ -49,6 +50,7 @@ class _Server:
     def __init__(self, plan: _isolation.Plan, config: dict) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self.last_log = ""
         try:
             self.proc = subprocess.Popen(
                 plan.command(child.fileno()),
@@ -70,8 +72,8 @@ class _Server:
             control.send(self.sock, config)
             hello, _ = control.recv(self.sock)
         except (OSError, EOFError, ValueError) as exc:
-            self.close()
-            raise SandboxError(f"{plan.mode} server did not start: {exc}; {self.log_tail()}") from exc
+            self.close()  # waits for the process: its error output is complete after this
+            raise SandboxError(f"{plan.mode} server did not start: {exc}; {self.log_tail() or 'no output'}") from exc
         if not hello.get("ready"):
             self.close()
             raise SandboxError(f"{plan.mode} server failed: {hello.get('error', '')[-500:]}")
@@ -82,7 +84,23 @@ class _Server:
             self.log.seek(0)
             return self.log.read()[-500:].decode("utf-8", "replace").strip()
         except (OSError, ValueError):
-            return ""
+            return self.last_log
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except (OSError, AttributeError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait(timeout=5)
+        self.last_log = self.log_tail()  # a failed start is reported from it after the close
+        self.log.close()
 
     def send(self, obj: dict, fds: tuple[int, ...] = ()) -> None:
         control.send(self.sock, obj, fds)
@@ -101,20 +119,6 @@ class _Server:
             if msg.get("id") == job_id:
                 return msg
 
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.proc.wait(timeout=5)
-        self.log.close()
 
 
 class _Worker:
@@ -142,10 +146,7 @@ class _Worker:
         }
 
     def _preload(self, role: str) -> list[str]:
-        if role == "runner":
-            return _isolation.PRELOAD_RUNNER
-        extra = _isolation.PRELOAD_RLIMITS if self.plan.mode == "rlimits" else []
-        return _isolation.PRELOAD_CANDIDATE + extra
+        return _isolation.PRELOAD_RUNNER if role == "runner" else _isolation.PRELOAD_CANDIDATE
 
     def start(self) -> None:
         self.generation += 1
@@ -267,6 +268,49 @@ def _random_uids(n: int) -> list[int]:
     return list(uids)
 
 
+HOST_TEMP_PREFIX = "synth-sandbox-"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot), or None if there is none."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _host_temp_prefix() -> str:
+    """Names this process's host temp dirs: the owner's pid and start time, so that a later
+    sandbox can tell a leftover of a dead process from the dir of a live one (pids are reused)."""
+    return f"{HOST_TEMP_PREFIX}{os.getpid()}.{_start_time(os.getpid())}-"
+
+
+def reap_host_temp_dirs(tmp: str | None = None) -> list[str]:
+    """Remove the host temp dirs of earlier sandboxes whose owning process is dead (killed with
+    SIGKILL, say, before it could clean up). Only dirs with our prefix, owned by this user, whose
+    owner pid has no process or one started at another time (a reused pid). Returns their paths."""
+    tmp = tmp or tempfile.gettempdir()
+    removed = []
+    try:
+        entries = list(os.scandir(tmp))
+    except OSError:
+        return removed
+    for entry in entries:
+        owner, dot, started = entry.name.removeprefix(HOST_TEMP_PREFIX).partition("-")[0].partition(".")
+        if not entry.name.startswith(HOST_TEMP_PREFIX) or not dot or not owner.isdigit():
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
+        except OSError:
+            continue
+        if _start_time(int(owner)) == started:
+            continue  # its owner is alive
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
 def _kill_uids(uids: list[int]) -> None:
     """Kill every process of these uids (rlimits mode, where no namespace dies with the server)."""
     for uid in uids:
@@ -282,8 +326,12 @@ class Sandbox:
     """Runs untrusted candidate code against assert-style tests.
 
     `workers` defaults to one per CPU this process may run on. `isolation` is "auto" (the
-    strongest that works here: bwrap, then unshare, then rlimits), or one of those by name
-    (SandboxError if it cannot start). Workers start at construction.
+    strongest namespace isolation that starts here: bwrap, then unshare), or one of "bwrap",
+    "unshare", "rlimits" by name; SandboxError if it cannot start, with what to do about it.
+    rlimits mode has no namespaces (an audit hook is all that stands between a candidate and the
+    network): it needs the explicit opt-in, `allow_no_namespaces=True` or the environment variable
+    `SYNTH_SANDBOX_ALLOW_NO_NAMESPACES=1`, and then "auto" may end there too, with `warning` set.
+    Workers start at construction.
     In `run_many`, up to `candidates_per_runner` candidates with identical tests share one test
     runner process, in turn; 1 gives every candidate a fresh one (docs/sandbox.md).
     """
@@ -294,6 +342,7 @@ class Sandbox:
         workers: int | None = None,
         isolation: str = "auto",
         candidates_per_runner: int = 4,
+        allow_no_namespaces: bool = False,
     ) -> None:
         if not isinstance(limits, SandboxLimits):
             raise TypeError("limits must be a SandboxLimits")
@@ -317,17 +366,27 @@ class Sandbox:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._workers: list[_Worker] = []
         self._uids = _random_uids(2 * workers) if self._root else [None] * (2 * workers)
-        errors = []
-        for mode in _isolation.candidates_for(isolation):
+        allowed = _isolation.allowed_without_namespaces(allow_no_namespaces)
+        if isolation == "rlimits" and not allowed:
+            raise SandboxError(_isolation.no_namespaces_help({"rlimits": "asked for by name, without the opt-in"}))
+        reap_host_temp_dirs()
+        self.tried: dict[str, str] = {}  # why each stronger mode than the one in force did not start
+        for mode in _isolation.candidates_for(isolation, allowed):
+            if (reason := _isolation.unavailable(mode)) is not None:
+                self.tried[mode] = reason
+                continue
             try:
                 self._plan = self._make_plan(mode)
                 self._workers.append(_Worker(self._plan, limits, (self._uids[0], self._uids[1])))
                 break
             except SandboxError as exc:
-                errors.append(f"{mode}: {exc}")
+                self.tried[mode] = str(exc)
                 self._drop_host_tmp()
         else:
-            raise SandboxError("no isolation could start: " + " | ".join(errors))
+            if isolation == "auto" and not allowed:
+                raise SandboxError(_isolation.no_namespaces_help(self.tried))
+            raise SandboxError("no isolation could start: " + " | ".join(f"{m}: {e}" for m, e in self.tried.items()))
+        self.warning = _isolation.downgrade_warning(self._plan.mode, self.tried)
         try:
             for i in range(1, workers):
                 self._workers.append(_Worker(self._plan, limits, (self._uids[2 * i], self._uids[2 * i + 1])))
@@ -341,7 +400,7 @@ class Sandbox:
     def _make_plan(self, mode: str) -> _isolation.Plan:
         host_tmp = None
         if mode == "rlimits":
-            host_tmp = tempfile.mkdtemp(prefix="synth-sandbox-")
+            host_tmp = tempfile.mkdtemp(prefix=_host_temp_prefix())
             os.chmod(host_tmp, 0o711)
             self._host_tmp = host_tmp
         return _isolation.Plan(mode=mode, root=self._root, scratch_bytes=self.limits.scratch_mb << 20,
@@ -437,6 +496,9 @@ class Sandbox:
         return {
             "isolation": self._plan.mode,
             "requested_isolation": self.requested,
+            "namespaces": self._plan.mode in _isolation.NAMESPACE_MODES,
+            "warning": self.warning,
+            "not_started": dict(self.tried),  # stronger modes tried first, and why each did not start
             "fallback": self._plan.mode != "bwrap",
             "running_as_root": self._root,
             "workers": len(self._workers),

@@ -58,12 +58,9 @@ def dataset_card(
     settings = {stage: _settings(context.instance, stage, cls) for stage, cls in STAGE_SETTINGS.items()}
     filters = [StageFilter(s.stage, *settings.get(s.stage, ({}, frozenset())), s.rows_in, s.rows, s.dropped, s.quarantined)
                for s in stats]
+    # `collect_stats` already has every stage with a table, `reviewed_training_set` included.
     funnel = [FunnelStage(s.stage, s.rows, {**s.dropped, **({"quarantined": s.quarantined} if s.quarantined else {})})
               for s in stats]
-    if warehouse.table_exists("reviewed_training_set"):
-        reviewed = _reviewed_filter(warehouse)
-        filters.append(reviewed)
-        funnel.append(FunnelStage(reviewed.stage, reviewed.rows_out, reviewed.removed))
     png = funnel_png(funnel)
     (folder / FUNNEL_FILE).write_bytes(png)
     diversity = stage_diversity({stage: _instruction_sample(warehouse, stage) for stage in DIVERSITY_STAGES})
@@ -117,13 +114,6 @@ def _settings(instance: dg.DagsterInstance, stage: str, config_class: type[dg.Co
     run = instance.get_run_by_id(event.run_id) if event else None
     given = ((((run.run_config if run else None) or {}).get("ops", {}).get(stage) or {}).get("config")) or {}
     return {**defaults, **given}, frozenset(given)
-
-
-def _reviewed_filter(warehouse: Warehouse) -> StageFilter:
-    kept = int(warehouse.query("SELECT count(*) AS n FROM reviewed_training_set")["n"].iloc[0])
-    removed = warehouse.query("SELECT reason, count(*) AS n FROM rejects WHERE stage = 'reviewed_training_set' GROUP BY ALL")
-    dropped = {str(reason): int(n) for reason, n in removed.itertuples(index=False)}
-    return StageFilter("reviewed_training_set", {}, frozenset(), kept + sum(dropped.values()), kept, dropped)
 
 
 def _review_facts(

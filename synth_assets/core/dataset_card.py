@@ -31,6 +31,7 @@ __all__ = [
     "diversity_png",
     "diversity_rows",
     "funnel_png",
+    "funnel_segments",
     "provenance_rows",
     "render_card",
     "size_category",
@@ -302,9 +303,25 @@ class FunnelStage:
     dropped: Mapping[str, int] = field(default_factory=dict)  # reason -> rows (quarantined lines included)
 
 
-def funnel_png(stages: Sequence[FunnelStage], top_reasons: int = 3, dpi: int = 100) -> bytes:
-    """A horizontal stacked bar per stage: rows kept, then the drops by reason (the `top_reasons`
-    largest of each stage, the rest as `other`), as PNG bytes drawn by the Agg canvas."""
+def funnel_segments(stage: FunnelStage, other_share: float = 0.02) -> list[tuple[str, int]]:
+    """A stage's drops as (reason, rows), largest first, with only the smallest reasons lumped into
+    one `other`: those whose total is under `other_share` of the stage's rows in and under every
+    reason named. The largest reason is always named, and a lone small reason keeps its own name
+    (an `other` of one says less)."""
+    ordered = sorted(stage.dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+    total = stage.kept + sum(stage.dropped.values())
+    named, rest = ordered, 0
+    for cut in range(len(ordered) - 2, 0, -1):  # lump one more of the smallest while the rule holds
+        tail = sum(n for _, n in ordered[cut:])
+        if tail >= other_share * total or tail >= ordered[cut - 1][1]:
+            break
+        named, rest = ordered[:cut], tail
+    return named + ([("other", rest)] if rest else [])
+
+
+def funnel_png(stages: Sequence[FunnelStage], other_share: float = 0.02, dpi: int = 100) -> bytes:
+    """A horizontal stacked bar per stage: rows kept, then the drops by reason (`funnel_segments`:
+    every reason named but the smallest), as PNG bytes drawn by the Agg canvas."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure  # no pyplot: no global state, the Agg canvas by default
 
@@ -315,9 +332,7 @@ def funnel_png(stages: Sequence[FunnelStage], top_reasons: int = 3, dpi: int = 1
     for y, stage in enumerate(stages):
         axes.barh(y, stage.kept, color="#2b7bba", label="kept" if y == 0 else None)
         left = stage.kept
-        ordered = sorted(stage.dropped.items(), key=lambda kv: -kv[1])
-        rest = sum(n for _, n in ordered[top_reasons:])
-        for reason, n in ordered[:top_reasons] + ([("other", rest)] if rest else []):
+        for reason, n in funnel_segments(stage, other_share):
             new = reason not in reason_colour
             colour = reason_colour.setdefault(reason, colours[len(reason_colour) % len(colours)])
             axes.barh(y, n, left=left, color=colour, label=reason if new else None)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from resources.stats import collect_stats
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
@@ -17,6 +18,7 @@ from synth_assets.core.dataset_card import (
     StageFilter,
     diversity_png,
     funnel_png,
+    funnel_segments,
     render_card,
     size_category,
     stage_diversity,
@@ -112,6 +114,22 @@ def test_the_funnel_is_a_png():
     assert png.startswith(PNG_MAGIC)
 
 
+def test_the_funnel_names_the_largest_reasons_and_lumps_only_the_smallest():
+    # verified_solutions of the shipped data: "other" used to hold wrong_answer 160 and more
+    stage = FunnelStage("verified_solutions", 483, {
+        "sibling_selected": 981, "test_failure": 187, "low_judge_score": 186, "wrong_answer": 160,
+        "disagrees_with_majority": 79, "truncated": 58, "timeout": 3, "memory": 3})
+    segments = funnel_segments(stage)
+    assert segments == [("sibling_selected", 981), ("test_failure", 187), ("low_judge_score", 186),
+                        ("wrong_answer", 160), ("disagrees_with_majority", 79), ("truncated", 58), ("other", 6)]
+    # nothing is lumped when the small reasons are not small next to the stage's rows
+    assert funnel_segments(FunnelStage("mix", 5, {"a": 1, "b": 2, "c": 3, "d": 4})) == [
+        ("d", 4), ("c", 3), ("b", 2), ("a", 1)]
+    # a lone small reason keeps its name, and the largest reason is never lumped
+    assert funnel_segments(FunnelStage("s", 1000, {"big": 500, "tiny": 1})) == [("big", 500), ("tiny", 1)]
+    assert funnel_segments(FunnelStage("s", 1000, {"x": 5, "y": 2, "z": 1})) == [("x", 5), ("other", 3)]
+
+
 def test_stage_diversity_compares_equal_samples_and_sees_repetition():
     varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3))]
     repeated = ["write a function that adds two numbers"] * 40
@@ -156,6 +174,19 @@ def test_the_card_describes_the_export(built):
     assert "which is not a language model" in card
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_each_stage_is_in_the_card_once_and_the_funnel_names_its_large_reasons(built):
+    card = (built["data_dir"] / "exports" / "README.md").read_text(encoding="utf-8")
+    for stage in ("seeds", "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set"):
+        assert card.count(f"- **{stage}**") == 1, stage
+    stats, _ = collect_stats(built["warehouse"])
+    for stage in stats:
+        segments = dict(funnel_segments(FunnelStage(stage.stage, stage.rows, stage.dropped)))
+        lumped = {reason: n for reason, n in stage.dropped.items() if reason not in segments}
+        if lumped:  # what "other" holds is smaller than every reason named
+            assert segments["other"] == sum(lumped.values())
+            assert all(n > segments["other"] for reason, n in segments.items() if reason != "other"), stage
 
 
 def test_the_funnel_is_in_the_asset_metadata_as_a_data_uri(built):

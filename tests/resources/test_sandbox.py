@@ -338,7 +338,8 @@ def _mode_available(mode: str) -> bool:
 def test_isolation_mode(mode: str) -> None:
     if not _mode_available(mode):
         pytest.skip(f"{mode} needs root and its tools on this machine")
-    with Sandbox(SandboxLimits(cpu_seconds=1, wall_seconds=3), workers=1, isolation=mode) as sb:
+    with Sandbox(SandboxLimits(cpu_seconds=1, wall_seconds=3), workers=1, isolation=mode,
+                 allow_no_namespaces=mode == "rlimits") as sb:
         assert sb.isolation == mode
         assert sb.describe()["isolation"] == mode
         assert sb.run_tests(ADD, ADD_TESTS).passed

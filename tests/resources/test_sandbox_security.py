@@ -200,7 +200,8 @@ def secret():
 @pytest.fixture(scope="module")
 def sandbox(secret):
     """Created after the secret is in this process's environment, so a leak would show."""
-    with Sandbox(LIMITS, workers=2, isolation=os.environ.get("SYNTH_SANDBOX_ISOLATION", "auto")) as sb:
+    mode = os.environ.get("SYNTH_SANDBOX_ISOLATION", "auto")
+    with Sandbox(LIMITS, workers=2, isolation=mode, allow_no_namespaces=mode == "rlimits") as sb:
         yield sb
 
 

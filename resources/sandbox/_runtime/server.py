@@ -61,6 +61,7 @@ class Server:
         self.is_root = os.geteuid() == 0
         self.rlimits = self.child_rlimits()
         self.max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.import_dirs = self.open_import_dirs()
         # The children's environment, set once here: a child only adds HOME and TMPDIR.
         os.environ.clear()
         os.environ.update(config["env"])
@@ -275,11 +276,13 @@ class Server:
     def child(self, out_w: int, ev_w: int, job_fd: int, *channels: int) -> None:
         """Runs in a process the zygote forked: becomes process A or B. fd 3 is the socket to the
         other process of the (first) candidate, fd 4 the events pipe; a runner also has its turn
-        pipe on fd 5 and the sockets of the candidates after the first on fds 6, 7, ..."""
+        pipe on fd 5 and the sockets of the candidates after the first on fds 6, 7, ...; then
+        the import directories (rlimits mode, see open_import_dirs)."""
         try:
             os.setsid()
             head, _, body = _read_all(job_fd).decode("utf-8", "surrogatepass").partition("\0")
             channels = tuple(fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in channels)
+            dirs = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in self.import_dirs.values()]
             out_w = fcntl.fcntl(out_w, fcntl.F_DUPFD, 100)
             ev_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD, 100)
             devnull = os.open("/dev/null", os.O_RDWR)
@@ -290,7 +293,12 @@ class Server:
             os.dup2(ev_w, 4)
             for fd, channel in enumerate(channels[1:], start=5):
                 os.dup2(channel, fd)
-            os.closerange(4 + len(channels), self.max_fd)
+            first_dir = 4 + len(channels)
+            for fd, dir_fd in enumerate(dirs, start=first_dir):
+                os.dup2(dir_fd, fd)
+            os.closerange(first_dir + len(dirs), self.max_fd)
+            if dirs:
+                _import_through(dict(zip(self.import_dirs, range(first_dir, first_dir + len(dirs)))))
             cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
             self.set_limits(len(channels) - (self.role == "runner"))
@@ -305,6 +313,20 @@ class Server:
             finally:
                 os._exit(EXIT_SETUP_FAILED)
         os._exit(0)
+
+    def open_import_dirs(self) -> dict[str, int]:
+        """Directories on sys.path that the children's uid may not reach (the interpreter under
+        /root, in rlimits mode: no mount namespace can show it to them), opened here, as root.
+        A child keeps the descriptors and imports through /proc/self/fd/N, which reaches the
+        directory without walking the path to it (a process may always use its own descriptors);
+        the files in it are read with the child's own permissions."""
+        if self.uid is None:
+            return {}
+        dirs = {}
+        for path in dict.fromkeys(sys.path):
+            if path and os.path.isdir(path) and not _open_to_others(path):
+                dirs[path] = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        return dirs
 
     def child_rlimits(self) -> list[tuple[int, tuple[int, int]]]:
         """Every rlimit of a child but the CPU time, worked out once here rather than in each."""
@@ -637,6 +659,37 @@ def _read_all(fd: int) -> bytes:
         done += len(data)
     os.close(fd)
     return b"".join(chunks)
+
+
+def _open_to_others(path: str) -> bool:
+    """Whether a user other than the owner may enter every directory on the way to `path` and
+    list `path` itself."""
+    path = os.path.realpath(path)
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        try:
+            mode = os.stat("/".join(parts[:i]) or "/").st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return bool(mode & 0o004)
+
+
+def _import_through(fds: dict[str, int]) -> None:
+    """Point sys.path, and the search path of every package already loaded, at /proc/self/fd/N
+    instead of the directories in `fds` (path -> descriptor) and below."""
+    def moved(entry: str) -> str:
+        for path, fd in fds.items():
+            if entry == path or entry.startswith(path + "/"):
+                return f"/proc/self/fd/{fd}" + entry[len(path):]
+        return entry
+
+    sys.path[:] = [moved(entry) for entry in sys.path]
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if type(search) is list:
+            search[:] = [moved(entry) if type(entry) is str else entry for entry in search]
 
 
 def _children(pid: int, single_threaded: bool = False) -> list[int]:
