@@ -45,6 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from synth_assets.definitions import defs
+    from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
     from synth_assets.stats import collect_stats, format_stats
 
@@ -66,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if legacy := sync.rows_deleted.get("(written before seed batches)"):
         print(f"dropped {legacy} rows written before seed batches existed; each batch's run made them again")
     print(format_stats(*collect_stats(_warehouse())))
+    sandbox_summary(outcome.asset_materializations_for_node("verified_solutions"))
     teacher = defs.resources["teacher"]
     if getattr(teacher, "backend", "rules") == "rules":
         print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
@@ -179,6 +181,12 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from synth_assets.doctor import run_doctor
+
+    return run_doctor()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_stats)
     review = commands.add_parser("review", help="how often reviewers agreed with the automatic gates")
     review.set_defaults(func=cmd_review)
+    doctor = commands.add_parser("doctor", help="which isolation the code sandbox gets on this machine, and why")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 
