@@ -118,6 +118,14 @@ def bwrap_version() -> str | None:
     return out.stdout.strip() or None
 
 
+def _kernel_at_least(major: int, minor: int) -> bool:
+    release = os.uname().release.split("-")[0].split(".")
+    try:
+        return (int(release[0]), int(release[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
 def _bwrap_at_least(major: int, minor: int) -> bool:
     parts = (bwrap_version() or "").rpartition(" ")[2].split(".")
     try:
@@ -139,6 +147,13 @@ class Plan:
     @property
     def tmp_root(self) -> str:
         return self.host_tmp_root or "/tmp"
+
+    @property
+    def userns_nproc(self) -> bool:
+        """Whether the servers run in a user namespace of their own as a user other than root, on
+        a kernel that counts RLIMIT_NPROC per user namespace (5.14 and later), so that the limit
+        covers the candidate's processes and not all of the user's."""
+        return self.mode == "bwrap" and not self.root and _kernel_at_least(5, 14)
 
     def command(self, ctl_fd: int) -> list[str]:
         boot = _boot_args(ctl_fd)
@@ -306,12 +321,17 @@ def userns_settings() -> dict[str, str]:
 
 
 def no_namespaces_help(tried: dict[str, str]) -> str:
-    """The error for a sandbox that cannot have namespace isolation and was not allowed to run
-    without it: what was tried, how to fix it, how to opt out knowingly."""
-    lines = ["The code sandbox cannot start with namespace isolation on this machine, and will not run "
-             "model-written code without it."]
-    lines += [f"  {mode}: {why}" for mode, why in tried.items()]
-    lines.append("To fix it, do one of:")
+    """The error for a sandbox that cannot have namespace isolation (or was asked for rlimits by
+    name) and was not allowed to run without it: what was tried, how to get namespaces, how to opt
+    out knowingly."""
+    if "rlimits" in tried:
+        lines = ["isolation: rlimits runs model-written code WITHOUT namespace isolation, and does so only "
+                 "with the explicit opt-in below. To get namespace isolation instead (isolation: auto):"]
+    else:
+        lines = ["The code sandbox cannot start with namespace isolation on this machine, and will not run "
+                 "model-written code without it."]
+        lines += [f"  {mode}: {why}" for mode, why in tried.items()]
+        lines.append("To fix it, do one of:")
     lines.append("  - install bubblewrap: `apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
                  "(Fedora, RHEL), `apk add bubblewrap` (Alpine), `pacman -S bubblewrap` (Arch), "
                  "`zypper install bubblewrap` (openSUSE);")

@@ -143,6 +143,7 @@ class _Worker:
             "read_roots": self.plan.read_roots(),
             "env": _isolation.CHILD_ENV,
             "preload": self._preload(role),
+            "userns_nproc": self.plan.userns_nproc,
         }
 
     def _preload(self, role: str) -> list[str]:
