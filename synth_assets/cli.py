@@ -166,19 +166,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from synth_assets.core.review import agreement_summary
+    from synth_assets.review_status import review_report
 
-    warehouse = _warehouse()
-    if not warehouse.table_exists("review_decisions"):
-        print("No review yet: run the graph, then fill in data/review/decisions.jsonl (docs/operations.md).")
-        return 1
-    decisions = warehouse.read_table("review_decisions")
-    summary = agreement_summary(decisions.to_dict("records"))
-    print(f"{summary.decided} decided: {summary.accepted} accepted, {summary.rejected} rejected, {summary.edited} edited"
-          f" ({int((~decisions['in_mix'].astype(bool)).sum())} more no longer in the mix)")
-    if summary.decided:
-        print(f"agreement with the gates: {summary.agreement:.1%} (accepted only: {summary.strict_agreement:.1%})")
-    return 0
+    report = review_report(_warehouse(), _source_folder("review"))
+    print(report.text)
+    return 0 if report.has_agreement else 1
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
