@@ -140,8 +140,10 @@ def _source_folder(kind: str) -> Path:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    command = ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
-    os.execvp(command[0], command)
+    # Dagster through the interpreter running synth, so a venv that is not on PATH still works
+    # (`dagster dev` starts its webserver and daemon with sys.executable too).
+    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
+    os.execv(sys.executable, command)
     return 0  # not reached
 
 
