@@ -33,13 +33,17 @@ _SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.FloorDiv: as
 class Candidate:
     task_id: str
     kind: str  # "canonical", or the kind of wrong variant (KINDS)
-    code: str
-    tests: str
+    code: str  # the whole program: the prompt and the (possibly edited) solution
+    check: str  # the problem's `test`: a `check(candidate)` function
     entry_point: str
 
     @property
     def correct(self) -> bool:
         return self.kind == "canonical"
+
+    @property
+    def tests(self) -> str:
+        return f"{self.check}\n\ncheck({self.entry_point})\n"
 
 
 def _entry(tree: ast.Module, name: str) -> ast.FunctionDef:
@@ -134,10 +138,6 @@ KINDS: dict[str, Callable[[ast.FunctionDef], Iterator[Callable[[], None]]]] = {
 }
 
 
-def _tests(problem: dict) -> str:
-    return f"{problem['test']}\n\ncheck({problem['entry_point']})\n"
-
-
 def _variants(problem: dict, kind: str) -> Iterator[str]:
     """Programs with one edit of `kind` in the entry point, one per place it applies."""
     source = problem["prompt"] + problem["canonical_solution"]
@@ -160,11 +160,15 @@ def plain_python_passes(code: str, tests: str) -> bool | None:
     return proc.returncode == 0
 
 
+def _candidate(problem: dict, kind: str, code: str) -> Candidate:
+    return Candidate(problem["task_id"], kind, code, problem["test"], problem["entry_point"])
+
+
 def _wrong_variant(problem: dict, kind: str) -> Candidate | None:
-    tests = _tests(problem)
     for code in _variants(problem, kind):
-        if plain_python_passes(code, tests) is False:
-            return Candidate(problem["task_id"], kind, code, tests, problem["entry_point"])
+        candidate = _candidate(problem, kind, code)
+        if plain_python_passes(candidate.code, candidate.tests) is False:
+            return candidate
     return None
 
 
@@ -173,8 +177,7 @@ def _problems() -> list[dict]:
 
 
 def canonical_candidates() -> list[Candidate]:
-    return [Candidate(p["task_id"], "canonical", p["prompt"] + p["canonical_solution"], _tests(p), p["entry_point"])
-            for p in _problems()]
+    return [_candidate(p, "canonical", p["prompt"] + p["canonical_solution"]) for p in _problems()]
 
 
 def humaneval_candidates(threads: int | None = None) -> list[Candidate]:
