@@ -10,6 +10,7 @@ uid) is not a security boundary: it runs only when asked for by name and opted i
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -107,15 +108,18 @@ def _boot_args(ctl_fd: int) -> list[str]:
     return [sys.executable, "-I", "-B", "-c", boot]
 
 
-def bwrap_version() -> str | None:
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return None
+@functools.lru_cache(maxsize=4)
+def _version_of(exe: str) -> str | None:
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def bwrap_version() -> str | None:
+    exe = shutil.which("bwrap")
+    return None if exe is None else _version_of(exe)
 
 
 def _kernel_at_least(major: int, minor: int) -> bool:
@@ -165,7 +169,7 @@ class Plan:
 
     def _bwrap(self, boot: list[str]) -> list[str]:
         cmd = [
-            "bwrap",
+            shutil.which("bwrap") or "bwrap",  # found on the user's PATH, not the servers' fixed one
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--clearenv",
             # The server itself is PID 1: every orphan a candidate leaves comes to it.
@@ -238,7 +242,7 @@ class Plan:
         lines += ["cd /", 'exec "$@"']
         script = "\n".join(lines)
         return [
-            "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
+            shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
             "--mount-proc", "--propagation", "private",
             "/bin/sh", "-c", script, "sandbox-setup",
         ] + self._setpriv(boot)
@@ -246,10 +250,11 @@ class Plan:
     def _setpriv(self, boot: list[str]) -> list[str]:
         if self.mode == "rlimits":
             boot = _subreaper(boot)
-        if not self.root or shutil.which("setpriv") is None:
+        setpriv = shutil.which("setpriv")
+        if not self.root or setpriv is None:
             return boot
         caps = ",".join(["-all"] + [f"+{c}" for c in _SERVER_CAPS])
-        return ["setpriv", "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
+        return [setpriv, "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
 
     def server_env(self) -> dict[str, str]:
         return dict(_SERVER_ENV)
