@@ -163,7 +163,24 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from synth_assets.stats import collect_stats, format_stats
 
-    print(format_stats(*collect_stats(_warehouse())))
+    warehouse = _warehouse()
+    if not args.quick:  # counts come from metadata: only a full read meets a damaged block
+        warehouse.verify()
+    print(format_stats(*collect_stats(warehouse)))
+    if args.quick:
+        print("(--quick: the warehouse's blocks were not read, so damage in them would not show here)")
+    return 0
+
+
+def cmd_salvage_cache(args: argparse.Namespace) -> int:
+    from resources.salvage import salvage_table
+    from resources.teacher.cache import CACHE_TABLE, ensure_cache_table
+
+    warehouse = _warehouse()
+    saved = salvage_table(args.damaged, warehouse, CACHE_TABLE, ensure_cache_table)
+    print(f"copied {saved.copied} teacher responses from {args.damaged} into {warehouse.path}"
+          + (f"; {saved.lost} were in damaged blocks and are lost" if saved.lost else "; none was lost")
+          + ". Now `synth run` rebuilds the rest from the inputs.")
     return 0
 
 
@@ -203,7 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--why-dropped", action="store_true", help="say which stage and rule dropped the row")
     trace.set_defaults(func=cmd_trace)
     stats = commands.add_parser("stats", help="rows, the mix and rejection reasons per stage")
+    stats.add_argument("--quick", action="store_true",
+                       help="skip reading every block of the warehouse to check it (a full scan, 300-500 MB/s)")
     stats.set_defaults(func=cmd_stats)
+    salvage = commands.add_parser("salvage-cache", help="copy the readable teacher responses of a damaged "
+                                  "warehouse file into the warehouse, before rebuilding it")
+    salvage.add_argument("damaged", help="the damaged file, moved aside (e.g. data/warehouse/synth.duckdb.corrupt)")
+    salvage.set_defaults(func=cmd_salvage_cache)
     review = commands.add_parser("review", help="how often reviewers agreed with the automatic gates")
     review.set_defaults(func=cmd_review)
     doctor = commands.add_parser("doctor", help="which isolation the code sandbox gets on this machine, and why")
@@ -212,9 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from resources.warehouse import WarehouseError
+
     args = build_parser().parse_args(argv)
     _enter_project()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except WarehouseError as exc:  # a damaged or unreadable warehouse: the message says what to do
+        print(f"synth {args.command}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
