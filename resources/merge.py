@@ -39,6 +39,9 @@ def merge_batches(warehouse: Warehouse, sources: Iterable[str | Path]) -> list[M
         source = str(Path(source).resolve())
         if source == str(Path(warehouse.path).resolve()):
             raise ValueError(f"{source} is this warehouse; merge other machines' warehouses into it")
+        # Every block of the source, checked first: the merge reads most of it anyway, and damage
+        # met while attached would be reported against this warehouse, not the source.
+        Warehouse(path=source).verify()
         with warehouse.connect() as con:
             con.execute(f"ATTACH '{_quoted(source)}' AS source (READ_ONLY)")  # ATTACH takes no parameters
             batches = [row[0] for row in con.execute(

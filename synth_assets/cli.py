@@ -45,6 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from synth_assets.definitions import defs
+    from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
     from resources.stats import collect_stats, format_stats
 
@@ -66,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if legacy := sync.rows_deleted.get("(written before seed batches)"):
         print(f"dropped {legacy} rows written before seed batches existed; each batch's run made them again")
     print(format_stats(*collect_stats(_warehouse())))
+    sandbox_summary(outcome.asset_materializations_for_node("verified_solutions"))
     teacher = defs.resources["teacher"]
     if getattr(teacher, "backend", "rules") == "rules":
         print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
@@ -138,8 +140,10 @@ def _source_folder(kind: str) -> Path:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    command = ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
-    os.execvp(command[0], command)
+    # Dagster through the interpreter running synth, so a venv that is not on PATH still works
+    # (`dagster dev` starts its webserver and daemon with sys.executable too).
+    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
+    os.execv(sys.executable, command)
     return 0  # not reached
 
 
@@ -159,24 +163,39 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from resources.stats import collect_stats, format_stats
 
-    print(format_stats(*collect_stats(_warehouse())))
+    warehouse = _warehouse()
+    if not args.quick:  # counts come from metadata: only a full read meets a damaged block
+        warehouse.verify()
+    print(format_stats(*collect_stats(warehouse)))
+    if args.quick:
+        print("(--quick: the warehouse's blocks were not read, so damage in them would not show here)")
+    return 0
+
+
+def cmd_salvage_cache(args: argparse.Namespace) -> int:
+    from resources.salvage import salvage_table
+    from resources.teacher.cache import CACHE_TABLE, ensure_cache_table
+
+    warehouse = _warehouse()
+    saved = salvage_table(args.damaged, warehouse, CACHE_TABLE, ensure_cache_table)
+    print(f"copied {saved.copied} teacher responses from {args.damaged} into {warehouse.path}"
+          + (f"; {saved.lost} were in damaged blocks and are lost" if saved.lost else "; none was lost")
+          + ". Now `synth run` rebuilds the rest from the inputs.")
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from synth_assets.core.review import agreement_summary
+    from synth_assets.review_status import review_report
 
-    warehouse = _warehouse()
-    if not warehouse.table_exists("review_decisions"):
-        print("No review yet: run the graph, then fill in data/review/decisions.jsonl (docs/operations.md).")
-        return 1
-    decisions = warehouse.read_table("review_decisions")
-    summary = agreement_summary(decisions.to_dict("records"))
-    print(f"{summary.decided} decided: {summary.accepted} accepted, {summary.rejected} rejected, {summary.edited} edited"
-          f" ({int((~decisions['in_mix'].astype(bool)).sum())} more no longer in the mix)")
-    if summary.decided:
-        print(f"agreement with the gates: {summary.agreement:.1%} (accepted only: {summary.strict_agreement:.1%})")
-    return 0
+    report = review_report(_warehouse(), _source_folder("review"))
+    print(report.text)
+    return 0 if report.has_agreement else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from synth_assets.doctor import run_doctor
+
+    return run_doctor()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,16 +220,30 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--why-dropped", action="store_true", help="say which stage and rule dropped the row")
     trace.set_defaults(func=cmd_trace)
     stats = commands.add_parser("stats", help="rows, the mix and rejection reasons per stage")
+    stats.add_argument("--quick", action="store_true",
+                       help="skip reading every block of the warehouse to check it (a full scan, 300-500 MB/s)")
     stats.set_defaults(func=cmd_stats)
+    salvage = commands.add_parser("salvage-cache", help="copy the readable teacher responses of a damaged "
+                                  "warehouse file into the warehouse, before rebuilding it")
+    salvage.add_argument("damaged", help="the damaged file, moved aside (e.g. data/warehouse/synth.duckdb.corrupt)")
+    salvage.set_defaults(func=cmd_salvage_cache)
     review = commands.add_parser("review", help="how often reviewers agreed with the automatic gates")
     review.set_defaults(func=cmd_review)
+    doctor = commands.add_parser("doctor", help="which isolation the code sandbox gets on this machine, and why")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from resources.warehouse import WarehouseError
+
     args = build_parser().parse_args(argv)
     _enter_project()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except WarehouseError as exc:  # a damaged or unreadable warehouse: the message says what to do
+        print(f"synth {args.command}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ uid) is not a security boundary: it runs only when asked for by name and opted i
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -107,15 +108,26 @@ def _boot_args(ctl_fd: int) -> list[str]:
     return [sys.executable, "-I", "-B", "-c", boot]
 
 
-def bwrap_version() -> str | None:
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return None
+@functools.lru_cache(maxsize=4)
+def _version_of(exe: str) -> str | None:
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def bwrap_version() -> str | None:
+    exe = shutil.which("bwrap")
+    return None if exe is None else _version_of(exe)
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    release = os.uname().release.split("-")[0].split(".")
+    try:
+        return (int(release[0]), int(release[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
 
 
 def _bwrap_at_least(major: int, minor: int) -> bool:
@@ -140,6 +152,13 @@ class Plan:
     def tmp_root(self) -> str:
         return self.host_tmp_root or "/tmp"
 
+    @property
+    def userns_nproc(self) -> bool:
+        """Whether the servers run in a user namespace of their own as a user other than root, on
+        a kernel that counts RLIMIT_NPROC per user namespace (5.14 and later), so that the limit
+        covers the candidate's processes and not all of the user's."""
+        return self.mode == "bwrap" and not self.root and _kernel_at_least(5, 14)
+
     def command(self, ctl_fd: int) -> list[str]:
         boot = _boot_args(ctl_fd)
         if self.mode == "bwrap":
@@ -150,7 +169,7 @@ class Plan:
 
     def _bwrap(self, boot: list[str]) -> list[str]:
         cmd = [
-            "bwrap",
+            shutil.which("bwrap") or "bwrap",  # found on the user's PATH, not the servers' fixed one
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--clearenv",
             # The server itself is PID 1: every orphan a candidate leaves comes to it.
@@ -223,7 +242,7 @@ class Plan:
         lines += ["cd /", 'exec "$@"']
         script = "\n".join(lines)
         return [
-            "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
+            shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
             "--mount-proc", "--propagation", "private",
             "/bin/sh", "-c", script, "sandbox-setup",
         ] + self._setpriv(boot)
@@ -231,10 +250,11 @@ class Plan:
     def _setpriv(self, boot: list[str]) -> list[str]:
         if self.mode == "rlimits":
             boot = _subreaper(boot)
-        if not self.root or shutil.which("setpriv") is None:
+        setpriv = shutil.which("setpriv")
+        if not self.root or setpriv is None:
             return boot
         caps = ",".join(["-all"] + [f"+{c}" for c in _SERVER_CAPS])
-        return ["setpriv", "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
+        return [setpriv, "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
 
     def server_env(self) -> dict[str, str]:
         return dict(_SERVER_ENV)
@@ -306,12 +326,17 @@ def userns_settings() -> dict[str, str]:
 
 
 def no_namespaces_help(tried: dict[str, str]) -> str:
-    """The error for a sandbox that cannot have namespace isolation and was not allowed to run
-    without it: what was tried, how to fix it, how to opt out knowingly."""
-    lines = ["The code sandbox cannot start with namespace isolation on this machine, and will not run "
-             "model-written code without it."]
-    lines += [f"  {mode}: {why}" for mode, why in tried.items()]
-    lines.append("To fix it, do one of:")
+    """The error for a sandbox that cannot have namespace isolation (or was asked for rlimits by
+    name) and was not allowed to run without it: what was tried, how to get namespaces, how to opt
+    out knowingly."""
+    if "rlimits" in tried:
+        lines = ["isolation: rlimits runs model-written code WITHOUT namespace isolation, and does so only "
+                 "with the explicit opt-in below. To get namespace isolation instead (isolation: auto):"]
+    else:
+        lines = ["The code sandbox cannot start with namespace isolation on this machine, and will not run "
+                 "model-written code without it."]
+        lines += [f"  {mode}: {why}" for mode, why in tried.items()]
+        lines.append("To fix it, do one of:")
     lines.append("  - install bubblewrap: `apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
                  "(Fedora, RHEL), `apk add bubblewrap` (Alpine), `pacman -S bubblewrap` (Arch), "
                  "`zypper install bubblewrap` (openSUSE);")
@@ -349,24 +374,39 @@ def downgrade_warning(mode: str, tried: dict[str, str]) -> str | None:
 
 
 def enforcement(mode: str, root: bool) -> tuple[dict[str, str], list[str]]:
-    """What enforces each guarantee in `mode`, and what is not enforced."""
-    uid = "a uid of its own per worker (random, unprivileged, no capabilities)" if root else "none"
+    """What enforces each guarantee in `mode`, and what is not enforced (docs/sandbox.md has the
+    same as a table)."""
+    userns = mode == "bwrap" and not root
+    if root:
+        uid = "a uid of its own per worker (random, unprivileged, no capabilities)"
+    elif userns:
+        uid = ("the user's own uid inside a user namespace of its own, no capabilities; the fork "
+               "servers that share it are not dumpable, so their memory is out of reach")
+    else:
+        uid = "none: candidates run as the verifier's own uid"
+    if root:
+        nproc = "RLIMIT_NPROC on the worker's own uid"
+    elif userns and _kernel_at_least(5, 14):
+        nproc = "RLIMIT_NPROC, counted in the worker's own user namespace"
+    else:
+        nproc = "audit hook only"
     enforced = {
         "cpu_seconds": "RLIMIT_CPU (SIGXCPU, then SIGKILL one second later)",
         "wall_seconds": "the fork server kills the child's process group at the deadline",
         "memory_mb": "RLIMIT_AS",
         "max_file_mb": "RLIMIT_FSIZE",
         "max_output_kb": "the fork server counts stdout+stderr and kills the child past the cap",
-        "max_processes": "RLIMIT_NPROC on the worker's own uid" if root else "audit hook only",
+        "max_processes": nproc,
         "separate_uid": uid,
-        "verdict": "written by a separate test-runner process (its own uid) on a pipe the "
-        "candidate never holds, with a per-run nonce the candidate never sees",
+        "verdict": "written by a separate test-runner process on a pipe the candidate never holds, "
+        "with a per-run nonce the candidate never sees",
         "environment": "cleared: children get PATH, LANG, HOME/TMPDIR and thread-count variables only",
         "leftovers": "the fork server is the reaper of every orphan (PID 1, or a child subreaper): "
         "after each job whatever the candidate left is frozen, reported (FORBIDDEN) and killed"
         + (" by uid" if root else "") + ", and its temp dir removed",
         "audit_hook": "refuses network, writes outside the temp dir, reads outside the Python "
-        "install, running programs, signals, ctypes and gc introspection, and reports them",
+        "install, running programs, signals, ctypes and gc introspection, and reports them "
+        "(a second line: code in the same process can switch it off)",
     }
     missing: list[str] = []
     if mode == "bwrap":
@@ -374,29 +414,38 @@ def enforcement(mode: str, root: bool) -> tuple[dict[str, str], list[str]]:
         enforced["filesystem"] = ("bubblewrap mount namespace: read-only /usr and Python install, "
                                   "a private size-limited tmpfs /tmp, nothing else of the host")
         enforced["processes"] = "bubblewrap PID namespace: the host's processes are invisible"
+        if userns and not _kernel_at_least(5, 14):
+            missing.append("max_processes: this kernel counts RLIMIT_NPROC over all of the user's processes, "
+                           "so it is not set; only the audit hook counts forks and threads")
     elif mode == "unshare":
         enforced["network"] = "unshare(1) network namespace (loopback down)"
         enforced["filesystem"] = ("unshare(1) mount namespace: private size-limited tmpfs over /tmp, "
-                                  "/var/tmp, /dev/shm; the rest of the host is visible read-only "
-                                  "through file permissions")
+                                  "/var/tmp, /dev/shm, /run/lock; the rest of the host is visible "
+                                  "read-only through file permissions")
         enforced["processes"] = "unshare(1) PID namespace"
         missing.append("host files readable by any user are readable by the candidate (kernel); "
                        "only the audit hook refuses them")
     else:
         missing += [
-            ("no network namespace: only the audit hook refuses sockets (code that defeats the "
-            "hook could reach the network)"),
-            ("no mount namespace: candidates see the host filesystem; writes are limited by the "
-            "uid's permissions (world-writable dirs such as /tmp are writable) and the audit hook"),
-            "no PID namespace: host processes are visible (not signalable from another uid)",
-            "stdlib modules under a directory others cannot enter must be preloaded",
+            "NO namespaces: the audit hook is the only barrier below, and a candidate can switch it "
+            "off (through closures, its callers' frames, patched modules) or outrun it (a symlink "
+            "swapped between its path check and the open); the hostile suite does all of these",
+            "network: not contained once the hook is off (any address, the host's loopback included)",
+            ("filesystem: not contained once the hook is off: the candidate reads whatever its uid may "
+             "read and writes where its uid may write, world-writable host directories such as /tmp, "
+             "/var/tmp and /dev/shm included (nothing removes what it leaves there)"),
+            "programs: not contained once the hook is off (anything under /usr/bin, as the candidate's uid)",
+            "processes: the host's processes are visible (no PID namespace)",
         ]
-        if not root:
-            missing += [
-                ("not root: candidates run as the verifier's own uid, so a candidate that defeats "
-                "the audit hook can signal or read the verifier's processes; RLIMIT_NPROC is not "
-                "set (it would count all of the user's processes)"),
-            ]
+        if root:
+            missing.append("contained by the kernel even so: the limits above, the separate uid (no "
+                           "signals to, or memory of, other users' processes), leftovers killed by uid, "
+                           "the verdict")
+        else:
+            missing.append("not root: candidates run as the verifier's own uid, so a candidate that "
+                           "switches the hook off can signal the verifier or write to its memory "
+                           "(and so forge verdicts), and read or change the user's files; RLIMIT_NPROC "
+                           "is not set (it would count all of the user's processes)")
     missing.append("no seccomp filter: every system call is available to the candidate")
     missing.append("CPU time and memory of the whole worker are not capped by a cgroup")
     return enforced, missing

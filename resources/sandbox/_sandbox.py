@@ -143,6 +143,7 @@ class _Worker:
             "read_roots": self.plan.read_roots(),
             "env": _isolation.CHILD_ENV,
             "preload": self._preload(role),
+            "userns_nproc": self.plan.userns_nproc,
         }
 
     def _preload(self, role: str) -> list[str]:
@@ -383,9 +384,9 @@ class Sandbox:
                 self.tried[mode] = str(exc)
                 self._drop_host_tmp()
         else:
-            if isolation == "auto" and not allowed:
-                raise SandboxError(_isolation.no_namespaces_help(self.tried))
-            raise SandboxError("no isolation could start: " + " | ".join(f"{m}: {e}" for m, e in self.tried.items()))
+            if "rlimits" in self.tried:  # asked for with the opt-in, and it failed to start
+                raise SandboxError("no isolation could start: " + " | ".join(f"{m}: {e}" for m, e in self.tried.items()))
+            raise SandboxError(_isolation.no_namespaces_help(self.tried))
         self.warning = _isolation.downgrade_warning(self._plan.mode, self.tried)
         try:
             for i in range(1, workers):

@@ -1,6 +1,7 @@
 """`CodeSandbox`: the Dagster resource around `Sandbox`. The only module of this package that
-imports dagster; the config fields are the limits, the worker count, the isolation mode and how
-many candidates with the same tests share a test runner process."""
+imports dagster; the config fields are the limits, the worker count, the isolation mode, the
+explicit opt-in to running without namespace isolation, and how many candidates with the same
+tests share a test runner process."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ class CodeSandbox(dg.ConfigurableResource):
     max_file_mb: int = _DEFAULTS.max_file_mb
     max_output_kb: int = _DEFAULTS.max_output_kb
     workers: int | None = None  # one per CPU this process may run on
-    isolation: str = "auto"
+    isolation: str = "auto"  # auto: bwrap, else unshare; never rlimits without the opt-in below
+    # The explicit opt-in to isolation "rlimits" (no namespaces: not a security boundary). Also
+    # granted by the environment variable SYNTH_SANDBOX_ALLOW_NO_NAMESPACES=1 (docs/sandbox.md).
+    allow_no_namespaces: bool = False
     candidates_per_runner: int = 4
 
     _sandbox: Sandbox | None = PrivateAttr(default=None)
@@ -49,7 +53,8 @@ class CodeSandbox(dg.ConfigurableResource):
 
     def _start(self) -> Sandbox:
         return Sandbox(self.limits, workers=self.workers, isolation=self.isolation,
-                       candidates_per_runner=self.candidates_per_runner)
+                       candidates_per_runner=self.candidates_per_runner,
+                       allow_no_namespaces=self.allow_no_namespaces)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._sandbox = self._start()

@@ -59,6 +59,10 @@ def verified_solutions(
     """Candidates that pass their check: unit tests in the sandbox (code), the reference answer or
     the majority answer (math), the judge (the rest). Failures are kept in `rejects` by class."""
     candidates = read_batch(warehouse, "candidate_solutions", context.partition_key).to_dict("records")
+    described = sandbox.describe()
+    context.log.info(f"code sandbox: isolation {described['isolation']}, {described['workers']} workers")
+    if described["warning"]:
+        context.log.warning(described["warning"])
     settings = VerificationConfig(
         selection=SelectionConfig(policy=config.policy, pass_at_k=config.pass_at_k), judge_threshold=config.judge_threshold
     )
@@ -73,7 +77,9 @@ def verified_solutions(
                 "| verifier | verdict | candidates |\n| --- | --- | ---: |\n"
                 + "\n".join(f"| {v} | {r} | {n} |" for (v, r), n in sorted(outcome.verdicts.items()))
             ),
-            sandbox=dg.MetadataValue.json(sandbox.describe()),
+            sandbox_isolation=described["isolation"],
+            sandbox_warning=described["warning"] or "",
+            sandbox=dg.MetadataValue.json(described),
             **recorder.metadata(),
         )
     )

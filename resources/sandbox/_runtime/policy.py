@@ -136,10 +136,17 @@ class Policy:
 
     def _prepared(self):
         """The audit hook and the thread wrapper, built once in the fork server (every child
-        inherits them ready, and only installs them)."""
+        inherits them ready, and only installs them). `_posixsubprocess` is loaded here with its
+        one function replaced by a refusal: `import subprocess` (and asyncio, which imports it)
+        works in a child, and starting a program through it is refused even by code that got
+        past the "subprocess.Popen" event (sys.audit replaced, say). A fresh copy of the module
+        cannot be loaded: it is a blocked import."""
         prepared = self.__dict__.get("_prepared_pair")
         if prepared is not None:
             return prepared
+        import _posixsubprocess
+
+        _posixsubprocess.fork_exec = lambda *args: self.refuse("program", "_posixsubprocess.fork_exec")
         handlers = self.handlers
 
         def hook(event, args, _get=handlers.get):

@@ -52,6 +52,7 @@ class Server:
         self.ctl = ctl
         self.role = config["role"]
         self.uid = config["uid"]
+        self.userns_nproc = bool(config.get("userns_nproc"))
         self.limits = config["limits"]
         self.tmp_root = os.path.realpath(config["tmp_root"])
         # One job at a time: every candidate gets a fresh, empty temp dir at the same path, so
@@ -345,6 +346,11 @@ class Server:
         if self.uid is not None:
             # RLIMIT_NPROC counts every task of the uid; the uid is this worker's alone.
             nproc = int(lim["max_processes"])
+            out.append((resource.RLIMIT_NPROC, (nproc, nproc)))
+        elif self.userns_nproc:
+            # Not root, in a user namespace of its own: the kernel counts the uid's tasks in this
+            # namespace only (Linux 5.14 and later), which are this server, its zygote and the child's.
+            nproc = int(lim["max_processes"]) + 2
             out.append((resource.RLIMIT_NPROC, (nproc, nproc)))
         return out
 
@@ -722,9 +728,26 @@ def _live(pids: list[int]) -> list[str]:
     return out
 
 
+def _not_dumpable() -> None:
+    """A server that is not root shares its uid with the children it forks, and the kernel lets a
+    process write to the memory of a dumpable process of its own uid (/proc/PID/mem, ptrace).
+    Made non-dumpable (inherited by the zygote and every child), it is out of their reach. ctypes
+    is used for this one call and dropped from sys.modules, so that no child finds it loaded."""
+    import ctypes
+
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    finally:
+        for name in [n for n in sys.modules if n.partition(".")[0] in ("ctypes", "_ctypes")]:
+            del sys.modules[name]
+
+
 def main(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     try:
+        if os.geteuid() != 0:
+            _not_dumpable()
         config, _ = control.recv(ctl)
         server = Server(ctl, config)
     except Exception:  # noqa: BLE001
