@@ -47,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from synth_assets.definitions import defs
     from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
+    from synth_assets.run_report import collect_failures, format_failures
     from synth_assets.stats import collect_stats, format_stats
 
     select = [name.strip() for name in args.select.split(",")] if args.select else None
@@ -60,6 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"synth run: {exc}", file=sys.stderr)
             return 2
+        failures = collect_failures(outcome, instance)
     sync = outcome.sync
     print(f"seed batches: {', '.join(sync.keys) or 'none'}"
           + (f" (new: {', '.join(sync.added)})" if sync.added else "")
@@ -72,14 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(teacher, "backend", "rules") == "rules":
         print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")
-    runs = ", ".join(outcome.run_ids)
+    if report := format_failures(failures, verbose=args.verbose):
+        print("\n" + report, file=sys.stdout if outcome.success else sys.stderr)
     if not outcome.success:
-        failed = outcome.failed_steps()
-        print(f"\nruns {runs}: FAILED at {', '.join(failed) or 'a check'}"
-              + (f"; not started: {len(outcome.skipped)} more run(s)" if outcome.skipped else "")
-              + "; see `synth ui` for the logs", file=sys.stderr)
         return 1
-    print(f"\n{len(outcome.results)} runs succeeded ({runs}); open `synth ui` to see them")
+    print(f"\n{len(outcome.results)} runs succeeded ({', '.join(outcome.run_ids)}); open `synth ui` to see them")
     return 0
 
 
@@ -207,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "the others keep their rows. Default: every batch")
     run.add_argument("--skip-batches", action="store_true",
                      help="run only what unions the batches (after `synth merge` of batches made elsewhere)")
+    run.add_argument("--verbose", action="store_true", help="print the tracebacks of steps that failed")
     run.set_defaults(func=cmd_run)
     merge = commands.add_parser("merge", help="copy the seed batches of other machines' warehouses into this one")
     merge.add_argument("warehouses", nargs="+", help="their warehouse files (synth.duckdb)")
