@@ -16,7 +16,7 @@ from tabulate import tabulate
 from sensors.alerts import FailedCheck, failed_checks, raised_error
 from synth_assets.graph_run import GraphRun
 
-__all__ = ["RunFailures", "collect_failures", "format_failures"]
+__all__ = ["RunFailures", "collect_failures", "format_failures", "run_label"]
 
 _TABLE_COLUMNS = ("value", "threshold")  # metadata with a column of its own
 _MESSAGE_WIDTH = 60
@@ -90,10 +90,10 @@ def format_failures(failures: RunFailures, verbose: bool = False) -> str:
     if failures.failed_runs:
         lines = [f"Failed runs ({failures.succeeded} other run(s) succeeded); open `synth ui`, Runs, and "
                  "search for the id to see a run's log and events:"]
-        lines += [f"  {run.run_id}  {_what(run.batch)}: failed at {', '.join(run.failed_steps) or 'a step'}"
+        lines += [f"  {run.run_id}  {run_label(run.batch)}: failed at {', '.join(run.failed_steps) or 'a step'}"
                   for run in failures.failed_runs]
         if failures.not_started:
-            lines.append("Not started after it: " + ", ".join(_what(batch) for batch in failures.not_started))
+            lines.append("Not started after it: " + ", ".join(run_label(batch) for batch in failures.not_started))
         if not verbose and failures.errors:
             lines.append("(`synth run --verbose` prints the tracebacks and the Dagster log on the console)")
         blocks.append("\n".join(lines))
@@ -133,5 +133,6 @@ def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
 
 
-def _what(batch: str | None) -> str:
+def run_label(batch: str | None) -> str:
+    """What a run of `run_graph` makes, by its seed batch (None: the run that unions them)."""
     return f"seed batch {batch}" if batch else "the union of the batches (corpus, mix, review, export)"

@@ -5,6 +5,7 @@ characters). The run selects `seeds` too, so three seed-batch runs succeed befor
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,33 @@ def test_only_the_failed_run_is_named_with_its_id(failed_gate):
 def test_the_summary_still_shows_what_each_stage_kept(failed_gate):
     result, _, _ = failed_gate
     assert "deduplicated_corpus" in result.stdout and "rows in" in result.stdout
+
+
+def test_off_a_terminal_it_prints_one_plain_line_per_stage_and_the_log_goes_to_a_file(failed_gate):
+    result, runs, data = failed_gate
+    console = result.stdout + result.stderr
+    assert "DEBUG" not in console and "STEP_START" not in console and "Traceback" not in console
+    assert "\x1b[" not in console  # no live display: no terminal codes in a pipe
+    for batch in ("code", "general", "math"):
+        assert re.search(rf"^\[{batch}\]\s+seeds\s+50 rows kept of 50\s+\d+\.\d s$", result.stdout, re.M)
+    assert re.search(r"^\[all batches\]\s+deduplicated_corpus\s+\d+ rows kept of \d+", result.stdout, re.M)
+    assert re.search(r"^\[all batches\]\s+check corpus_schema\s+FAILED \(error, blocking\)", result.stdout, re.M)
+    logs = list((data / "logs").glob("run-*.log"))
+    assert len(logs) == 1 and f"Dagster log: {logs[0]}" in result.stdout
+    log = logs[0].read_text()
+    assert all(run_id in log for run_id in runs)  # every run's events, in Dagster's format
+    assert "STEP_START" in log and "ASSET_CHECK_EVALUATION" in log
+    assert not any(run_id in console for run_id, status in runs.items() if status == dg.DagsterRunStatus.SUCCESS)
+
+
+def test_verbose_prints_the_dagster_log_on_the_console_as_well(tmp_path):
+    data = copy_inputs(tmp_path / "data", plant_bad_seeds=False)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "data" / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "SYNTH_DATA_DIR": str(data), "DAGSTER_HOME": str(home)}
+    result = subprocess.run([sys.executable, "-m", "synth_assets.cli", "run", "--select", "seeds", "--batch", "math",
+                             "--verbose"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "STEP_START" in result.stderr and "DEBUG" in result.stderr
+    assert "STEP_START" in next((data / "logs").glob("run-*.log")).read_text()
