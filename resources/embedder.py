@@ -91,13 +91,19 @@ class SentenceEmbedder:
             if importlib.util.find_spec("sentence_transformers") is None:
                 raise EmbedderError("sentence-transformers is not installed: pip install sentence-transformers")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            bar_on = transformers_logging.is_progress_bar_enabled()
+            transformers_logging.disable_progress_bar()  # its "Loading weights" bar would cut into the run's output
             try:
                 self._model = SentenceTransformer(
                     str(self.model_path), device=self.device, backend=self.backend, local_files_only=True
                 )
             except Exception as exc:  # translated at the boundary, with the path and backend
                 raise EmbedderError(f"cannot load {self.model_path} with backend {self.backend!r}: {exc}") from exc
+            finally:
+                if bar_on:
+                    transformers_logging.enable_progress_bar()
         return self._model
 
     @property

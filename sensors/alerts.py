@@ -35,8 +35,10 @@ __all__ = [
     "FailedCheck",
     "alert_sensors",
     "failed_checks",
+    "raised_error",
     "run_failure_alert",
     "send_alert",
+    "step_errors",
     "write_alert",
 ]
 
@@ -86,15 +88,19 @@ def _short(text: Any) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
-def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[FailedCheck]:
-    """The asset checks of a run that did not pass, with what they measured."""
+def failed_checks(
+    instance: dg.DagsterInstance, run_id: str, shown: Sequence[str] | None = _SHOWN_CHECK_METADATA
+) -> list[FailedCheck]:
+    """The asset checks of a run that did not pass, with what they measured: the metadata entries
+    named in `shown` (every entry when it is None), each cut to 500 characters."""
     records = instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     found = []
     for record in records:
         evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
         if evaluation.passed:
             continue
-        metadata = {k: _short(getattr(v, "value", v)) for k, v in evaluation.metadata.items() if k in _SHOWN_CHECK_METADATA}
+        metadata = {k: _short(getattr(v, "value", v)) for k, v in evaluation.metadata.items()
+                    if shown is None or k in shown}
         found.append(FailedCheck(
             asset=evaluation.asset_key.to_user_string(), check=evaluation.check_name, severity=evaluation.severity.value,
             blocking=bool(evaluation.blocking), description=evaluation.description, metadata=metadata,
@@ -125,14 +131,21 @@ def send_alert(alert: Alert, folder: Path, log: Any, webhook_url: str | None = N
     return path
 
 
-def _step_errors(events: Sequence[Any]) -> dict[str, str]:
-    """Step key -> the root cause's message (Dagster wraps user errors in its own)."""
+def raised_error(error: Any) -> Any:
+    """The error a step raised, inside the errors Dagster wraps it in; not its own cause, whose
+    message is usually less specific (a `WarehouseCorrupt` says how to recover, the DuckDB error
+    under it does not). The root cause when every error in the chain is Dagster's."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return error
+
+
+def step_errors(events: Sequence[Any]) -> dict[str, str]:
+    """Step key -> the message of the error the step raised (`raised_error`)."""
     errors = {}
     for event in events:
         error = event.step_failure_data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        errors[str(event.step_key)] = _short(error.message.strip() if error else event.message or "failed")
+        errors[str(event.step_key)] = _short(raised_error(error).message.strip() if error else event.message or "failed")
     return errors
 
 
@@ -150,7 +163,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, source_files: SourceF
         job_name=run.job_name,
         message=_short(context.failure_event.message or "run failed"),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        failed_steps=_step_errors(context.get_step_failure_events()),
+        failed_steps=step_errors(context.get_step_failure_events()),
         failed_checks=failed_checks(context.instance, run.run_id),
     )
     timeout_s = float(os.environ.get(WEBHOOK_TIMEOUT_ENV, DEFAULT_WEBHOOK_TIMEOUT_S))

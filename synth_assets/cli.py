@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -48,20 +49,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
     from resources.stats import collect_stats, format_stats
+    from synth_assets.run_display import RunDisplay
+    from synth_assets.run_report import collect_failures, format_failures
 
     select = [name.strip() for name in args.select.split(",")] if args.select else None
     batches = [key.strip() for key in args.batch.split(",")] if args.batch else None
-    with dg.DagsterInstance.get() as instance:
+    # The Dagster log goes to a file; the console shows progress (a live bar only on a terminal).
+    display = RunDisplay(_source_folder("logs") / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log",
+                         live=sys.stdout.isatty() and not args.verbose)
+    loggers, run_config = display.loggers(), None
+    if args.verbose:
+        loggers["console"] = dg.colored_console_logger
+        run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+    print(f"Dagster log: {display.log_path}" + ("" if args.verbose else " (--verbose prints it here too)"))
+    with dg.DagsterInstance.get() as instance, display:
         _release_dead_runs(instance)
         tags = {"synth/host": socket.gethostname(), "synth/pid": str(os.getpid())}
         try:
             outcome = run_graph(instance, defs.resources, select=select, batches=[] if args.skip_batches else batches,
-                                tags=tags)
+                                run_config=run_config, tags=tags, loggers=loggers, on_run_start=display.run_started)
         except ValueError as exc:
             print(f"synth run: {exc}", file=sys.stderr)
             return 2
+        failures = collect_failures(outcome, instance)
     sync = outcome.sync
-    print(f"seed batches: {', '.join(sync.keys) or 'none'}"
+    print(f"\nseed batches: {', '.join(sync.keys) or 'none'}"
           + (f" (new: {', '.join(sync.added)})" if sync.added else "")
           + (f" (removed with their rows: {', '.join(sync.removed)})" if sync.removed else ""))
     if legacy := sync.rows_deleted.get("(written before seed batches)"):
@@ -72,14 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(teacher, "backend", "rules") == "rules":
         print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")
-    runs = ", ".join(outcome.run_ids)
+    if report := format_failures(failures, verbose=args.verbose):
+        print("\n" + report, file=sys.stdout if outcome.success else sys.stderr)
+    print(f"\nDagster log of these runs: {display.log_path}")
     if not outcome.success:
-        failed = outcome.failed_steps()
-        print(f"\nruns {runs}: FAILED at {', '.join(failed) or 'a check'}"
-              + (f"; not started: {len(outcome.skipped)} more run(s)" if outcome.skipped else "")
-              + "; see `synth ui` for the logs", file=sys.stderr)
         return 1
-    print(f"\n{len(outcome.results)} runs succeeded ({runs}); open `synth ui` to see them")
+    print(f"{len(outcome.results)} runs succeeded ({', '.join(outcome.run_ids)}); open `synth ui` to see them")
     return 0
 
 
@@ -207,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "the others keep their rows. Default: every batch")
     run.add_argument("--skip-batches", action="store_true",
                      help="run only what unions the batches (after `synth merge` of batches made elsewhere)")
+    run.add_argument("--verbose", action="store_true",
+                     help="print the Dagster log on the console (it always goes to data/logs/) and tracebacks of failed steps")
     run.set_defaults(func=cmd_run)
     merge = commands.add_parser("merge", help="copy the seed batches of other machines' warehouses into this one")
     merge.add_argument("warehouses", nargs="+", help="their warehouse files (synth.duckdb)")

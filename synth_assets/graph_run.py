@@ -7,7 +7,7 @@ which unions every batch. `synth run`, the tests and the benchmarks all go throu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -16,7 +16,7 @@ import dagster as dg
 
 from synth_assets.assets.partitions import BatchSync, sync_seed_batches
 
-__all__ = ["GraphRun", "refresh_plan", "run_graph"]
+__all__ = ["GraphRun", "StartingRun", "refresh_plan", "run_graph"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ def refresh_plan(
     if other_assets:
         plan.append(PlannedRun(None, other_assets))
     return plan
+
+
+@dataclass(frozen=True)
+class StartingRun:
+    """What `run_graph` tells `on_run_start` before each run: for a display of progress."""
+
+    position: int  # 1-based
+    runs: int  # planned in all
+    partition_key: str | None  # the seed batch, or None for the run that unions them
+    steps: int  # the run's assets and checks
 
 
 @dataclass
@@ -63,9 +73,6 @@ class GraphRun:
     def get_asset_check_evaluations(self) -> list[dg.AssetCheckEvaluation]:
         return list(chain.from_iterable(r.get_asset_check_evaluations() for r in self.results))
 
-    def failed_steps(self) -> list[str]:
-        return [e.step_key for e in self.all_events if e.is_step_failure]
-
 
 def run_graph(
     instance: dg.DagsterInstance,
@@ -75,16 +82,24 @@ def run_graph(
     batches: Iterable[str] | None = None,
     run_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    loggers: Mapping[str, dg.LoggerDefinition] | None = None,
+    on_run_start: Callable[[StartingRun], None] | None = None,
 ) -> GraphRun:
     """Sync the seed batches with the files, then run each batch and the rest of the graph.
 
     `select` limits the assets (names), `batches` the seed batches; `run_config` is the config of
-    the whole graph (each run gets the part its assets use). Stops at the first failed run."""
+    the whole graph (each run gets the part its assets use). `loggers` replace Dagster's console
+    logger (each with the config `run_config` gives it under `loggers`, else its defaults), and
+    `on_run_start` hears of each run before it starts. Stops at the first failed run."""
     from synth_assets.definitions import BATCH_ASSETS, PIPELINE, synthesize_job
 
     sync = sync_seed_batches(instance, resources["source_files"].folder("seeds"), resources["warehouse"])
     keys = sync.keys if batches is None else _known(list(batches), sync.keys)
-    job = dg.Definitions(assets=PIPELINE, jobs=[synthesize_job], resources=resources).resolve_job_def("synthesize")
+    job = dg.Definitions(assets=PIPELINE, jobs=[synthesize_job], resources=resources,
+                         loggers=loggers).resolve_job_def("synthesize")
+    if loggers:  # Dagster starts only the loggers the run config names
+        run_config = {**(run_config or {}), "loggers": {name: {} for name in loggers} | dict(
+            (run_config or {}).get("loggers", {}))}
     wanted = None if select is None else {dg.AssetKey(name) for name in select}
     batch_keys = {a.key for a in BATCH_ASSETS}
     ordered = [key for key in job.asset_layer.asset_graph.toposorted_asset_keys if wanted is None or key in wanted]
@@ -92,11 +107,14 @@ def run_graph(
 
     outcome = GraphRun(sync)
     for position, planned in enumerate(plan):
+        subset = job.get_subset(asset_selection=set(planned.assets))
+        if on_run_start is not None:
+            on_run_start(StartingRun(position + 1, len(plan), planned.partition_key, len(_node_names_of(subset))))
         result = job.execute_in_process(
             instance=instance,
             partition_key=planned.partition_key,
             asset_selection=planned.assets,
-            run_config=_config_for(run_config, job.get_subset(asset_selection=set(planned.assets))),
+            run_config=_config_for(run_config, subset),
             tags=dict(tags or {}),
             raise_on_error=False,
         )

@@ -82,7 +82,9 @@ def test_a_run_stops_at_the_step_that_meets_the_damage(world):
     damage_segment(world["path"], segments_of(world["path"], CACHE_TABLE, "key")[0])
     result = synth(world, "run", "--select", "seeds,evolved_instructions")
     assert result.returncode == 1
-    assert f"warehouse {world['path']} is corrupt" in result.stdout + result.stderr
+    assert "evolved_instructions" in result.stderr and "WarehouseCorrupt" in result.stderr
+    assert f"warehouse {world['path']} is corrupt" in result.stderr and "synth salvage-cache" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_the_response_cache_is_salvaged_then_the_graph_rebuilds(world):

@@ -25,6 +25,7 @@ from resources.teacher.openai_backend import OpenAIOptions
 from resources.teacher.transformers_backend import TransformersOptions
 from resources.teacher.vllm_backend import VLLMOptions
 from resources.warehouse import Warehouse
+from synth_assets.core.progress import Progress
 
 __all__ = ["CHEAP_BATCH_SIZE", "ENV_VARS", "TeacherBatch", "TeacherResource", "TeacherStats", "teacher_from_env"]
 
@@ -143,6 +144,9 @@ class TeacherResource(dg.ConfigurableResource):
         del cached, seen
 
         log = dg.get_dagster_logger()
+        if missing:  # the start of the clock for the time left that `synth run` shows
+            log.info(f"{teacher}: {len(missing)} uncached requests to answer ({len(requests) - len(missing)} cached)",
+                     extra=Progress("teacher calls", 0, len(missing)).log_extra())
         prompt_tokens = completion_tokens = 0
         batch_size = max(self.batch_size, CHEAP_BATCH_SIZE) if cheap else self.batch_size
         pending: list[tuple[str, int, Completion]] = []  # a cheap backend's answers, written at the end
@@ -166,7 +170,8 @@ class TeacherResource(dg.ConfigurableResource):
                 cache.put_many(teacher, fresh)
             log.info(
                 f"{teacher}: {start + len(batch)}/{len(missing)} uncached requests answered "
-                f"({time.perf_counter() - batch_started:.1f}s for this batch)"
+                f"({time.perf_counter() - batch_started:.1f}s for this batch)",
+                extra=Progress("teacher calls", start + len(batch), len(missing)).log_extra(),
             )
         if self.use_cache and pending:
             cache.put_many(teacher, pending)
