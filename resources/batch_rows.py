@@ -1,13 +1,17 @@
-"""The rows of one seed batch in the warehouse: which rows are a batch's, and deleting them."""
+"""The rows of the seed batches in the warehouse: which rows are a batch's, and deleting the rows
+of batches whose seed file is gone."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
 
 from resources.warehouse import Warehouse
 from synth_assets.core.batches import BATCH_TABLES, SHARED_TABLES
 
-__all__ = ["batch_stage_rows", "drop_batch_rows", "drop_unbatched_rows"]
+__all__ = ["batch_stage_rows", "drop_rows_of_other_batches", "drop_unbatched_rows", "held_batches"]
 
 
 def batch_stage_rows(table: str, batch_condition: str = "seed_batch = ?") -> str:
@@ -17,9 +21,43 @@ def batch_stage_rows(table: str, batch_condition: str = "seed_batch = ?") -> str
     return batch_condition + stages
 
 
-def drop_batch_rows(warehouse: Warehouse, key: str, tables: Iterable[str] = (*BATCH_TABLES, *SHARED_TABLES)) -> dict[str, int]:
-    """Delete every row of one seed batch from the batch tables and the shared ones."""
-    return warehouse.delete_rows(tables, seed_batch=key)
+def held_batches(warehouse: Warehouse) -> set[str]:
+    """Every seed batch some table of the warehouse holds rows of (none without a warehouse file)."""
+    if not Path(warehouse.path).exists():
+        return set()
+    with warehouse.connect(read_only=True) as con:
+        tables = _tables_with_batches(con)
+        if not tables:
+            return set()
+        union = " UNION ".join(f'SELECT DISTINCT seed_batch FROM "{t}" WHERE seed_batch IS NOT NULL' for t in tables)
+        return {row[0] for row in con.execute(union).fetchall()}
+
+
+def drop_rows_of_other_batches(warehouse: Warehouse, keep: Iterable[str]) -> dict[str, int]:
+    """Delete, from every table with a `seed_batch` column (the batch tables, `rejects`,
+    `quarantine`, the corpus, the mix, ...), the rows of every batch not in `keep`, in one
+    transaction; the rows deleted per table, only where there were some. Rows with no batch (human
+    rows, documents) stay. Cheap when there is nothing to delete: one read of the batch columns."""
+    keep = sorted(set(keep))
+    if not held_batches(warehouse) - set(keep):
+        return {}
+    deleted: dict[str, int] = {}
+    with warehouse.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        for table in _tables_with_batches(con):  # DuckDB's DELETE returns the number of rows it deleted
+            count = con.execute(f'DELETE FROM "{table}" WHERE seed_batch IS NOT NULL AND NOT '
+                                "list_contains($keep::VARCHAR[], seed_batch)", {"keep": keep}).fetchone()[0]
+            if count:
+                deleted[table] = int(count)
+        con.execute("COMMIT")
+    return deleted
+
+
+def _tables_with_batches(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [row[0] for row in con.execute(
+        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+        "USING (table_catalog, table_schema, table_name) WHERE c.column_name = 'seed_batch' "
+        "AND t.table_type = 'BASE TABLE' AND t.table_schema = current_schema() ORDER BY 1").fetchall()]
 
 
 def drop_unbatched_rows(warehouse: Warehouse) -> int:

@@ -49,7 +49,7 @@ def review_report(warehouse: Warehouse, review_folder: Path) -> ReviewReport:
                  "changed the mix), so none is applied. Review rows of the current queue instead.\n"
                  if stale else f"Nothing decided yet: {decisions_file} "
                  + ("does not exist." if not decisions_file.exists() else "has no line with a decision.") + "\n")
-        state += "".join(f"  line {bad.source_line} cannot be used ({bad.field or 'the line'}: {bad.reason})\n"
+        state += "".join(f"  line {bad.source_line} cannot be used ({bad.reason})\n"
                          for bad in in_file.quarantined[:5])
         return ReviewReport(f"{len(queued)} rows are queued for review in {queue}.\n{state}\n"
                             + _how_to(decisions_file, queued[0]), False)

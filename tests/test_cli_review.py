@@ -101,8 +101,8 @@ def test_bad_lines_are_named_when_nothing_is_decided(world):
     result = _review(world)
     assert result.returncode == 1
     assert "has no line with a decision" in result.stdout
-    assert "line 1 cannot be used (decision: must be one of accept" in result.stdout
-    assert "line 2 cannot be used (the line: invalid JSON" in result.stdout
+    assert "line 1 cannot be used (field 'decision': must be one of accept" in result.stdout
+    assert "line 2 cannot be used (invalid JSON" in result.stdout
 
 
 def test_all_stale_decisions_are_called_stale_and_point_at_the_current_queue(world):

@@ -14,6 +14,7 @@ from resources.stats import collect_stats
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM
 from synth_assets.assets.export import EXPORT
+from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import STAGE_SETTINGS
 from synth_assets.core.dataset_card import (
     CardFacts,
@@ -52,6 +53,7 @@ def dataset_card(
 ) -> dg.MaterializeResult:
     """`data/exports/README.md`: what is in the export, how it was made, what every filter removed,
     diversity, provenance and known limitations; with `funnel.png` beside it."""
+    drop_removed_batches(context.log, source_files, warehouse)
     folder = source_files.folder("exports")
     rows = _export_rows(folder / f"{config.export_name}.parquet")
     stats, _ = collect_stats(warehouse)

@@ -9,7 +9,7 @@ from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
 from synth_assets.assets.settings import CurationSettings, MixSettings
-from synth_assets.core.curation import CurationConfig, curate_corpus
+from synth_assets.core.curation import CurationConfig, curate_corpus, unfit_for_corpus
 from synth_assets.core.dedup import (
     SURVIVOR_ORDER_SQL,
     BenchmarkIndex,
@@ -18,11 +18,11 @@ from synth_assets.core.dedup import (
     exact_duplicates_sql,
     register_udfs,
 )
-from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
+from synth_assets.core.ingest import read_jsonl_dir
+from synth_assets.core.input_rules import benchmark_problems
 from synth_assets.core.mixing import MixConfig, plan_mix
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
-from synth_assets.assets.partitions import SEED_BATCHES
-from synth_assets.core.batches import BATCH_TABLES
+from synth_assets.assets.partitions import drop_removed_batches
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
@@ -34,14 +34,16 @@ CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, kinds={"duckdb"})
 def benchmark_index(context: dg.AssetExecutionContext, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
     """Held-out benchmark items from `data/benchmarks/*.jsonl`, to keep out of the training set."""
-    read = read_jsonl_dir(source_files.folder("benchmarks"), BENCHMARK_FIELDS)
+    read = read_jsonl_dir(source_files.folder("benchmarks"), benchmark_problems, source_files.limits())
+    for bad in read.quarantined:
+        context.log.warning(f"quarantined {bad}")
     items = pd.DataFrame(
         [{**{k: r.get(k) for k in ("id", "domain", "question", "answer")}, "source_file": r["_file"], "source_line": r["_line"]}
          for r in read.rows],
         columns=list(BENCHMARK_COLUMNS),
     ).astype({"id": str, "answer": str})
     warehouse.write_table("benchmark_items", items, BENCHMARK_COLUMNS)
-    quarantined = pd.DataFrame([vars(q) for q in read.quarantined], columns=[c for c in QUARANTINE_COLUMNS if c != "stage"])
+    quarantined = pd.DataFrame([q.as_row() for q in read.quarantined], columns=[c for c in QUARANTINE_COLUMNS if c != "stage"])
     warehouse.replace_stage_rows("quarantine", "benchmark_index", quarantined, QUARANTINE_COLUMNS)
     return dg.MaterializeResult(metadata={"dagster/row_count": len(items), "rows_quarantined": len(read.quarantined)})
 
@@ -49,16 +51,16 @@ def benchmark_index(context: dg.AssetExecutionContext, source_files: SourceFiles
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=[*CORPUS_SOURCES, "benchmark_index"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
 def deduplicated_corpus(
-    context: dg.AssetExecutionContext, config: CurationSettings, embedding_model: EmbeddingModel, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: CurationSettings, embedding_model: EmbeddingModel,
+    source_files: SourceFiles, warehouse: Warehouse,
 ) -> dg.MaterializeResult:
     """Verified synthetic rows and human rows, deduplicated (exact, MinHash, semantic) and
-    decontaminated against the benchmarks; every removal names the row kept or the item matched."""
-    batches = context.instance.get_dynamic_partitions(SEED_BATCHES.name)
+    decontaminated against the benchmarks; every removal names the row kept or the item matched.
+    Rows the `corpus_schema` gate would refuse (an empty or over-long instruction or response) are
+    rejected first, so one bad row never blocks the gate for everyone."""
+    drop_removed_batches(context.log, source_files, warehouse)
     sources = CORPUS_SOURCES if config.include_corrections else tuple(t for t in CORPUS_SOURCES if t != "correction_pairs")
-    rows, exact, stale = _stage_corpus(warehouse, batches, sources)
-    if stale:
-        context.log.warning(f"left out {stale} verified rows of seed batches that are no longer partitions "
-                            f"(their seed file was removed); registered batches: {batches}")
+    rows, unfit, exact = _stage_corpus(warehouse, sources, source_files.max_text_chars)
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     settings = CurationConfig(
         exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
@@ -69,33 +71,37 @@ def deduplicated_corpus(
     if config.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
     outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
-    out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
+    out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, [*unfit, *outcome.removed])
     return dg.MaterializeResult(
-        metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
-                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe())
+        metadata=stage_metadata(out, rejects, rows_in=len(rows) + len(unfit), steps_run=", ".join(outcome.steps_run),
+                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
+                                max_text_chars=source_files.max_text_chars)
     )
 
 
-def _stage_corpus(warehouse: Warehouse, batches: list[str], sources: tuple[str, ...]) -> tuple[list[dict], dict[str, str], int]:
-    """Union the sources into `corpus_input` (verified rows of the registered seed batches only)
-    and find exact duplicates there, in SQL. Also returns how many verified rows were left out."""
+def _stage_corpus(
+    warehouse: Warehouse, sources: tuple[str, ...], max_text_chars: int
+) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """Union the sources into `corpus_input`, take out the rows unfit for the corpus (returned as
+    rejects), and find exact duplicates among the rest, in SQL: an unfit row is never the one an
+    exact duplicate is dropped for."""
     columns = ", ".join(f'"{c}"' for c in CORPUS_COLUMNS)
-    in_batches = "seed_batch IN (SELECT unnest($batches::VARCHAR[]))"
     union = " UNION ALL ".join(
-        f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\""
-        + (f" WHERE {in_batches}" if t in BATCH_TABLES else "")
-        for t in sources
+        f"SELECT {', '.join(_column_or_null(c, TABLE_COLUMNS[t]) for c in CORPUS_COLUMNS)} FROM \"{t}\"" for t in sources
     )
     for table in sources:  # a source with no run yet (no seed batch at all) is empty
         warehouse.ensure_table(table, TABLE_COLUMNS[table])
     with warehouse.connect() as con:
-        con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})", {"batches": batches})
-        stale = con.execute(f"SELECT count(*) FROM verified_solutions WHERE NOT ({in_batches}) OR seed_batch IS NULL",
-                            {"batches": batches}).fetchone()[0]
+        con.execute(f"CREATE OR REPLACE TABLE corpus_input AS SELECT {columns} FROM ({union})")
+        rows = con.execute(f"SELECT * FROM corpus_input ORDER BY {SURVIVOR_ORDER_SQL}").df().to_dict("records")
+        unfit = unfit_for_corpus(rows, max_text_chars)
+        if unfit:
+            gone = {row["id"] for row in unfit}
+            con.execute("DELETE FROM corpus_input WHERE list_contains($ids::VARCHAR[], id)", {"ids": sorted(gone)})
+            rows = [row for row in rows if row["id"] not in gone]
         register_udfs(con)
         exact = dict(con.execute(exact_duplicates_sql("corpus_input", "instruction")).fetchall())
-        rows = con.execute(f"SELECT * FROM corpus_input ORDER BY {SURVIVOR_ORDER_SQL}").df()
-    return rows.to_dict("records"), exact, int(stale)
+    return rows, unfit, exact
 
 
 def _column_or_null(column: str, available: dict[str, str]) -> str:
@@ -104,9 +110,12 @@ def _column_or_null(column: str, available: dict[str, str]) -> str:
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
-def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.MaterializeResult:
+def mixed_training_set(
+    context: dg.AssetExecutionContext, config: MixSettings, source_files: SourceFiles, warehouse: Warehouse
+) -> dg.MaterializeResult:
     """Human and synthetic rows at the target human fraction (default 70%), stratified by domain
     and category so rare categories keep their rows; no synthetic row above the generation cap."""
+    drop_removed_batches(context.log, source_files, warehouse)
     corpus = warehouse.read_table("deduplicated_corpus")
     plan = plan_mix(corpus.to_dict("records"), MixConfig(config.human_fraction, config.max_generation, config.seed))
     by_id = corpus.set_index("id", drop=False)

@@ -14,12 +14,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.batch_rows import drop_batch_rows, drop_unbatched_rows
+from resources.batch_rows import drop_rows_of_other_batches, drop_unbatched_rows, held_batches
+from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.core.batches import BATCH_TABLES, SHARED_TABLES, seed_batch_files
 from synth_assets.core.schema import TABLE_COLUMNS
 
-__all__ = ["BATCH_ASSET_KEYS", "SEED_BATCHES", "UNION_ASSET_KEYS", "BatchSync", "sync_seed_batches"]
+__all__ = [
+    "BATCH_ASSET_KEYS",
+    "SEED_BATCHES",
+    "UNION_ASSET_KEYS",
+    "BatchSync",
+    "drop_removed_batches",
+    "sync_seed_batches",
+]
 
 SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
 
@@ -52,16 +60,31 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
     legacy = drop_unbatched_rows(warehouse)
     known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
     added = [key for key in files if key not in known]
-    held = set(warehouse.query("SELECT DISTINCT seed_batch FROM seeds")["seed_batch"].dropna())
-    removed = sorted(held - set(files))
+    removed = sorted(held_batches(warehouse) - set(files))
     if added:
         instance.add_dynamic_partitions(SEED_BATCHES.name, added)
-    deleted: dict[str, int] = {}
     for key in removed:
         if key in known:
             instance.delete_dynamic_partition(SEED_BATCHES.name, key)
-        for table, count in drop_batch_rows(warehouse, key).items():
-            deleted[table] = deleted.get(table, 0) + count
+    deleted = drop_rows_of_other_batches(warehouse, files)
     if legacy:
         deleted["(written before seed batches)"] = legacy
     return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
+
+
+def drop_removed_batches(log: dg.DagsterLogManager, source_files: SourceFiles, warehouse: Warehouse) -> dict[str, int]:
+    """Delete, from every table, the rows of seed batches whose file is gone, and say so in the log.
+
+    Every asset that reads rows of several batches (and `seeds`, which checks ids against the
+    other batches) calls this first, so a run of any kind (a sensor's, `synth run`, one asset
+    materialized in the UI) leaves the rows of a removed seed file out of everything it reads and
+    writes, and no gate after it counts them. `synth run` and the sensors also remove the batch's
+    partition; the rows go here, whichever run comes first. Costs one read of the `seed_batch`
+    columns when nothing is to be deleted."""
+    files = seed_batch_files(source_files.folder("seeds"))
+    deleted = drop_rows_of_other_batches(warehouse, files)
+    if deleted:
+        log.warning(f"deleted the rows of seed batches whose file under {source_files.folder('seeds')} is gone: "
+                    + ", ".join(f"{table} {count}" for table, count in sorted(deleted.items()))
+                    + f"; the seed batches now: {sorted(files) or 'none'}")
+    return deleted

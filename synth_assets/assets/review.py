@@ -8,6 +8,7 @@ import pandas as pd
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, frame, stage_metadata
+from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import ReviewDecisionSettings, ReviewQueueSettings
 from synth_assets.core.review import (
     DECISIONS_FILE,
@@ -29,9 +30,12 @@ REVIEW = "review"
 
 
 @dg.asset(group_name=REVIEW, deps=["mixed_training_set"], kinds={"json"}, automation_condition=FOLLOWS_UPSTREAM)
-def review_queue(config: ReviewQueueSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
+def review_queue(
+    context: dg.AssetExecutionContext, config: ReviewQueueSettings, source_files: SourceFiles, warehouse: Warehouse
+) -> dg.MaterializeResult:
     """`data/review/review_queue.jsonl`: 10% of the synthetic rows of the mix, stratified by
     domain and technique, with empty `decision`, `corrected_response` and `reviewer_note`."""
+    drop_removed_batches(context.log, source_files, warehouse)
     mix = warehouse.read_table("mixed_training_set", "ORDER BY id")
     sample = sample_for_review(mix.to_dict("records"), ReviewSampling(config.fraction, config.seed))
     path = source_files.folder("review") / QUEUE_FILE
@@ -53,6 +57,7 @@ def review_decisions(
 ) -> dg.MaterializeResult:
     """The decisions a person made in `data/review/decisions.jsonl`, joined with the mix; lines
     that cannot be used go to `quarantine`. Reports how often reviewers agreed with the gates."""
+    drop_removed_batches(context.log, source_files, warehouse)
     read = read_decisions(source_files.folder("review") / DECISIONS_FILE)
     for bad in read.quarantined:
         context.log.warning(f"quarantined {bad}")
@@ -61,7 +66,7 @@ def review_decisions(
             for d in read.decisions]
     table = frame(rows, REVIEW_DECISION_COLUMNS)
     warehouse.write_table("review_decisions", table, REVIEW_DECISION_COLUMNS)
-    quarantined = pd.DataFrame([vars(q) for q in read.quarantined], columns=[c for c in QUARANTINE_COLUMNS if c != "stage"])
+    quarantined = pd.DataFrame([q.as_row() for q in read.quarantined], columns=[c for c in QUARANTINE_COLUMNS if c != "stage"])
     warehouse.replace_stage_rows("quarantine", "review_decisions", quarantined, QUARANTINE_COLUMNS)
     summary = agreement_summary(rows, config.edit_credit)
     return dg.MaterializeResult(metadata={
@@ -90,9 +95,12 @@ def _agreement_metadata(summary: AgreementSummary) -> dict:
 
 @dg.asset(group_name=REVIEW, pool=WAREHOUSE_POOL, deps=["mixed_training_set", "review_decisions"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
-def reviewed_training_set(warehouse: Warehouse) -> dg.MaterializeResult:
+def reviewed_training_set(
+    context: dg.AssetExecutionContext, source_files: SourceFiles, warehouse: Warehouse
+) -> dg.MaterializeResult:
     """The mix with the reviewers' decisions applied: rejected rows go to `rejects`
     (`human_rejected`), edited rows are replaced by a child row (`operation = edited_by_human`)."""
+    drop_removed_batches(context.log, source_files, warehouse)
     mix = warehouse.read_table("mixed_training_set", "ORDER BY id")
     decisions = warehouse.read_table("review_decisions", "WHERE in_mix")
     outcome = apply_decisions(mix.to_dict("records"), decisions.to_dict("records"))

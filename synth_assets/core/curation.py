@@ -1,6 +1,8 @@
 """Turning verified synthetic rows and human rows into one clean corpus.
 
-Steps, in order, each optional: exact duplicates (normalised text, found in DuckDB SQL by the
+First, rows the `corpus_schema` gate would refuse (`unfit_for_corpus`: an empty instruction or
+response, or one longer than the row limit) are rejected, so one over-long teacher answer costs
+its own row, not everyone's export. Then the steps, in order, each optional: exact duplicates (normalised text, found in DuckDB SQL by the
 caller: `dedup.exact_duplicates_sql`), near duplicates (MinHash LSH), semantic duplicates (sentence
 embeddings), benchmark decontamination (13-gram overlap). Rows are sorted by the survivor policy
 (human, verified, judge score, generation, id), so in every cluster the row that stays is the one
@@ -26,7 +28,10 @@ from synth_assets.core.dedup import (
 )
 from synth_assets.core.rows import RejectReason, reject_row
 
-__all__ = ["CurationConfig", "CurationOutcome", "curate_corpus"]
+__all__ = ["CORPUS_TEXT_COLUMNS", "CurationConfig", "CurationOutcome", "curate_corpus", "unfit_for_corpus"]
+
+# The text columns the corpus_schema gate holds to a length: what `unfit_for_corpus` checks.
+CORPUS_TEXT_COLUMNS = ("instruction", "response")
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -90,6 +95,24 @@ def curate_corpus(
         alive = survivors
 
     return CurationOutcome(alive, removed, steps)
+
+
+def unfit_for_corpus(rows: Sequence[Mapping[str, Any]], max_text_chars: int) -> list[dict[str, Any]]:
+    """The rows whose instruction or response is empty (missing or only whitespace) or longer than
+    `max_text_chars`, as reject rows naming the column and its length."""
+    rejected = []
+    for row in rows:
+        for column in CORPUS_TEXT_COLUMNS:
+            text = row.get(column)
+            if not isinstance(text, str) or not text.strip():
+                rejected.append(reject_row(row, RejectReason.EMPTY_TEXT, f"{column} is empty"))
+                break
+            if len(text) > max_text_chars:
+                rejected.append(reject_row(row, RejectReason.TEXT_TOO_LONG,
+                                           f"{column} has {len(text):,} characters, over max_text_chars "
+                                           f"{max_text_chars:,}", score=float(len(text))))
+                break
+    return rejected
 
 
 def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: RejectReason, removed: list, detail: str) -> list[dict[str, Any]]:

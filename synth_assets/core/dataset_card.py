@@ -40,8 +40,10 @@ __all__ = [
 
 # What each stage keeps, in one line; the settings named in backticks are in the stage's table.
 STAGE_RULES: Mapping[str, str] = {
-    "seeds": "reads data/seeds/*.jsonl; lines with bad JSON, bad UTF-8 or a missing field are quarantined",
-    "human_reference": "reads data/human/*.jsonl; unreadable lines are quarantined",
+    "seeds": "reads data/seeds/*.jsonl; a line with bad JSON or UTF-8, a missing, mistyped or over-long field, "
+    "code that does not compile or a math answer the checker cannot parse is quarantined with every problem",
+    "human_reference": "reads data/human/*.jsonl; a line with bad JSON or UTF-8 or a missing, mistyped or "
+    "over-long field is quarantined with every problem",
     "evolved_instructions": "Evol-Instruct: each lineage rewritten once per round (`rounds`); a failed "
     "evolution is eliminated by the paper's four rules and its parent stays in the pool",
     "self_instruct_tasks": "Self-Instruct: 4-150 words, no banned keyword or bad start, ROUGE-L against the "
@@ -53,7 +55,8 @@ STAGE_RULES: Mapping[str, str] = {
     "reference or the majority; general: judge score at least `judge_threshold`; `policy` best keeps one per task",
     "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
     "answer of the same task; in the corpus only with `include_corrections`",
-    "deduplicated_corpus": "exact duplicates of the normalised text, MinHash near-duplicates (Jaccard at least "
+    "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
+    "of the normalised text, MinHash near-duplicates (Jaccard at least "
     "`near_threshold`), semantic duplicates (cosine at least `semantic_threshold`), 13-gram benchmark overlap",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",

@@ -1,52 +1,61 @@
 """Reading the input JSONL files: good lines become rows, bad lines are quarantined, none is lost.
 
-Every problem is reported with the file, the line number and the field, e.g.
-`data/seeds/code.jsonl:12 field 'tests': required for domain 'code'`.
+Every problem of a line is reported, with the file, the line number and the field, e.g.
+`data/seeds/code.jsonl:12: field 'tests': does not compile: invalid syntax (line 2); field
+'category': required field is missing`. What makes a line good is in `core.input_rules`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synth_assets.core.input_rules import InputLimits, Problem, Validator
 from synth_assets.core.rows import root_row
-from synth_assets.core.schema import DOMAINS, ORIGINS
 
 __all__ = [
-    "BENCHMARK_FIELDS",
-    "DOCUMENT_FIELDS",
-    "HUMAN_FIELDS",
     "QuarantinedLine",
     "ReadResult",
-    "SEED_FIELDS",
     "document_row",
     "human_row",
     "read_jsonl_dir",
     "read_jsonl_files",
     "seed_row",
-    "validate_seed",
 ]
 
-SEED_FIELDS = ("id", "domain", "category", "instruction")
-HUMAN_FIELDS = ("id", "domain", "category", "instruction", "response")
-DOCUMENT_FIELDS = ("id", "title", "domain", "text")
-BENCHMARK_FIELDS = ("id", "question", "answer")
+# The quarantine keeps this much of a bad line; the whole line stays in its file.
+RAW_CHARS = 10_000
 
 
 @dataclass(frozen=True)
 class QuarantinedLine:
+    """An input line that did not become a row, with every problem found on it."""
+
     source_file: str
     source_line: int
-    field: str  # "" when the whole line is bad
-    reason: str
+    problems: tuple[Problem, ...]
     raw: str
 
+    @property
+    def field(self) -> str:
+        """The fields with a problem, comma-separated ("" when only the whole line is bad)."""
+        return ", ".join(dict.fromkeys(p.field for p in self.problems if p.field))
+
+    @property
+    def reason(self) -> str:
+        """Every problem, `field 'name': why`, separated by "; "."""
+        return "; ".join(map(str, self.problems))
+
     def __str__(self) -> str:
-        where = f"{self.source_file}:{self.source_line}"
-        return f"{where} field {self.field!r}: {self.reason}" if self.field else f"{where}: {self.reason}"
+        return f"{self.source_file}:{self.source_line}: {self.reason}"
+
+    def as_row(self) -> dict[str, Any]:
+        """The line as a row of the `quarantine` table (without its stage)."""
+        return {"source_file": self.source_file, "source_line": self.source_line, "field": self.field,
+                "reason": self.reason, "raw": self.raw}
 
 
 @dataclass(frozen=True)
@@ -55,96 +64,75 @@ class ReadResult:
     quarantined: list[QuarantinedLine]
 
 
-# A validator returns (field, reason) for the first problem of a record, or None.
-Validator = Callable[[Mapping[str, Any]], tuple[str, str] | None]
-
-
-def read_jsonl_dir(directory: Path, required: Iterable[str], validate: Validator | None = None) -> ReadResult:
+def read_jsonl_dir(directory: Path, validate: Validator, limits: InputLimits = InputLimits()) -> ReadResult:
     """Read every `*.jsonl` under `directory` (sorted, so ids and order are stable)."""
-    return read_jsonl_files(sorted(Path(directory).glob("*.jsonl")), required, validate)
+    return read_jsonl_files(sorted(Path(directory).glob("*.jsonl")), validate, limits)
 
 
 def read_jsonl_files(
     paths: Iterable[Path],
-    required: Iterable[str],
-    validate: Validator | None = None,
+    validate: Validator,
+    limits: InputLimits = InputLimits(),
     taken_ids: Mapping[str, str] | None = None,
 ) -> ReadResult:
-    """Read JSONL files in order; a line whose id repeats an earlier line's, or one of
-    `taken_ids` (id -> where it is used), is quarantined as a duplicate."""
-    required = tuple(required)
+    """Read JSONL files in order. A line with any problem `validate` finds is quarantined with all
+    of them; so is a line whose id repeats an earlier good line's, or one of `taken_ids` (id ->
+    where it is used)."""
     rows: list[dict[str, Any]] = []
     bad: list[QuarantinedLine] = []
     seen_ids: dict[str, str] = dict(taken_ids or {})
     for path in paths:
         name = str(path)
         for number, raw_bytes in enumerate(path.read_bytes().splitlines(), start=1):
-            raw = raw_bytes.decode("utf-8", errors="replace")
             if not raw_bytes.strip():
                 continue
-            problem, record = _parse_line(raw_bytes, required, validate)
-            if problem is None:
-                key = str(record["id"])
-                if key in seen_ids:
-                    problem = ("id", f"duplicate id {key!r}, first seen at {seen_ids[key]}")
-                else:
-                    seen_ids[key] = f"{name}:{number}"
-            if problem is not None:
-                bad.append(QuarantinedLine(name, number, problem[0], problem[1], raw))
+            record, problems = _parse_line(raw_bytes)
+            if record is not None:
+                problems = validate(record, limits)
+                key = str(record.get("id"))
+                if key in seen_ids and not any(p.field == "id" for p in problems):
+                    problems.append(Problem("id", f"duplicate id {key!r}, first seen at {seen_ids[key]}"))
+            if problems:
+                bad.append(QuarantinedLine(name, number, tuple(problems), _kept_raw(raw_bytes)))
                 continue
+            seen_ids[key] = f"{name}:{number}"
             rows.append({**record, "_file": name, "_line": number})
     return ReadResult(rows, bad)
 
 
-def _parse_line(
-    raw_bytes: bytes, required: tuple[str, ...], validate: Validator | None
-) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+def _parse_line(raw_bytes: bytes) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The line's JSON object, or the problem that makes the whole line unreadable."""
     try:
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return ("", f"invalid UTF-8 at byte {exc.start}"), {}
+        return None, [Problem("", f"invalid UTF-8 at byte {exc.start}")]
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        return ("", f"invalid JSON: {exc.msg} at column {exc.colno}"), {}
+        return None, [Problem("", f"invalid JSON: {exc.msg} at column {exc.colno}")]
+    except RecursionError:
+        return None, [Problem("", "invalid JSON: nested too deeply")]
     if not isinstance(record, dict):
-        return ("", f"expected a JSON object, got {type(record).__name__}"), {}
-    for field in required:
-        value = record.get(field)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return (field, "required field is missing or empty"), {}
-        if not isinstance(value, str | int):
-            return (field, f"expected text, got {type(value).__name__}"), {}
-    if "domain" in record and record["domain"] not in DOMAINS:
-        return ("domain", f"must be one of {list(DOMAINS)}, got {record['domain']!r}"), {}
-    if validate is not None and (problem := validate(record)) is not None:
-        return problem, {}
-    return None, record
+        return None, [Problem("", f"expected a JSON object, got {_json_kind(record)}")]
+    return record, []
 
 
-def validate_seed(record: Mapping[str, Any]) -> tuple[str, str] | None:
-    """What each domain needs so its candidates can be verified."""
-    needs = {"code": ("entry_point", "solution", "tests"), "math": ("answer",)}.get(record["domain"], ())
-    for field in needs:
-        value = record.get(field)
-        if not isinstance(value, str | int) or not str(value).strip():
-            return field, f"required for domain {record['domain']!r}"
-    origin = record.get("origin", "human")
-    if origin not in ORIGINS:
-        return "origin", f"must be one of {list(ORIGINS)}, got {origin!r}"
-    generation = record.get("generation", 0)
-    if not isinstance(generation, int) or generation < 0:
-        return "generation", f"must be an integer >= 0, got {generation!r}"
-    if origin == "human" and generation != 0:
-        return "generation", "human rows are generation 0"
-    return None
+def _json_kind(value: object) -> str:
+    return {list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+
+
+def _kept_raw(raw_bytes: bytes) -> str:
+    raw = raw_bytes.decode("utf-8", errors="replace")
+    if len(raw) <= RAW_CHARS:
+        return raw
+    return raw[:RAW_CHARS] + f"… ({len(raw) - RAW_CHARS:,} more characters in the file)"
 
 
 def seed_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """A seed as a provenance row. Its `response` is the reference: code, worked solution or answer."""
     return root_row(
         "seed", str(record["id"]), record["instruction"], record.get("solution") or record.get("response"),
-        origin=record.get("origin", "human"), generation=int(record.get("generation", 0)),
+        origin=record.get("origin") or "human", generation=int(record.get("generation") or 0),
         teacher=None, template_version=None, domain=record["domain"], category=str(record["category"]),
         entry_point=record.get("entry_point"), tests=record.get("tests"),
         reference_answer=None if record.get("answer") is None else str(record["answer"]),

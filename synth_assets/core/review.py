@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_assets.core.ingest import QuarantinedLine
+from synth_assets.core.input_rules import Problem
 from synth_assets.core.rows import RejectReason, derived_row, reject_row
 
 __all__ = [
@@ -168,7 +169,7 @@ def read_decisions(path: Path) -> DecisionsRead:
         if problem is None and record["id"] in first_seen:
             problem = ("id", f"duplicate id {record['id']!r}, first decided at line {first_seen[record['id']]}")
         if problem is not None:
-            bad.append(QuarantinedLine(str(path), number, problem[0], problem[1], raw))
+            bad.append(QuarantinedLine(str(path), number, (Problem(*problem),), raw))
             continue
         first_seen[record["id"]] = number
         if record["decision"] == Decision.UNDECIDED:

@@ -73,7 +73,10 @@ class RejectReason(StrEnum):
     UNPARSEABLE_JUDGE_SCORE = "unparseable_judge_score"
     TRUNCATED = "truncated"
     SIBLING_SELECTED = "sibling_selected"  # passed, but best-of-k kept a sibling instead
-    # deduplicated_corpus (`core.curation`)
+    # deduplicated_corpus (`core.curation`): rows the corpus_schema gate would refuse, before dedup
+    EMPTY_TEXT = "empty_text"  # an instruction or response that is missing or only whitespace
+    TEXT_TOO_LONG = "text_too_long"  # an instruction or response over max_text_chars
+    # deduplicated_corpus (`core.curation`): dedup and decontamination
     EXACT_DUPLICATE = "exact_duplicate"  # same normalised text as the kept row
     NEAR_DUPLICATE = "near_duplicate"  # MinHash Jaccard >= threshold (clustered)
     SEMANTIC_DUPLICATE = "semantic_duplicate"  # embedding cosine >= threshold (clustered)

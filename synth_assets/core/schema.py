@@ -21,6 +21,7 @@ import pandas as pd
 
 __all__ = [
     "DOMAINS",
+    "MAX_TEXT_CHARS",
     "ORIGINS",
     "QUARANTINE_COLUMNS",
     "REJECT_COLUMNS",
@@ -31,6 +32,11 @@ __all__ = [
 
 DOMAINS = ("code", "math", "general")
 ORIGINS = ("human", "synthetic")
+# The longest text a row may hold in any of its text fields (instruction, response, tests, ...):
+# `corpus_schema` holds the corpus to it, ingest quarantines longer input and the corpus rejects
+# longer teacher output before that gate. Configured once, on the `source_files` resource
+# (`max_text_chars`); this is its default.
+MAX_TEXT_CHARS = 20_000
 
 # column -> DuckDB type, in table order
 SAMPLE_COLUMNS: dict[str, str] = {

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from synth_assets.core.schema import MAX_TEXT_CHARS
 from synth_assets.core.text import shorten
 
 __all__ = [
@@ -181,7 +182,7 @@ def validate_rows(
     allowed_domains: Sequence[str] = ALLOWED_DOMAINS,
     allowed_origins: Sequence[str] = ALLOWED_ORIGINS,
     min_len: int = 1,
-    max_len: int = 20_000,
+    max_len: int = MAX_TEXT_CHARS,
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> ValidationReport:
     """Validate instruction rows against the row schema with Great Expectations 1.x.

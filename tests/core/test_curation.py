@@ -1,4 +1,6 @@
-from synth_assets.core.curation import CurationConfig, curate_corpus
+import math
+
+from synth_assets.core.curation import CurationConfig, curate_corpus, unfit_for_corpus
 from synth_assets.core.dedup import BenchmarkIndex
 
 BENCH_Q = "A farmer plants seven rows of tulips with twelve bulbs in each row and then gives away nineteen bulbs to a neighbour"
@@ -33,3 +35,18 @@ def test_steps_can_be_turned_off():
     rows = [row("a", "same text here for both rows of the table"), row("b", "same text here for both rows of the table")]
     outcome = curate_corpus(rows, CurationConfig(exact=False, near=False, semantic=False, decontaminate=False))
     assert len(outcome.kept) == 2 and outcome.steps_run == []
+
+
+def test_rows_the_corpus_gate_would_refuse_are_rejected_with_the_column_and_length():
+    rows = [{**row("fine", "Explain tides."), "response": "x" * 50},
+            {**row("long", "Explain tides."), "response": "x" * 51},
+            {**row("blank", "Explain tides."), "response": "  \n"},
+            {**row("null", "Explain tides."), "response": math.nan},  # a NULL read back through pandas
+            {**row("long-instruction", "y" * 60), "response": ""}]
+    rejected = {r["id"]: (r["reason"], r["detail"], r["score"]) for r in unfit_for_corpus(rows, max_text_chars=50)}
+    assert rejected == {
+        "long": ("text_too_long", "response has 51 characters, over max_text_chars 50", 51.0),
+        "blank": ("empty_text", "response is empty", None),
+        "null": ("empty_text", "response is empty", None),
+        "long-instruction": ("text_too_long", "instruction has 60 characters, over max_text_chars 50", 60.0),
+    }

@@ -106,3 +106,14 @@ def test_a_sandbox_that_returns_too_few_results_is_an_error_not_a_missing_verdic
 
     with pytest.raises(RuntimeError, match="the sandbox returned 1 results for 2 programs"):
         verify_candidates(rows, run_code, lambda requests: [], VerificationConfig())
+
+
+def test_reference_problem_is_what_the_checker_can_parse():
+    from synth_assets.core.verify.math import answers_match, reference_problem
+
+    for good in ("42", "3/4", "0.75", "75%", "\\frac{3}{4}"):
+        assert reference_problem(good) is None, good
+        assert answers_match("3/4" if good != "42" else "42", good)
+    for bad in ("four-ish??", "", "n/a"):
+        assert "cannot parse" in reference_problem(bad), bad
+        assert not answers_match("4", bad)  # nothing could ever match it

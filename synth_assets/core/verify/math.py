@@ -18,7 +18,14 @@ from math_verify import parse, verify
 
 from synth_assets.core.rows import RejectReason
 
-__all__ = ["MathVerdict", "answers_match", "check_answer", "extract_final_answer", "majority_answer"]
+__all__ = [
+    "MathVerdict",
+    "answers_match",
+    "check_answer",
+    "extract_final_answer",
+    "majority_answer",
+    "reference_problem",
+]
 
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:=]\s*(.+)", re.I)
 _MAX_ANSWER_CHARS = 200  # bound the symbolic work on hostile text
@@ -83,6 +90,18 @@ def _match(candidate: str, reference: str, seconds: int | None) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _parsed(text: str, seconds: int | None) -> tuple:
     return tuple(parse(text, parsing_timeout=seconds))
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why `answers_match` could never accept an answer against `reference`, or None when it can:
+    the one definition of "an answer the math checker can parse", which ingest applies to seeds."""
+    if len(reference) > _MAX_ANSWER_CHARS:
+        return f"{len(reference)} characters; the math checker reads the first {_MAX_ANSWER_CHARS}"
+    seconds = _PARSE_SECONDS if threading.current_thread() is threading.main_thread() else None
+    if _PLAIN_INTEGER.fullmatch(reference) or _parsed(reference, seconds):
+        return None
+    return (f"the math checker cannot parse {reference!r}: write a number (42, 0.25, -3), a fraction (3/4), "
+            "a percentage (12%) or LaTeX (\\frac{3}{4})")
 
 
 def check_answer(text: str, reference: str) -> MathVerdict:
