@@ -78,3 +78,26 @@ def test_rows_written_before_seed_batches_are_dropped_once(tmp_path):
     sync = sync_seed_batches(dg.DagsterInstance.ephemeral(), seeds, warehouse)
     assert sync.rows_deleted == {"(written before seed batches)": 2}
     assert warehouse.read_table("seeds").empty and "seed_batch" in warehouse.read_table("seeds").columns
+
+
+def test_the_rows_of_a_batch_without_a_file_leave_every_table_and_rows_without_a_batch_stay(tmp_path):
+    from resources.batch_rows import drop_rows_of_other_batches, held_batches
+
+    _, warehouse = folder(tmp_path, "a")
+    for batch in ("a", "gone"):
+        rows_of(warehouse, batch)
+        for table in ("deduplicated_corpus", "mixed_training_set"):  # the union's rows carry their batch too
+            frame = pd.DataFrame({"id": [f"{batch}-{table}"], "seed_batch": batch})
+            warehouse.replace_rows(table, frame, TABLE_COLUMNS[table], seed_batch=batch)
+        rejects = pd.DataFrame({"id": [f"{batch}-r"], "stage": "deduplicated_corpus", "seed_batch": batch})
+        warehouse.replace_rows("rejects", rejects, TABLE_COLUMNS["rejects"], id=f"{batch}-r")
+    human = pd.DataFrame({"id": ["h"], "origin": "human"})
+    warehouse.replace_rows("mixed_training_set", human, TABLE_COLUMNS["mixed_training_set"], id="h")
+    assert held_batches(warehouse) == {"a", "gone"}
+
+    deleted = drop_rows_of_other_batches(warehouse, ["a"])
+    assert deleted == {"seeds": 2, "evolved_instructions": 2, "deduplicated_corpus": 1, "mixed_training_set": 1,
+                       "rejects": 1}
+    assert held_batches(warehouse) == {"a"}
+    assert sorted(warehouse.read_table("mixed_training_set")["id"]) == ["a-mixed_training_set", "h"]
+    assert drop_rows_of_other_batches(warehouse, ["a"]) == {}  # nothing left to delete
