@@ -3,7 +3,13 @@ import json
 import pytest
 
 from synth_assets.core.ingest import RAW_CHARS, read_jsonl_dir, read_jsonl_files, seed_row
-from synth_assets.core.input_rules import InputLimits, human_problems, seed_problems
+from synth_assets.core.input_rules import (
+    InputLimits,
+    benchmark_problems,
+    document_problems,
+    human_problems,
+    seed_problems,
+)
 
 CODE_SEED = {
     "id": "code-add", "domain": "code", "category": "arith", "instruction": "Write add(a, b).",
@@ -126,3 +132,12 @@ def test_recycled_synthetic_seed_keeps_its_generation():
         "field 'generation': human rows are generation 0"]
     assert [p.field for p in seed_problems({**MATH_SEED, "origin": "robot"}, limits)] == ["origin"]
     assert seed_problems({**MATH_SEED, "origin": None, "generation": None}, limits) == []  # null: the default
+
+
+@pytest.mark.parametrize("folder, validate", [("seeds", seed_problems), ("human", human_problems),
+                                              ("documents", document_problems), ("benchmarks", benchmark_problems)])
+def test_every_shipped_input_line_passes(folder, validate):
+    from tests.pipeline_fixtures import REPO
+
+    result = read_jsonl_dir(REPO / "data" / folder, validate)
+    assert result.rows and [str(q) for q in result.quarantined] == []
