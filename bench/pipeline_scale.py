@@ -302,7 +302,7 @@ def _general_task(i: int, rng: random.Random) -> dict:
 
 
 def seed_records(count: int, seed: int = 0) -> list[dict]:
-    """`count` seed tasks, a third per domain, each valid for `validate_seed`."""
+    """`count` seed tasks, a third per domain, each one ingest accepts (`core.input_rules.seed_problems`)."""
     makers = {"code": _code_task, "math": _math_task, "general": _general_task}
     records = []
     for i in range(count):
