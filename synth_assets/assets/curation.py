@@ -1,6 +1,8 @@
 """From verified and human rows to the training set: dedup, decontamination, the mix."""
 
 
+from functools import partial
+
 import dagster as dg
 import pandas as pd
 
@@ -19,6 +21,7 @@ from synth_assets.core.dedup import (
 )
 from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
 from synth_assets.core.mixing import MixConfig, plan_mix
+from synth_assets.core.progress import Progress
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
 from synth_assets.partitions import BATCH_TABLES, SEED_BATCHES
 
@@ -44,6 +47,13 @@ class CurationSettings(dg.Config):
     # Error-and-correction pairs (`correction_pairs`) join the corpus only when asked: they are long
     # and repeat their task, so they change the mix's diversity figures.
     include_corrections: bool = False
+
+    def curation_config(self) -> CurationConfig:
+        return CurationConfig(
+            exact=self.exact, near=self.near, semantic=self.semantic, decontaminate=self.decontaminate,
+            minhash=MinHashConfig(num_perm=self.num_perm, threshold=self.near_threshold, confirm=self.near_confirm),
+            semantic_config=SemanticConfig(threshold=self.semantic_threshold),
+        )
 
 
 class MixSettings(dg.Config):
@@ -81,20 +91,23 @@ def deduplicated_corpus(
         context.log.warning(f"left out {stale} verified rows of seed batches that are no longer partitions "
                             f"(their seed file was removed); registered batches: {batches}")
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
-    settings = CurationConfig(
-        exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
-        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold, confirm=config.near_confirm),
-        semantic_config=SemanticConfig(threshold=config.semantic_threshold),
-    )
-    embed = embedding_model.encode if config.semantic and embedding_model.available else None
+    settings = config.curation_config()
+    embed = None
+    if config.semantic and embedding_model.available:
+        embed = partial(embedding_model.encode, progress=partial(_log_progress, context.log, "texts embedded"))
     if config.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
     outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
     out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
-                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe())
+                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
+                                **embedding_model.cache_counts)
     )
+
+
+def _log_progress(log, what: str, done: int, total: int) -> None:
+    log.info(f"{done}/{total} {what}", extra=Progress(what, done, total).log_extra())
 
 
 def _stage_corpus(warehouse: Warehouse, batches: list[str], sources: tuple[str, ...]) -> tuple[list[dict], dict[str, str], int]:
