@@ -372,7 +372,8 @@ def run_stage(asset_name: str, data_dir: str, semantic: bool, partition: str | N
     import dagster as dg
 
     from synth_assets import definitions
-    from synth_assets.partitions import SEED_BATCHES, seed_batch_files
+    from synth_assets.assets.partitions import SEED_BATCHES
+    from synth_assets.core.batches import seed_batch_files
 
     assets = {a.key.to_user_string(): a for a in definitions.PIPELINE_ASSETS}
     pipeline = getattr(definitions, "PIPELINE", definitions.PIPELINE_ASSETS)

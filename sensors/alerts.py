@@ -4,9 +4,9 @@ A blocking asset check that fails with ERROR severity fails its step, so the run
 `run_failure_alert` sees it. Each alert is
 
 - logged (error level) in the sensor's tick log,
-- written to `<data>/alerts/run_failure_<run_id>.json` (the data folder is `SYNTH_DATA_DIR`,
-  default `data`, read when the sensor runs), one file per failed run, and
-- POSTed as JSON to `SYNTH_ALERT_WEBHOOK_URL` when that variable is set (timeout
+- written to `<data>/alerts/run_failure_<run_id>.json` (the data folder is the `source_files`
+  resource's), one file per failed run, and
+- POSTed as JSON (`resources.webhook`) to `SYNTH_ALERT_WEBHOOK_URL` when that variable is set (timeout
   `SYNTH_ALERT_WEBHOOK_TIMEOUT` seconds, default 5, and at most two retries on a timeout, a
   connection error, 429 or 5xx). The payload has a `text` field, which Slack-style incoming
   webhooks display. A webhook that cannot be reached does not fail the sensor: the outcome is
@@ -17,27 +17,24 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import httpx
 
-from sensors.file_sensors import data_dir
+from resources.source_files import SourceFiles
+from resources.webhook import DEFAULT_WEBHOOK_TIMEOUT_S, post_webhook
 
 __all__ = [
     "WEBHOOK_TIMEOUT_ENV",
     "WEBHOOK_URL_ENV",
     "Alert",
     "FailedCheck",
-    "WebhookOutcome",
     "alert_sensors",
     "failed_checks",
-    "post_webhook",
     "raised_error",
     "run_failure_alert",
     "send_alert",
@@ -47,9 +44,6 @@ __all__ = [
 
 WEBHOOK_URL_ENV = "SYNTH_ALERT_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_ENV = "SYNTH_ALERT_WEBHOOK_TIMEOUT"
-DEFAULT_WEBHOOK_TIMEOUT_S = 5.0
-DEFAULT_WEBHOOK_RETRIES = 2
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SHOWN_CHECK_METADATA = ("value", "threshold", "threshold_source", "detail")
 _MAX_TEXT = 500
 
@@ -123,48 +117,6 @@ def write_alert(alert: Alert, folder: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class WebhookOutcome:
-    delivered: bool
-    attempts: int
-    status_code: int | None = None
-    error: str | None = None
-
-
-def post_webhook(
-    url: str,
-    payload: dict[str, Any],
-    timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S,
-    retries: int = DEFAULT_WEBHOOK_RETRIES,
-    transport: httpx.BaseTransport | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> WebhookOutcome:
-    """POST `payload` as JSON; retry a timeout, a connection error, 429 or 5xx at most `retries` times.
-
-    The outcome says whether it was delivered and why not: the caller records it next to the alert.
-    """
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
-    outcome = WebhookOutcome(False, 0)
-    with httpx.Client(timeout=timeout_s, transport=transport) as client:
-        for attempt in range(1, retries + 2):
-            try:
-                response = client.post(url, json=payload)
-            except httpx.TransportError as exc:  # connect, read and write errors and timeouts
-                outcome = WebhookOutcome(False, attempt, None, f"{type(exc).__name__}: {exc}")
-            else:
-                if response.is_success:
-                    return WebhookOutcome(True, attempt, response.status_code)
-                outcome = WebhookOutcome(False, attempt, response.status_code, f"HTTP {response.status_code}")
-                if response.status_code not in _RETRY_STATUSES:
-                    return outcome
-            if attempt <= retries:
-                sleep(0.5 * 2 ** (attempt - 1))
-    return outcome
-
-
 def send_alert(alert: Alert, folder: Path, log: Any, webhook_url: str | None = None,
                timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S) -> Path:
     """Log the alert, POST it when a webhook is configured, and write the alert file."""
@@ -203,7 +155,7 @@ def step_errors(events: Sequence[Any]) -> dict[str, str]:
     description="A failed run (including one stopped by a failed blocking check) writes data/alerts/"
     "run_failure_<run_id>.json, logs it, and POSTs it to SYNTH_ALERT_WEBHOOK_URL when set.",
 )
-def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+def run_failure_alert(context: dg.RunFailureSensorContext, source_files: SourceFiles) -> None:
     run = context.dagster_run
     alert = Alert(
         kind="run_failure",
@@ -215,7 +167,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
         failed_checks=failed_checks(context.instance, run.run_id),
     )
     timeout_s = float(os.environ.get(WEBHOOK_TIMEOUT_ENV, DEFAULT_WEBHOOK_TIMEOUT_S))
-    send_alert(alert, data_dir() / "alerts", context.log, os.environ.get(WEBHOOK_URL_ENV), timeout_s)
+    send_alert(alert, source_files.folder("alerts"), context.log, os.environ.get(WEBHOOK_URL_ENV), timeout_s)
 
 
 alert_sensors = [run_failure_alert]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sensors.file_sensors import REFRESH_TAG
+from sensors.runs import REFRESH_TAG
+from synth_assets.assets.collapse_lab import COLLAPSE_LAB_GROUP
 
 __all__ = ["follow_upstream"]
 
 follow_upstream = dg.AutomationConditionSensorDefinition(
     "follow_upstream",
-    target=dg.AssetSelection.all() - dg.AssetSelection.groups("collapse_lab"),
+    target=dg.AssetSelection.all() - dg.AssetSelection.groups(COLLAPSE_LAB_GROUP),
     default_status=dg.DefaultSensorStatus.STOPPED,
     run_tags={REFRESH_TAG: "follow_upstream"},
     description="Materializes derived assets when their upstream assets change and the upstream blocking checks "

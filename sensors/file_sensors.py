@@ -8,8 +8,8 @@ The run key is `<n>:<digest of the files>`, so a tick that is retried after the 
 before the cursor was stored cannot start the run twice, while a file changed back to an earlier
 content still counts as a change.
 
-The data folder is `SYNTH_DATA_DIR` (default `data`), read each time a sensor runs, not at import.
-On its first evaluation (empty cursor) a sensor sees every file as new and requests one run, which
+The data folder is the `source_files` resource's root (`definitions.py` sets it from
+`SYNTH_DATA_DIR`, default `data`), so the sensors watch the folder the assets read. On its first evaluation (empty cursor) a sensor sees every file as new and requests one run, which
 brings the graph up to date with the files it found.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +24,14 @@ from typing import Any
 
 import dagster as dg
 
-from synth_assets.partitions import SEED_BATCHES, UNION_ASSET_KEYS, batch_key, batch_run_requests
+from resources.source_files import SourceFiles
+from sensors.runs import REFRESH_TAG, batch_run_requests
+from synth_assets.assets.partitions import SEED_BATCHES, UNION_ASSET_KEYS
+from synth_assets.core.batches import batch_key
 
 __all__ = [
-    "DATA_DIR_ENV",
     "FileChanges",
     "FileFingerprint",
-    "data_dir",
     "file_changes",
     "file_sensors",
     "human_files_sensor",
@@ -40,17 +40,8 @@ __all__ = [
     "seed_files_sensor",
 ]
 
-DATA_DIR_ENV = "SYNTH_DATA_DIR"
 MINIMUM_INTERVAL_SECONDS = 30
-# Every run a sensor or schedule requests carries this tag, so the run queue can hold them to one
-# at a time (they all write the one DuckDB file): see docs/operations.md.
-REFRESH_TAG = "synth/refresh"
 SEED_PATTERNS = ("seeds/*.jsonl",)
-
-
-def data_dir() -> Path:
-    """The data folder, from `SYNTH_DATA_DIR` at the moment of the call."""
-    return Path(os.environ.get(DATA_DIR_ENV, "data"))
 
 
 @dataclass(frozen=True)
@@ -132,13 +123,13 @@ def _write_cursor(files: Mapping[str, FileFingerprint], changes: int) -> str:
 
 
 def _evaluate(
-    context: dg.SensorEvaluationContext, name: str, patterns: tuple[str, ...], what: str,
+    context: dg.SensorEvaluationContext, root: Path, name: str, patterns: tuple[str, ...], what: str,
     react: Callable[[FileChanges, str, dict[str, str]], dg.SensorResult] | None = None,
 ) -> dg.SensorResult:
-    """Scan the files, compare them with the cursor, and on a change ask `react` (default: one run
-    request) for the runs, with the change's run key and tags; the cursor moves on either way."""
+    """Scan the files under `root`, compare them with the cursor, and on a change ask `react`
+    (default: one run request) for the runs, with the change's run key and tags; the cursor moves
+    on either way."""
     before, changes = _read_cursor(context.cursor)
-    root = data_dir()
     after = scan(root, patterns, before)
     diff = file_changes(before, after)
     if not diff:
@@ -174,8 +165,8 @@ def _tag(diff: FileChanges) -> str:
     "that batch only; the last run of a tick also rebuilds the corpus, mix and export from every batch. A "
     "removed file removes its partition and rebuilds the union without it.",
 )
-def seed_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    return _evaluate(context, "seed_files_sensor", SEED_PATTERNS, "seed files", _seed_batch_runs)
+def seed_files_sensor(context: dg.SensorEvaluationContext, source_files: SourceFiles) -> dg.SensorResult:
+    return _evaluate(context, Path(source_files.root), "seed_files_sensor", SEED_PATTERNS, "seed files", _seed_batch_runs)
 
 
 def _seed_batch_runs(diff: FileChanges, run_key: str, tags: dict[str, str]) -> dg.SensorResult:
@@ -199,8 +190,8 @@ def _seed_batch_runs(diff: FileChanges, run_key: str, tags: dict[str, str]) -> d
     description="New, changed or removed human pairs (data/human/*.jsonl) re-materialize human_reference "
     "and everything downstream of it (dedup, mix, review, export, card).",
 )
-def human_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    return _evaluate(context, "human_files_sensor", ("human/*.jsonl",), "human reference files")
+def human_files_sensor(context: dg.SensorEvaluationContext, source_files: SourceFiles) -> dg.SensorResult:
+    return _evaluate(context, Path(source_files.root), "human_files_sensor", ("human/*.jsonl",), "human reference files")
 
 
 @dg.sensor(
@@ -210,8 +201,8 @@ def human_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     description="An updated data/review/decisions.jsonl re-reads the decisions and rebuilds the reviewed "
     "mix (and what reads it).",
 )
-def review_decisions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    return _evaluate(context, "review_decisions_sensor", ("review/decisions.jsonl",), "review decisions")
+def review_decisions_sensor(context: dg.SensorEvaluationContext, source_files: SourceFiles) -> dg.SensorResult:
+    return _evaluate(context, Path(source_files.root), "review_decisions_sensor", ("review/decisions.jsonl",), "review decisions")
 
 
 file_sensors = [seed_files_sensor, human_files_sensor, review_decisions_sensor]

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from sensors.file_sensors import REFRESH_TAG
-from synth_assets.partitions import SEED_BATCHES, batch_run_requests
+from sensors.runs import REFRESH_TAG, batch_run_requests
+from synth_assets.assets.partitions import SEED_BATCHES
 
 __all__ = ["NIGHTLY_CRON", "nightly_refresh", "refresh_schedule", "schedules"]
 

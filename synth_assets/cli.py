@@ -48,9 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from synth_assets.definitions import defs
     from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
+    from resources.stats import collect_stats, format_stats
     from synth_assets.run_display import RunDisplay
     from synth_assets.run_report import collect_failures, format_failures
-    from synth_assets.stats import collect_stats, format_stats
 
     select = [name.strip() for name in args.select.split(",")] if args.select else None
     batches = [key.strip() for key in args.batch.split(",")] if args.batch else None
@@ -122,8 +122,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from synth_assets.merge import merge_batches
-    from synth_assets.partitions import seed_batch_files
+    from resources.merge import merge_batches
+    from synth_assets.core.batches import seed_batch_files
 
     warehouse = _warehouse()
     try:
@@ -158,7 +158,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from synth_assets.lineage import explain_drop, format_trace, trace_as_dicts, trace_row
+    from resources.lineage import explain_drop, format_trace, trace_as_dicts, trace_row
 
     chain = trace_row(_warehouse(), args.row_id)
     if args.why_dropped:
@@ -171,7 +171,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from synth_assets.stats import collect_stats, format_stats
+    from resources.stats import collect_stats, format_stats
 
     warehouse = _warehouse()
     if not args.quick:  # counts come from metadata: only a full read meets a damaged block

@@ -2,7 +2,9 @@
 
 Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
 from there. The deployment is chosen here and only here, from the environment: `SYNTH_DATA_DIR`
-(default `data`) holds inputs, warehouse and exports; `TEACHER_*` pick the teacher (docs/teachers.md).
+(default `data`) holds inputs, warehouse and exports (the sensors watch it through the
+`source_files` resource); `TEACHER_*` pick the teacher (docs/teachers.md). The one exception is a
+secret: the alert webhook's URL, which `sensors/alerts.py` reads when a run fails.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from synth_assets.assets.generation import backtranslated_pairs, evolved_instruc
 from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
-from synth_assets.partitions import SEED_BATCHES
+from synth_assets.assets.partitions import SEED_BATCHES
 
 __all__ = ["BATCH_ASSETS", "PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from synth_assets.partitions import BatchSync, sync_seed_batches
+from synth_assets.assets.partitions import BatchSync, sync_seed_batches
 
 __all__ = ["GraphRun", "StartingRun", "refresh_plan", "run_graph"]
 

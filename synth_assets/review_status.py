@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resources.warehouse import Warehouse
-from synth_assets.assets.review import DECISIONS_FILE, QUEUE_FILE
-from synth_assets.core.review import agreement_summary, read_decisions
+from synth_assets.core.review import DECISIONS_FILE, QUEUE_FILE, agreement_summary, read_decisions
 
 __all__ = ["APPLY_REVIEW_COMMAND", "ReviewReport", "review_report"]
 

@@ -10,13 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from resources.source_files import SourceFiles
+from resources.stats import collect_stats
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM
-from synth_assets.assets.curation import CurationSettings, MixSettings
 from synth_assets.assets.export import EXPORT
-from synth_assets.assets.generation import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
-from synth_assets.assets.review import QUEUE_FILE, ReviewDecisionSettings
-from synth_assets.assets.verification import CandidateSettings, VerificationSettings
+from synth_assets.assets.settings import STAGE_SETTINGS
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
@@ -29,22 +27,10 @@ from synth_assets.core.dataset_card import (
 )
 from synth_assets.core.export import PROVENANCE_FIELDS
 from synth_assets.core.metrics import DEFAULT_THRESHOLDS
-from synth_assets.core.review import agreement_summary
-from synth_assets.stats import collect_stats
+from synth_assets.core.review import QUEUE_FILE, agreement_summary
 
 __all__ = ["card_assets", "dataset_card"]
 
-# Each stage's run config class: the card shows the settings a stage last ran with.
-STAGE_SETTINGS: dict[str, type[dg.Config]] = {
-    "evolved_instructions": EvolutionSettings,
-    "self_instruct_tasks": SelfInstructSettings,
-    "backtranslated_pairs": BacktranslationSettings,
-    "candidate_solutions": CandidateSettings,
-    "verified_solutions": VerificationSettings,
-    "deduplicated_corpus": CurationSettings,
-    "mixed_training_set": MixSettings,
-    "review_decisions": ReviewDecisionSettings,
-}
 FUNNEL_FILE = "funnel.png"
 DIVERSITY_FILE = "diversity.png"
 # The stages whose instructions the diversity chart compares, in graph order.

@@ -13,6 +13,7 @@ from resources.teacher.resource import TeacherResource, TeacherStats
 from resources.warehouse import Warehouse
 from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.schema import QUARANTINE_COLUMNS, REJECT_COLUMNS, TABLE_COLUMNS, empty_frame
+from synth_assets.core.text import shorten
 
 __all__ = ["FOLLOWS_UPSTREAM", "WAREHOUSE_POOL", "RecordingTeacher", "frame", "read_batch", "reject_samples", "stage_metadata", "write_stage"]
 
@@ -92,7 +93,7 @@ def reject_samples(rejects: pd.DataFrame, per_reason: int = 3) -> str:
     lines = ["| reason | instruction | detail |", "| --- | --- | --- |"]
     for reason, group in rejects.groupby("reason"):
         for row in group.head(per_reason).itertuples():
-            lines.append(f"| {reason} | {_shorten(str(row.instruction))} | {_shorten(str(row.detail or ''))} |")
+            lines.append(f"| {reason} | {_cell(str(row.instruction))} | {_cell(str(row.detail or ''))} |")
     return "\n".join(lines)
 
 
@@ -111,13 +112,13 @@ def _preview(out: pd.DataFrame) -> str:
     sample = out[columns].head(_PREVIEW_ROWS).astype(str)
     for col in ("instruction", "response"):
         if col in sample:
-            sample[col] = sample[col].map(_shorten)
+            sample[col] = sample[col].map(_cell)
     return sample.to_markdown(index=False)
 
 
-def _shorten(text: str) -> str:
-    text = " ".join(text.split()).replace("|", "\\|")
-    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 1] + "…"
+def _cell(text: str) -> str:
+    """A text as one markdown table cell: one line, shortened, pipes escaped."""
+    return shorten(text, _PREVIEW_CHARS, "…").replace("|", "\\|")
 
 
 class RecordingTeacher:

@@ -9,13 +9,19 @@ import pandas as pd
 from resources.embedder import EmbeddingModel
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
-from synth_assets.core.curation import CurationConfig, curate_corpus
+from synth_assets.assets.common import (
+    FOLLOWS_UPSTREAM,
+    WAREHOUSE_POOL,
+    stage_metadata,
+    write_stage,
+)
+from synth_assets.assets.partitions import SEED_BATCHES
+from synth_assets.assets.settings import CurationSettings, MixSettings
+from synth_assets.core.batches import BATCH_TABLES
+from synth_assets.core.curation import curate_corpus
 from synth_assets.core.dedup import (
     SURVIVOR_ORDER_SQL,
     BenchmarkIndex,
-    MinHashConfig,
-    SemanticConfig,
     exact_duplicates_sql,
     register_udfs,
 )
@@ -23,43 +29,12 @@ from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
 from synth_assets.core.mixing import MixConfig, plan_mix
 from synth_assets.core.progress import Progress
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
-from synth_assets.partitions import BATCH_TABLES, SEED_BATCHES
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
                      "source_file": "VARCHAR", "source_line": "INTEGER"}
 # Tables whose rows are finished instruction/response pairs.
 CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference", "correction_pairs")
-
-
-class CurationSettings(dg.Config):
-    exact: bool = True
-    near: bool = True
-    near_threshold: float = 0.8
-    num_perm: int = 128
-    # Confirm LSH candidates by exact Jaccard of the shingle sets ("exact") or by the MinHash
-    # estimate ("estimate"): exact meets recall and precision >= 0.95 at 10x datasketch's speed
-    # (docs/dedup.md); the estimate is faster but cannot separate 0.78 from 0.82.
-    near_confirm: str = "exact"
-    semantic: bool = True
-    semantic_threshold: float = 0.95
-    decontaminate: bool = True
-    # Error-and-correction pairs (`correction_pairs`) join the corpus only when asked: they are long
-    # and repeat their task, so they change the mix's diversity figures.
-    include_corrections: bool = False
-
-    def curation_config(self) -> CurationConfig:
-        return CurationConfig(
-            exact=self.exact, near=self.near, semantic=self.semantic, decontaminate=self.decontaminate,
-            minhash=MinHashConfig(num_perm=self.num_perm, threshold=self.near_threshold, confirm=self.near_confirm),
-            semantic_config=SemanticConfig(threshold=self.semantic_threshold),
-        )
-
-
-class MixSettings(dg.Config):
-    human_fraction: float = 0.70
-    max_generation: int = 1
-    seed: int = 0
 
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, kinds={"duckdb"})
@@ -147,7 +122,7 @@ def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.Material
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
     # One lookup for every dropped row, not one per row (that is minutes at 200,000 rows).
     dropped = by_id.loc[list(plan.dropped)].assign(
-        reason=list(plan.dropped.values()), detail=f"target human fraction {config.human_fraction}"
+        reason=[str(reason) for reason in plan.dropped.values()], detail=f"target human fraction {config.human_fraction}"
     ).to_dict("records") if plan.dropped else []
     out, rejects = write_stage(warehouse, "mixed_training_set", selected, dropped)
     return dg.MaterializeResult(

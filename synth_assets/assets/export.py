@@ -6,14 +6,10 @@ import dagster as dg
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM
+from synth_assets.assets.settings import ExportSettings
 from synth_assets.core.export import to_chat_record, write_jsonl, write_parquet
 
 EXPORT = "export"
-
-
-class ExportSettings(dg.Config):
-    name: str = "training_set"
-    include_provenance: bool = True
 
 
 @dg.asset(group_name=EXPORT, deps=["reviewed_training_set"], kinds={"parquet"}, automation_condition=FOLLOWS_UPSTREAM)

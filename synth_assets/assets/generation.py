@@ -15,19 +15,12 @@ from synth_assets.assets.common import (
     write_stage,
 )
 from synth_assets.core.backtranslation_run import BacktranslationConfig, run_backtranslation
-from synth_assets.core.evolution import OPERATIONS, EvolutionConfig, evolve
+from synth_assets.assets.settings import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
+from synth_assets.core.evolution import EvolutionConfig, evolve
 from synth_assets.core.self_instruct_run import SelfInstructConfig, run_self_instruct
-from synth_assets.partitions import SEED_BATCHES
+from synth_assets.assets.partitions import SEED_BATCHES
 
 GENERATION = "generation"
-
-
-class EvolutionSettings(dg.Config):
-    rounds: int = 3
-    seed: int = 0
-    temperature: float = 0.7
-    max_tokens: int = 512
-    operations: list[str] = list(OPERATIONS)
 
 
 @dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"},
@@ -56,14 +49,6 @@ def evolved_instructions(
     )
 
 
-class SelfInstructSettings(dg.Config):
-    steps: int = 4
-    prompts_per_step: int = 8
-    seed: int = 0
-    temperature: float = 0.7
-    rouge_threshold: float = 0.7
-
-
 @dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["seeds"], kinds={"duckdb"},
           partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def self_instruct_tasks(
@@ -81,13 +66,6 @@ def self_instruct_tasks(
         metadata=stage_metadata(out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
                                 rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
     )
-
-
-class BacktranslationSettings(dg.Config):
-    threshold: int = 4
-    min_words: int = 30
-    max_words: int = 250
-    seed: int = 0
 
 
 @dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["documents"], kinds={"duckdb"},

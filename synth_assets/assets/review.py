@@ -8,7 +8,10 @@ import pandas as pd
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, frame, stage_metadata
+from synth_assets.assets.settings import ReviewDecisionSettings, ReviewQueueSettings
 from synth_assets.core.review import (
+    DECISIONS_FILE,
+    QUEUE_FILE,
     REVIEW_DECISION_COLUMNS,
     AgreementSummary,
     ReviewSampling,
@@ -23,17 +26,6 @@ from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, REJECT_
 __all__ = ["REVIEW", "review_assets", "review_decisions", "review_queue", "reviewed_training_set"]
 
 REVIEW = "review"
-QUEUE_FILE = "review_queue.jsonl"
-DECISIONS_FILE = "decisions.jsonl"
-
-
-class ReviewQueueSettings(dg.Config):
-    fraction: float = 0.10
-    seed: int = 0
-
-
-class ReviewDecisionSettings(dg.Config):
-    edit_credit: float = 0.5  # an edit counts as this much agreement with the gates
 
 
 @dg.asset(group_name=REVIEW, deps=["mixed_training_set"], kinds={"json"}, automation_condition=FOLLOWS_UPSTREAM)

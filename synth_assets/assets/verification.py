@@ -15,28 +15,15 @@ from synth_assets.assets.common import (
     stage_metadata,
     write_stage,
 )
+from synth_assets.assets.settings import CandidateSettings, VerificationSettings
 from synth_assets.core.corrections import correction_pairs as correction_pairs_of
 from synth_assets.core.solutions import CandidateConfig, SelectionConfig, candidate_rows, solve_requests
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
-from synth_assets.partitions import SEED_BATCHES
+from synth_assets.assets.partitions import SEED_BATCHES
 
 VERIFICATION = "verification"
 # The tables whose rows are instructions waiting for answers.
 INSTRUCTION_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks")
-
-
-class CandidateSettings(dg.Config):
-    k: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    seed: int = 0
-
-
-class VerificationSettings(dg.Config):
-    policy: str = "best"  # best: one per task; all: every passing candidate
-    judge_threshold: float = 6.0
-    pass_at_k: int = 1
 
 
 @dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"},

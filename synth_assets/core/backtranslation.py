@@ -18,15 +18,14 @@ import math
 import re
 from enum import StrEnum
 
-from synth_assets.core.self_instruct import Verdict
+from synth_assets.core.rows import RejectReason
+from synth_assets.core.verdict import Verdict
 
 __all__ = [
     "CURATION_TEMPLATE",
     "INSTRUCTION_TEMPLATE",
     "ORIGIN_TAGS",
-    "CurationReject",
     "PairOrigin",
-    "Verdict",
     "curate",
     "parse_generated_instruction",
     "parse_score",
@@ -35,11 +34,6 @@ __all__ = [
 
 INSTRUCTION_TEMPLATE = "backtranslation_instruction"  # field {segment}
 CURATION_TEMPLATE = "backtranslation_curation"  # fields {instruction}, {response}
-
-
-class CurationReject(StrEnum):
-    score_below_threshold = "score_below_threshold"
-    score_unparseable = "score_unparseable"
 
 
 class PairOrigin(StrEnum):
@@ -169,12 +163,12 @@ def parse_score(text: str) -> int | None:
     return score if 1 <= score <= 5 else None
 
 
-def curate(score: int | None, threshold: int = 4) -> Verdict[CurationReject]:
+def curate(score: int | None, threshold: int = 4) -> Verdict:
     """Keep a pair whose curation score is at least `threshold`; an unreadable score rejects it."""
     if not 1 <= threshold <= 5:
         raise ValueError(f"threshold must be between 1 and 5, got {threshold}")
     if score is None:
-        return Verdict(False, CurationReject.score_unparseable, "no score from 1 to 5 in the curation reply")
+        return Verdict(False, RejectReason.SCORE_UNPARSEABLE, "no score from 1 to 5 in the curation reply")
     if score < threshold:
-        return Verdict(False, CurationReject.score_below_threshold, f"score {score} < {threshold}", float(score))
+        return Verdict(False, RejectReason.SCORE_BELOW_THRESHOLD, f"score {score} < {threshold}", float(score))
     return Verdict(True, None, f"score {score} >= {threshold}", float(score))

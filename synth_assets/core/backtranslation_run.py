@@ -20,10 +20,10 @@ from synth_assets.core.backtranslation import (
     split_segments,
 )
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
-from synth_assets.core.schema import derived_generation, row_id
+from synth_assets.core.rows import RejectReason, derived_row, reject_row
 from synth_assets.core.templates import load_template
 
-__all__ = ["BacktranslationConfig", "BacktranslationOutcome", "document_row", "run_backtranslation"]
+__all__ = ["BacktranslationConfig", "BacktranslationOutcome", "run_backtranslation"]
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,6 @@ class BacktranslationOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     segments: int = 0
-
-
-def document_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A document as a root row: `instruction` holds its title, `response` its text."""
-    did = row_id("document", str(record["id"]), record["title"], record["text"])
-    return {
-        "id": did, "parent_id": None, "root_id": did, "origin": "human", "generation": 0,
-        "technique": "document", "operation": "document", "round": 0, "domain": record["domain"],
-        "category": "document", "instruction": record["title"], "response": record["text"],
-        "source_file": record["_file"], "source_line": record["_line"], "source_key": str(record["id"]),
-    }
 
 
 def run_backtranslation(
@@ -79,19 +68,18 @@ def run_backtranslation(
     for (doc, segment), instruction, answers in zip(pieces, instructions, scores):
         score = parse_score(answers[0].text)
         verdict = curate(score, config.threshold)
-        row = {
-            "id": row_id("backtranslation", doc["id"], instruction, segment),
-            "parent_id": doc["id"], "root_id": doc["root_id"], "origin": "synthetic",
-            "generation": derived_generation(doc), "technique": "backtranslation",
-            "operation": str(PairOrigin.backtranslated), "round": 1, "teacher": teacher, "template_version": version,
-            "domain": doc["domain"], "category": doc["category"], "instruction": instruction, "response": segment,
+        row = derived_row(
+            doc, "backtranslation", instruction, segment, technique="backtranslation",
+            operation=str(PairOrigin.backtranslated), round=1, teacher=teacher, template_version=version,
+            instruction=instruction, response=segment,
             # The curation score, on the judge's 1-10 scale so the dedup survivor policy can compare.
-            "verifier": "self_curation", "judge_score": None if score is None else 2.0 * score,
-            "verdict_detail": f"{verdict.detail}; tag: {ORIGIN_TAGS[PairOrigin.backtranslated]}",
-        }
-        if verdict.keep and instruction:
-            outcome.rows.append(row)
+            verifier="self_curation", judge_score=None if score is None else 2.0 * score,
+            verdict_detail=f"{verdict.detail}; tag: {ORIGIN_TAGS[PairOrigin.backtranslated]}",
+        )
+        if not verdict.keep:
+            outcome.rejected.append(reject_row(row, verdict.reason, verdict.detail, score=score))
+        elif not instruction:
+            outcome.rejected.append(reject_row(row, RejectReason.EMPTY_INSTRUCTION, verdict.detail, score=score))
         else:
-            reason = str(verdict.reason) if not verdict.keep else "empty_instruction"
-            outcome.rejected.append({**row, "reason": reason, "detail": verdict.detail, "score": score})
+            outcome.rows.append(row)
     return outcome

@@ -13,9 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from synth_assets.core.schema import row_id
+from synth_assets.core.rows import RejectReason, derived_row
 from synth_assets.core.templates import load_template
-from synth_assets.core.verify.verdicts import FailureClass
 
 __all__ = ["CORRECTABLE", "correction_pairs"]
 
@@ -23,10 +22,12 @@ TEMPLATE = "error_correction"
 # Failures a real check found and described: a wrong program or a wrong final answer. Truncation,
 # refusals, missing code and judge scores say nothing a repair could use.
 CORRECTABLE = frozenset({
-    FailureClass.TEST_FAILURE, FailureClass.SYNTAX_ERROR, FailureClass.CRASH, FailureClass.TIMEOUT,
-    FailureClass.WRONG_ANSWER,
+    RejectReason.TEST_FAILURE, RejectReason.SYNTAX_ERROR, RejectReason.CRASH, RejectReason.TIMEOUT,
+    RejectReason.WRONG_ANSWER,
 })
 _MESSAGE_CHARS = 500
+_FROM_PASSING = ("root_id", "origin", "generation", "round", "teacher", "domain", "category", "entry_point", "tests",
+                 "reference_answer", "verified", "verifier", "judge_score")
 
 
 def correction_pairs(kept: Iterable[Mapping[str, Any]], rejected: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -45,17 +46,12 @@ def correction_pairs(kept: Iterable[Mapping[str, Any]], rejected: Iterable[Mappi
         message = " ".join(str(failed.get("detail") or failed["reason"]).split())[:_MESSAGE_CHARS]
         instruction = template.render(instruction=failed["instruction"], failed_response=failed["response"] or "",
                                       verifier_message=f"{failed['reason']}: {message}")
-        pairs.append({
-            **{key: good.get(key) for key in ("root_id", "origin", "generation", "round", "teacher", "domain",
-                                              "category", "entry_point", "tests", "reference_answer", "verified",
-                                              "verifier", "judge_score")},
-            "id": row_id("error_correction", failed["id"], good["id"]),
-            "parent_id": failed["id"],
-            "technique": "error_correction",
-            "operation": str(failed["reason"]),
-            "template_version": template.version,
-            "instruction": instruction,
-            "response": good["response"],
-            "verdict_detail": f"corrects {failed['id']} ({failed['reason']}) with {good['id']}, which passed",
-        })
+        # The pair keeps the passing answer's provenance (its generation, teacher and verdict); its
+        # parent is the failed attempt, so a trace shows both.
+        pairs.append(derived_row(
+            failed, "error_correction", good["id"], **{key: good.get(key) for key in _FROM_PASSING},
+            technique="error_correction", operation=str(failed["reason"]), template_version=template.version,
+            instruction=instruction, response=good["response"],
+            verdict_detail=f"corrects {failed['id']} ({failed['reason']}) with {good['id']}, which passed",
+        ))
     return pairs

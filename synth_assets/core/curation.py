@@ -24,6 +24,7 @@ from synth_assets.core.dedup import (
     semantic_duplicates,
     survivor_sort_key,
 )
+from synth_assets.core.rows import RejectReason, reject_row
 
 __all__ = ["CurationConfig", "CurationOutcome", "curate_corpus"]
 
@@ -63,19 +64,19 @@ def curate_corpus(
         steps.append("exact")
         for row in alive:
             if row["id"] in exact_duplicates:
-                removed.append(_removal(row, "exact_duplicate", exact_duplicates[row["id"]], 1.0, "same normalised instruction"))
+                removed.append(_removal(row, RejectReason.EXACT_DUPLICATE, exact_duplicates[row["id"]], 1.0, "same normalised instruction"))
         alive = [row for row in alive if row["id"] not in exact_duplicates]
 
     if config.near and alive:
         steps.append("near")
         found = near_duplicates([r["instruction"] for r in alive], config.minhash)
-        alive = _apply(alive, found, "near_duplicate", removed, f"MinHash Jaccard >= {config.minhash.threshold}")
+        alive = _apply(alive, found, RejectReason.NEAR_DUPLICATE, removed, f"MinHash Jaccard >= {config.minhash.threshold}")
 
     if config.semantic and embed is not None and alive:
         steps.append("semantic")
         vectors = embed([r["instruction"] for r in alive])
         found = semantic_duplicates(vectors, config.semantic_config)
-        alive = _apply(alive, found, "semantic_duplicate", removed, f"cosine >= {config.semantic_config.threshold}")
+        alive = _apply(alive, found, RejectReason.SEMANTIC_DUPLICATE, removed, f"cosine >= {config.semantic_config.threshold}")
 
     if config.decontaminate and benchmark is not None and len(benchmark) and alive:
         steps.append("decontaminate")
@@ -85,13 +86,13 @@ def curate_corpus(
             if match is None:
                 survivors.append(row)
             else:
-                removed.append(_removal(row, "benchmark_contamination", match.benchmark_id, 1.0, f"shares 13-gram {match.ngram!r}"))
+                removed.append(_removal(row, RejectReason.BENCHMARK_CONTAMINATION, match.benchmark_id, 1.0, f"shares 13-gram {match.ngram!r}"))
         alive = survivors
 
     return CurationOutcome(alive, removed, steps)
 
 
-def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: str, removed: list, detail: str) -> list[dict[str, Any]]:
+def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: RejectReason, removed: list, detail: str) -> list[dict[str, Any]]:
     gone = set()
     for removal in found:
         row, kept = alive[removal.index], alive[removal.kept_index]
@@ -100,5 +101,5 @@ def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: str, remov
     return [row for i, row in enumerate(alive) if i not in gone]
 
 
-def _removal(row: Mapping[str, Any], reason: str, related: str, score: float, detail: str) -> dict[str, Any]:
-    return {**row, "reason": reason, "related_id": related, "score": score, "detail": detail}
+def _removal(row: Mapping[str, Any], reason: RejectReason, related: str, score: float, detail: str) -> dict[str, Any]:
+    return reject_row(row, reason, detail, related_id=related, score=score)

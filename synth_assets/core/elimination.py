@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import TypeVar
 
-from synth_assets.core.self_instruct import Verdict
+from synth_assets.core.rows import RejectReason
+from synth_assets.core.text import shorten
+from synth_assets.core.verdict import Verdict
 
 __all__ = [
     "COPIED_PROMPT_PHRASES",
     "EQUAL_TEMPLATE",
     "STOP_WORDS",
-    "EliminationReason",
-    "Verdict",
     "copies_prompt_words",
     "eliminate",
     "find_copied_prompt_words",
@@ -45,12 +44,6 @@ __all__ = [
 EQUAL_TEMPLATE = "evol_equal"  # templates/evol_equal.txt: fields {first}, {second}
 
 
-class EliminationReason(StrEnum):
-    no_information_gain = "no_information_gain"
-    judge_unparseable = "judge_unparseable"
-    sorry_short_response = "sorry_short_response"
-    stopwords_only_response = "stopwords_only_response"
-    copied_prompt_words = "copied_prompt_words"
 
 
 # English stop words: the list NLTK ships (`nltk.corpus.stopwords.words("english")`, 179 words),
@@ -145,30 +138,25 @@ def copies_prompt_words(instruction: str) -> bool:
     return find_copied_prompt_words(instruction) is not None
 
 
-def _shorten(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def eliminate(instruction: str, response: str, judge_text: str) -> Verdict[EliminationReason]:
+def eliminate(instruction: str, response: str, judge_text: str) -> Verdict:
     """Check an evolved instruction, the teacher's response to it and the Equal/Not Equal judgement.
 
     Rules run in the module docstring's order; the first failure is the verdict.
     """
     judgment = parse_equality_judgment(judge_text)
     if judgment is None:
-        return Verdict(False, EliminationReason.judge_unparseable, f"judge said: {_shorten(judge_text)!r}")
+        return Verdict(False, RejectReason.JUDGE_UNPARSEABLE, f"judge said: {shorten(judge_text)!r}")
     if judgment:
-        return Verdict(False, EliminationReason.no_information_gain, f"judge said: {_shorten(judge_text)!r}")
+        return Verdict(False, RejectReason.NO_INFORMATION_GAIN, f"judge said: {shorten(judge_text)!r}")
     if is_sorry_short(response):
         return Verdict(
-            False, EliminationReason.sorry_short_response, f"'sorry' in a {len(response.split())}-word response"
+            False, RejectReason.SORRY_SHORT_RESPONSE, f"'sorry' in a {len(response.split())}-word response"
         )
     if is_stopwords_only(response):
-        return Verdict(False, EliminationReason.stopwords_only_response, f"response: {_shorten(response)!r}")
+        return Verdict(False, RejectReason.STOPWORDS_ONLY_RESPONSE, f"response: {shorten(response)!r}")
     phrase = find_copied_prompt_words(instruction)
     if phrase is not None:
-        return Verdict(False, EliminationReason.copied_prompt_words, f"contains {phrase!r}")
+        return Verdict(False, RejectReason.COPIED_PROMPT_WORDS, f"contains {phrase!r}")
     return Verdict(True)
 
 

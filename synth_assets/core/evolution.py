@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
-from synth_assets.core.elimination import eliminate
+from synth_assets.core.elimination import eliminate, next_pool
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
-from synth_assets.core.schema import derived_generation, row_id
+from synth_assets.core.rows import derived_row, reject_row
 from synth_assets.core.templates import load_template
 
 __all__ = ["IN_BREADTH", "IN_DEPTH", "OPERATIONS", "EvolutionConfig", "EvolutionOutcome", "choose_operation", "evolve"]
@@ -87,16 +87,16 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
                 for p, child in zip(parents, children)
             ]
         )
-        for root, parent, op, template, child, response, judgment in zip(
-            lineages, parents, operations, templates, children, responses, judgments
-        ):
-            row = _evolved_row(parent, child, op, round_, teacher, template.version)
-            verdict = eliminate(child, response[0].text, judgment[0].text)
+        rows = [_evolved_row(p, child, op, round_, teacher, t.version)
+                for p, child, op, t in zip(parents, children, operations, templates)]
+        verdicts = [eliminate(child, response[0].text, judgment[0].text)
+                    for child, response, judgment in zip(children, responses, judgments)]
+        for parent, row, verdict in zip(parents, rows, verdicts):
             if verdict.keep:
                 accepted.append(row)
-                pool[root] = row
             else:
-                rejected.append({**row, "reason": str(verdict.reason), "detail": verdict.detail, "related_id": parent["id"]})
+                rejected.append(reject_row(row, verdict.reason, verdict.detail, related_id=parent["id"]))
+        pool = dict(zip(lineages, next_pool(parents, rows, verdicts)))
     return EvolutionOutcome(accepted, rejected)
 
 
@@ -114,24 +114,11 @@ def _solve_hints(parent: Mapping[str, Any], instruction: str) -> dict[str, str]:
 
 def _evolved_row(parent: Mapping[str, Any], instruction: str, operation: str, round_: int, teacher: str, version: str) -> dict[str, Any]:
     keeps = operation in KEEPS_CONTRACT
-    return {
-        # The round is part of the id: a failed attempt can recur in a later round, and each is a decision.
-        "id": row_id("evol_instruct", parent["id"], operation, str(round_), instruction),
-        "parent_id": parent["id"],
-        "root_id": parent["root_id"],
-        "origin": "synthetic",
-        "generation": derived_generation(parent),
-        "technique": "evol_instruct",
-        "operation": operation,
-        "round": round_,
-        "teacher": teacher,
-        "template_version": version,
-        "domain": parent["domain"],
-        "category": parent["category"],
-        "instruction": instruction,
-        # The reference travels with the lineage so the rules teacher can answer later rounds.
-        "response": parent.get("response") if keeps else None,
-        "entry_point": parent.get("entry_point") if keeps else None,
-        "tests": parent.get("tests") if keeps else None,
-        "reference_answer": parent.get("reference_answer") if keeps else None,
-    }
+    # The round is part of the id: a failed attempt can recur in a later round, and each is a decision.
+    row = derived_row(parent, "evol_instruct", operation, str(round_), instruction, technique="evol_instruct",
+                      operation=operation, round=round_, teacher=teacher, template_version=version,
+                      instruction=instruction)
+    # The reference travels with the lineage so the rules teacher can answer later rounds.
+    row.update({column: parent.get(column) if keeps else None
+                for column in ("response", "entry_point", "tests", "reference_answer")})
+    return row

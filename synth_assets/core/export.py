@@ -10,6 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synth_assets.core.values import plain
+
 __all__ = ["PROVENANCE_FIELDS", "to_chat_record", "write_jsonl", "write_parquet"]
 
 PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
@@ -25,15 +27,8 @@ def to_chat_record(row: Mapping[str, Any], provenance: bool = True) -> dict[str,
         ]
     }
     if provenance:
-        record.update({name: _plain(row.get(name)) for name in PROVENANCE_FIELDS})
+        record.update({name: plain(row.get(name)) for name in PROVENANCE_FIELDS})
     return record
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and NaN as JSON-friendly values."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def write_jsonl(records: Sequence[Mapping[str, Any]], path: Path) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth_assets.core.schema import DOMAINS, ORIGINS, row_id
+from synth_assets.core.rows import root_row
+from synth_assets.core.schema import DOMAINS, ORIGINS
 
 __all__ = [
     "BENCHMARK_FIELDS",
@@ -20,6 +21,8 @@ __all__ = [
     "HUMAN_FIELDS",
     "QuarantinedLine",
     "ReadResult",
+    "SEED_FIELDS",
+    "document_row",
     "human_row",
     "read_jsonl_dir",
     "read_jsonl_files",
@@ -139,48 +142,23 @@ def validate_seed(record: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def seed_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """A seed as a provenance row. Its `response` is the reference: code, worked solution or answer."""
-    response = record.get("solution") or record.get("response")
-    sid = row_id("seed", str(record["id"]), record["instruction"], response)
-    return {
-        "id": sid,
-        "parent_id": None,
-        "root_id": sid,
-        "origin": record.get("origin", "human"),
-        "generation": int(record.get("generation", 0)),
-        "technique": "seed",
-        "operation": "seed",
-        "round": 0,
-        "teacher": None,
-        "template_version": None,
-        "domain": record["domain"],
-        "category": str(record["category"]),
-        "instruction": record["instruction"],
-        "response": response,
-        "entry_point": record.get("entry_point"),
-        "tests": record.get("tests"),
-        "reference_answer": None if record.get("answer") is None else str(record["answer"]),
-        "source_file": record["_file"],
-        "source_line": record["_line"],
-        "source_key": str(record["id"]),
-    }
+    return root_row(
+        "seed", str(record["id"]), record["instruction"], record.get("solution") or record.get("response"),
+        origin=record.get("origin", "human"), generation=int(record.get("generation", 0)),
+        teacher=None, template_version=None, domain=record["domain"], category=str(record["category"]),
+        entry_point=record.get("entry_point"), tests=record.get("tests"),
+        reference_answer=None if record.get("answer") is None else str(record["answer"]),
+        source_file=record["_file"], source_line=record["_line"],
+    )
 
 
 def human_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    hid = row_id("human", str(record["id"]), record["instruction"], record["response"])
-    return {
-        "id": hid,
-        "parent_id": None,
-        "root_id": hid,
-        "origin": "human",
-        "generation": 0,
-        "technique": "human",
-        "operation": "human",
-        "round": 0,
-        "domain": record["domain"],
-        "category": str(record["category"]),
-        "instruction": record["instruction"],
-        "response": record["response"],
-        "source_file": record["_file"],
-        "source_line": record["_line"],
-        "source_key": str(record["id"]),
-    }
+    """A human instruction/response pair as a root row: generation 0, origin `human`."""
+    return root_row("human", str(record["id"]), record["instruction"], record["response"], domain=record["domain"],
+                    category=str(record["category"]), source_file=record["_file"], source_line=record["_line"])
+
+
+def document_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A document as a root row: `instruction` holds its title, `response` its text."""
+    return root_row("document", str(record["id"]), record["title"], record["text"], domain=record["domain"],
+                    category="document", source_file=record["_file"], source_line=record["_line"])

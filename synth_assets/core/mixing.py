@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from synth_assets.core.rows import RejectReason
+
 __all__ = ["MixConfig", "MixPlan", "plan_mix"]
 
 
@@ -33,7 +35,7 @@ class MixConfig:
 @dataclass(frozen=True)
 class MixPlan:
     selected: list[str]  # ids, in mix order
-    dropped: dict[str, str]  # id -> reason (over_quota, above_generation_cap)
+    dropped: dict[str, RejectReason]  # id -> reason (over_quota, above_generation_cap)
     human: int
     synthetic: int
 
@@ -44,13 +46,13 @@ class MixPlan:
 
 
 def plan_mix(rows: Sequence[Mapping[str, Any]], config: MixConfig) -> MixPlan:
-    dropped: dict[str, str] = {}
+    dropped: dict[str, RejectReason] = {}
     human, synthetic = [], []
     for row in rows:
         if row["origin"] == "human":
             human.append(row)
         elif int(row["generation"]) > config.max_generation:
-            dropped[row["id"]] = "above_generation_cap"
+            dropped[row["id"]] = RejectReason.ABOVE_GENERATION_CAP
         else:
             synthetic.append(row)
 
@@ -65,7 +67,7 @@ def plan_mix(rows: Sequence[Mapping[str, Any]], config: MixConfig) -> MixPlan:
     chosen = {r["id"] for r in chosen_human + chosen_synthetic}
     for row in human + synthetic:
         if row["id"] not in chosen:
-            dropped[row["id"]] = "over_quota"
+            dropped[row["id"]] = RejectReason.OVER_QUOTA
     return MixPlan(
         selected=[r["id"] for r in chosen_human + chosen_synthetic],
         dropped=dropped,

@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from synth_assets.core.ingest import QuarantinedLine
-from synth_assets.core.schema import row_id
+from synth_assets.core.rows import RejectReason, derived_row, reject_row
 
 __all__ = [
+    "DECISIONS_FILE",
     "DECISION_FIELDS",
     "EDIT_OPERATION",
     "QUEUE_FIELDS",
+    "QUEUE_FILE",
     "REVIEW_DECISION_COLUMNS",
     "AgreementSummary",
     "Decision",
@@ -48,7 +50,9 @@ __all__ = [
 ]
 
 EDIT_OPERATION = "edited_by_human"
-REJECT_REASON = "human_rejected"
+# The review folder's files: the queue the pipeline writes, and the decisions a person writes.
+QUEUE_FILE = "review_queue.jsonl"
+DECISIONS_FILE = "decisions.jsonl"
 
 
 class Decision(StrEnum):
@@ -216,17 +220,12 @@ class ReviewOutcome:
 def edited_row(row: Mapping[str, Any], corrected: str, note: str | None) -> dict[str, Any]:
     """A reviewer's edit as a new row derived from `row`: new id, `row` as its parent, the same
     root, origin, generation and technique; the verifier's verdict no longer applies."""
-    return {
-        **row,
-        "id": row_id(EDIT_OPERATION, str(row["id"]), corrected),
-        "parent_id": row["id"],
-        "operation": EDIT_OPERATION,
-        "response": corrected,
-        "verified": None,
-        "verifier": "human_review",
-        "verdict_detail": f"edited by a reviewer{': ' + note if note else ''}",
-        "judge_score": None,
-    }
+    # A person's edit is not a teacher's generation: origin and generation stay the parent's.
+    return derived_row(
+        row, EDIT_OPERATION, corrected, inherit=row.keys(), origin=row["origin"], generation=row["generation"],
+        operation=EDIT_OPERATION, response=corrected, verified=None, verifier="human_review",
+        verdict_detail=f"edited by a reviewer{': ' + note if note else ''}", judge_score=None,
+    )
 
 
 def apply_decisions(mix: Sequence[Mapping[str, Any]], decisions: Iterable[Mapping[str, Any]]) -> ReviewOutcome:
@@ -241,8 +240,7 @@ def apply_decisions(mix: Sequence[Mapping[str, Any]], decisions: Iterable[Mappin
         verdict = decision["decision"] if decision else Decision.ACCEPT
         note = (decision or {}).get("reviewer_note") or None
         if verdict == Decision.REJECT:
-            rejected.append({**row, "reason": REJECT_REASON, "detail": note or "rejected in human review",
-                             "related_id": None, "score": None})
+            rejected.append(reject_row(row, RejectReason.HUMAN_REJECTED, note or "rejected in human review"))
         elif verdict == Decision.EDIT:
             kept.append(edited_row(row, str(decision["corrected_response"]), note))
             edited += 1

@@ -1,4 +1,4 @@
-"""The row schema every instruction table shares, the extra columns of each stage, and stable ids.
+"""The row schema every instruction table shares, and the extra columns of each stage.
 
 Provenance columns (see docs in README "Provenance"):
 - `id`: a hash of the row's content and its parent, so a re-run gives the same ids;
@@ -9,13 +9,13 @@ Provenance columns (see docs in README "Provenance"):
 - `technique`, `operation`, `round`: how it was made (`seed`, `evol_instruct/add_constraints`, ...);
 - `teacher`, `template_version`: `backend:model` and the hash of the prompt template used;
 - `seed_batch`: the seed file (a partition of the graph) the row descends from.
+
+Rows with these columns are made in `synth_assets.core.rows`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from typing import Any
 
 import pandas as pd
 
@@ -26,9 +26,7 @@ __all__ = [
     "REJECT_COLUMNS",
     "SAMPLE_COLUMNS",
     "TABLE_COLUMNS",
-    "derived_generation",
     "empty_frame",
-    "row_id",
 ]
 
 DOMAINS = ("code", "math", "general")
@@ -126,27 +124,6 @@ TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "rejects": REJECT_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
 }
-
-
-def row_id(kind: str, parent: str | None, *content: str | None) -> str:
-    """A stable id: the hash of what kind of row it is, its parent and its content."""
-    material = "\x1f".join([kind, parent or "", *[c or "" for c in content]])
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:20]
-
-
-# Rows read from outside (seeds, human pairs, documents) start a new pass of the pipeline.
-INPUT_TECHNIQUES = frozenset({"seed", "human", "document"})
-
-
-def derived_generation(parent: Mapping[str, Any]) -> int:
-    """The generation of a row a teacher makes from `parent` in this pass of the pipeline.
-
-    Everything made from input of generation g in one pass is g + 1, however many evolution rounds
-    it went through (those are counted in `round`): the collapse guard is about recycling data
-    through training sets, not about rewriting steps within one pass.
-    """
-    generation = int(parent["generation"])
-    return generation + 1 if parent["technique"] in INPUT_TECHNIQUES else generation
 
 
 def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:

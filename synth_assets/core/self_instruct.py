@@ -12,8 +12,7 @@ text checks first and the ROUGE-L comparison against the pool last, and reports 
 5. `has_banned_keyword`: it names something a text-only model cannot see or do (image, graph, ...);
 6. `is_novel`: the highest ROUGE-L F against the pool is above 0.7 (`not_novel`).
 
-Every rule sees the text with surrounding whitespace stripped. This module also holds the `Verdict`
-shared by `elimination` and `backtranslation`, and `rejection_summary` for assets' metadata.
+Every rule sees the text with surrounding whitespace stripped.
 """
 
 from __future__ import annotations
@@ -21,21 +20,17 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Generic, TypeVar
 
 from synth_assets.core.rouge import NoveltyIndex
+from synth_assets.core.rows import RejectReason
 from synth_assets.core.templates import load_template
+from synth_assets.core.text import shorten
+from synth_assets.core.verdict import Verdict
 
 __all__ = [
     "BANNED_KEYWORDS",
     "SELF_INSTRUCT_TEMPLATE",
-    "SelfInstructReject",
-    "Verdict",
-    "build_prompt",
     "filter_instruction",
     "filter_instructions",
     "find_banned_keyword",
@@ -43,7 +38,6 @@ __all__ = [
     "is_novel",
     "is_within_length",
     "parse_generated_tasks",
-    "rejection_summary",
     "render_prompt",
     "sample_in_context_tasks",
     "starts_with_non_ascii",
@@ -73,37 +67,6 @@ BANNED_KEYWORDS = (
 _BANNED_RE = re.compile(
     r"\b(" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in BANNED_KEYWORDS) + r")\b", re.IGNORECASE
 )
-
-R = TypeVar("R", bound=StrEnum)
-
-
-class SelfInstructReject(StrEnum):
-    too_short = "too_short"
-    too_long = "too_long"
-    starts_with_punctuation = "starts_with_punctuation"
-    starts_non_ascii = "starts_non_ascii"
-    starts_write_a_program = "starts_write_a_program"
-    banned_keyword = "banned_keyword"
-    not_novel = "not_novel"
-
-
-@dataclass(frozen=True)
-class Verdict(Generic[R]):
-    """Whether an item is kept and, when it is not, the rule that rejected it.
-
-    `detail` says what the rule saw (the keyword found, the most similar task); `score` is the
-    number the decision was measured on, where there is one (ROUGE-L F, a judge score).
-    """
-
-    keep: bool
-    reason: R | None = None
-    detail: str = ""
-    score: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.keep != (self.reason is None):
-            raise ValueError(f"a verdict has a reason exactly when it rejects (keep={self.keep}, reason={self.reason})")
-
 
 # --- the filters: one line of the paper each ---------------------------------------------------
 
@@ -149,11 +112,6 @@ def is_novel(text: str, index: NoveltyIndex, threshold: float = 0.7) -> bool:
 # --- applying them ------------------------------------------------------------------------------
 
 
-def _shorten(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def filter_instruction(
     text: str,
     index: NoveltyIndex,
@@ -161,7 +119,7 @@ def filter_instruction(
     min_words: int = 4,
     max_words: int = 150,
     threshold: float = 0.7,
-) -> Verdict[SelfInstructReject]:
+) -> Verdict:
     """Apply the filters in the order of the module docstring; the first that fails decides.
 
     The index is only read; `filter_instructions` adds the tasks it keeps.
@@ -169,21 +127,21 @@ def filter_instruction(
     text = text.strip()
     n_words = len(text.split())
     if not is_within_length(text, min_words, max_words):
-        reason = SelfInstructReject.too_short if n_words < min_words else SelfInstructReject.too_long
+        reason = RejectReason.TOO_SHORT if n_words < min_words else RejectReason.TOO_LONG
         return Verdict(False, reason, f"{n_words} words, allowed {min_words} to {max_words}", float(n_words))
     if starts_with_punctuation(text):
-        return Verdict(False, SelfInstructReject.starts_with_punctuation, f"starts with {text[0]!r}")
+        return Verdict(False, RejectReason.STARTS_WITH_PUNCTUATION, f"starts with {text[0]!r}")
     if starts_with_non_ascii(text):
-        return Verdict(False, SelfInstructReject.starts_non_ascii, f"starts with {text[0]!r}")
+        return Verdict(False, RejectReason.STARTS_NON_ASCII, f"starts with {text[0]!r}")
     if starts_with_write_a_program(text):
-        return Verdict(False, SelfInstructReject.starts_write_a_program, "starts with 'Write a program'")
+        return Verdict(False, RejectReason.STARTS_WRITE_A_PROGRAM, "starts with 'Write a program'")
     keyword = find_banned_keyword(text)
     if keyword is not None:
-        return Verdict(False, SelfInstructReject.banned_keyword, f"contains {keyword!r}")
+        return Verdict(False, RejectReason.BANNED_KEYWORD, f"contains {keyword!r}")
     score, most_similar = index.max_rouge_l(text)
     if score > threshold:
-        detail = f"ROUGE-L {score:.3f} > {threshold} against: {_shorten(most_similar or '')}"
-        return Verdict(False, SelfInstructReject.not_novel, detail, score)
+        detail = f"ROUGE-L {score:.3f} > {threshold} against: {shorten(most_similar or '')}"
+        return Verdict(False, RejectReason.NOT_NOVEL, detail, score)
     return Verdict(True, None, f"max ROUGE-L {score:.3f}", score)
 
 
@@ -194,7 +152,7 @@ def filter_instructions(
     min_words: int = 4,
     max_words: int = 150,
     threshold: float = 0.7,
-) -> list[Verdict[SelfInstructReject]]:
+) -> list[Verdict]:
     """Filter tasks in order, adding each kept one to the index so later ones are compared to it.
 
     This is the paper's loop: a batch cannot smuggle in two near-copies of one new task.
@@ -206,29 +164,6 @@ def filter_instructions(
             index.add(text.strip())
         verdicts.append(verdict)
     return verdicts
-
-
-def rejection_summary(
-    items: Sequence[str], verdicts: Sequence[Verdict], sample_size: int = 3
-) -> dict[str, dict[str, object]]:
-    """Rejections counted by reason with the first `sample_size` rejected items of each, for metadata.
-
-    Reasons that rejected nothing are absent; the result is ordered by count, then by reason.
-    """
-    if len(items) != len(verdicts):
-        raise ValueError(f"items ({len(items)}) and verdicts ({len(verdicts)}) differ in length")
-    counts: Counter[str] = Counter()
-    samples: dict[str, list[dict[str, str]]] = {}
-    for item, verdict in zip(items, verdicts):
-        if verdict.keep:
-            continue
-        reason = str(verdict.reason)
-        counts[reason] += 1
-        reason_samples = samples.setdefault(reason, [])
-        if len(reason_samples) < sample_size:
-            reason_samples.append({"item": _shorten(item, 300), "detail": verdict.detail})
-    ordered = sorted(counts, key=lambda reason: (-counts[reason], reason))
-    return {reason: {"count": counts[reason], "samples": samples[reason]} for reason in ordered}
 
 
 # --- the prompt and its output ------------------------------------------------------------------
@@ -269,23 +204,6 @@ def render_prompt(tasks: Sequence[str]) -> str:
     """The Self-Instruct prompt listing `tasks` as Task 1..n and ending with ``Task n+1:``."""
     listed = "\n".join(f"Task {i}: {_one_line(task)}" for i, task in enumerate(tasks, start=1))
     return load_template(SELF_INSTRUCT_TEMPLATE).render(tasks=listed, next_number=str(len(tasks) + 1))
-
-
-def build_prompt(
-    human_tasks: Sequence[str],
-    machine_tasks: Sequence[str],
-    rng_seed: int | str,
-    *,
-    n_human: int = 6,
-    n_machine: int = 2,
-) -> str:
-    """A Self-Instruct prompt with 8 in-context tasks (6 human, 2 generated when available).
-
-    The template's hash is ``load_template(SELF_INSTRUCT_TEMPLATE).version``.
-    """
-    return render_prompt(
-        sample_in_context_tasks(human_tasks, machine_tasks, rng_seed, n_human=n_human, n_machine=n_machine)
-    )
 
 
 # "Task 10:", "**Task 10.**", "10.", "10)", "## Task 10 -" at the start of a line.

@@ -13,10 +13,10 @@ from typing import Any
 
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
 from synth_assets.core.rouge import NoveltyIndex
-from synth_assets.core.schema import derived_generation, row_id
+from synth_assets.core.rows import derived_row, reject_row
 from synth_assets.core.self_instruct import (
     SELF_INSTRUCT_TEMPLATE,
-    filter_instruction,
+    filter_instructions,
     parse_generated_tasks,
     render_prompt,
     sample_in_context_tasks,
@@ -73,32 +73,20 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
         for prompt_index, (ctx, completions) in enumerate(zip(contexts, answers)):
             parent = by_text[next(t for t in ctx if t in by_text)]
             truncated = completions[0].finish_reason == "length"
-            for position, task in enumerate(parse_generated_tasks(completions[0].text, truncated=truncated)):
-                verdict = filter_instruction(task, index, min_words=config.min_words, max_words=config.max_words,
-                                             threshold=config.rouge_threshold)
+            tasks = parse_generated_tasks(completions[0].text, truncated=truncated)
+            verdicts = filter_instructions(tasks, index, min_words=config.min_words, max_words=config.max_words,
+                                           threshold=config.rouge_threshold)
+            for position, (task, verdict) in enumerate(zip(tasks, verdicts)):
                 row = _task_row(parent, task, step + 1, f"{step}:{prompt_index}:{position}", teacher, version)
                 if verdict.keep:
-                    index.add(task)
                     outcome.rows.append(row)
                 else:
-                    outcome.rejected.append({**row, "reason": str(verdict.reason), "detail": verdict.detail, "score": verdict.score})
+                    outcome.rejected.append(reject_row(row, verdict.reason, verdict.detail, score=verdict.score))
     return outcome
 
 
 def _task_row(parent: Mapping[str, Any], task: str, round_: int, prompt: str, teacher: str, version: str) -> dict[str, Any]:
-    return {
-        # Where it came from (step, prompt, position) is part of the id: the same text twice is two decisions.
-        "id": row_id("self_instruct", parent["id"], prompt, task),
-        "parent_id": parent["id"],
-        "root_id": parent["root_id"],
-        "origin": "synthetic",
-        "generation": derived_generation(parent),
-        "technique": "self_instruct",
-        "operation": "generate_task",
-        "round": round_,
-        "teacher": teacher,
-        "template_version": version,
-        "domain": "general",
-        "category": "self-instruct",
-        "instruction": task,
-    }
+    # Where it came from (step, prompt, position) is part of the id: the same text twice is two decisions.
+    return derived_row(parent, "self_instruct", prompt, task, technique="self_instruct", operation="generate_task",
+                       round=round_, teacher=teacher, template_version=version, domain="general",
+                       category="self-instruct", instruction=task)

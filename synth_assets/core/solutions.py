@@ -8,13 +8,15 @@ from math import comb
 from typing import Any
 
 from synth_assets.core.requests import Completion, GenerationRequest, Message, SamplingParams
-from synth_assets.core.schema import derived_generation, row_id
+from synth_assets.core.rows import derived_row
 from synth_assets.core.templates import load_template
 
 __all__ = ["CandidateConfig", "SelectionConfig", "candidate_rows", "pass_at_k", "select_kept", "solve_requests"]
 
 _SYSTEM_TEMPLATES = {"code": "solve_code_system", "math": "solve_math_system"}
 SELECTION_POLICIES = ("best", "all")
+# What an answer keeps of its instruction: how the instruction was made, and what its verifier needs.
+_INHERITED = ("technique", "operation", "round", "instruction", "entry_point", "tests", "reference_answer")
 
 
 @dataclass(frozen=True)
@@ -75,22 +77,11 @@ def candidate_rows(
         if domain not in versions:
             versions[domain] = solve_template_version(domain)
         for index, sample in enumerate(samples):
-            rows.append(
-                {
-                    **{k: instruction.get(k) for k in ("root_id", "technique", "operation", "round", "domain", "category",
-                                                       "instruction", "entry_point", "tests", "reference_answer")},
-                    "id": row_id("candidate", instruction["id"], str(index), sample.text),
-                    "parent_id": instruction["id"],
-                    "origin": "synthetic",
-                    "generation": derived_generation(instruction),
-                    "teacher": teacher,
-                    "template_version": versions[domain],
-                    "response": sample.text,
-                    "sample_index": index,
-                    "finish_reason": sample.finish_reason,
-                    "completion_tokens": sample.completion_tokens,
-                }
-            )
+            rows.append(derived_row(
+                instruction, "candidate", str(index), sample.text, inherit=_INHERITED, teacher=teacher,
+                template_version=versions[domain], response=sample.text, sample_index=index,
+                finish_reason=sample.finish_reason, completion_tokens=sample.completion_tokens,
+            ))
     return rows
 
 

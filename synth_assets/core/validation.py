@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from synth_assets.core.text import shorten
+
 __all__ = [
     "ALLOWED_DOMAINS",
     "ALLOWED_ORIGINS",
@@ -144,11 +146,6 @@ def _suite(
     return suite
 
 
-def _shorten(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _SAMPLE_CHARS else text[: _SAMPLE_CHARS - 1] + "\u2026"
-
-
 def _failure(result: Any) -> ExpectationFailure:
     """Translate one failed GX ExpectationValidationResult into an ExpectationFailure."""
     config = result.expectation_config
@@ -172,7 +169,7 @@ def _failure(result: Any) -> ExpectationFailure:
         {"value": v, "count": 1} for v in details.get("partial_unexpected_list", [])
     ]
     sample = tuple(
-        _shorten(c["value"]) + (f" (x{c['count']})" if c.get("count", 1) > 1 else "")
+        shorten(repr(c["value"]), _SAMPLE_CHARS, "\u2026") + (f" (x{c['count']})" if c.get("count", 1) > 1 else "")
         for c in counts[:_SAMPLE_VALUES]
     )
     return ExpectationFailure(config.type, column, int(details["unexpected_count"]), sample)

@@ -29,10 +29,16 @@ def metadata(tmp_path_factory) -> dict[str, dict]:
     }
 
 
-def test_every_asset_is_in_the_collapse_lab_group():
-    assert COLLAPSE_LAB_GROUP == "collapse_lab"
-    for asset in collapse_lab_assets:
-        assert set(asset.group_names_by_key.values()) == {COLLAPSE_LAB_GROUP}
+def test_the_lab_stays_out_of_the_default_job_and_of_automation():
+    # The lab is materialized on its own: neither `synth run` nor the follow_upstream sensor runs it.
+    from sensors import follow_upstream
+    from synth_assets.definitions import defs
+
+    lab = {key for asset in collapse_lab_assets for key in asset.keys}
+    assert lab <= set(defs.resolve_asset_graph().get_all_asset_keys())
+    assert not lab & set(defs.resolve_job_def("synthesize").asset_layer.executable_asset_keys)
+    assert not lab & set(follow_upstream.asset_selection.resolve(defs.resolve_asset_graph()))
+    assert {group for asset in collapse_lab_assets for group in asset.group_names_by_key.values()} == {COLLAPSE_LAB_GROUP}
 
 
 def test_definitions_load():

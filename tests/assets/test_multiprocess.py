@@ -29,7 +29,7 @@ from synth_assets.definitions import (
     build_resources,
     synthesize_job,
 )
-from synth_assets.partitions import SEED_BATCHES
+from synth_assets.assets.partitions import SEED_BATCHES
 from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

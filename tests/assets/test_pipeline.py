@@ -7,7 +7,7 @@ import pytest
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.math import check_answer
 from synth_assets.definitions import build_resources
-from synth_assets.lineage import trace_row
+from resources.lineage import trace_row
 from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplicated_corpus", "mixed_training_set")
@@ -107,7 +107,8 @@ def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
     from sentence_transformers import SentenceTransformer
 
     from resources.embedder import SentenceEmbedder
-    from synth_assets.assets.curation import CORPUS_SOURCES, CurationSettings, _stage_corpus
+    from synth_assets.assets.curation import CORPUS_SOURCES, _stage_corpus
+    from synth_assets.assets.settings import CurationSettings
     from synth_assets.core.curation import curate_corpus
     from synth_assets.core.dedup import BenchmarkIndex
 
@@ -156,7 +157,7 @@ def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):
 
 
 def test_why_dropped_names_the_rule(run):
-    from synth_assets.lineage import explain_drop
+    from resources.lineage import explain_drop
 
     _, warehouse, *_ = run
     contaminated = warehouse.read_table("rejects", "WHERE reason = 'benchmark_contamination'")

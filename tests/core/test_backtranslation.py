@@ -8,13 +8,13 @@ from synth_assets.core.backtranslation import (
     CURATION_TEMPLATE,
     INSTRUCTION_TEMPLATE,
     ORIGIN_TAGS,
-    CurationReject,
     PairOrigin,
     curate,
     parse_generated_instruction,
     parse_score,
     split_segments,
 )
+from synth_assets.core.rows import RejectReason
 from synth_assets.core.templates import load_template
 
 
@@ -155,9 +155,9 @@ def test_missing_or_out_of_range_scores_are_none(reply: str) -> None:
 
 def test_curation_keeps_scores_at_or_above_the_threshold() -> None:
     assert curate(4).keep and curate(5).keep
-    assert curate(3).reason == CurationReject.score_below_threshold
-    assert curate(1).reason == CurationReject.score_below_threshold
-    assert curate(None).reason == CurationReject.score_unparseable
+    assert curate(3).reason == RejectReason.SCORE_BELOW_THRESHOLD
+    assert curate(1).reason == RejectReason.SCORE_BELOW_THRESHOLD
+    assert curate(None).reason == RejectReason.SCORE_UNPARSEABLE
     assert curate(3, threshold=3).keep and curate(5, threshold=5).keep
     assert curate(3).score == 3.0
     with pytest.raises(ValueError, match="threshold must be between 1 and 5, got 6"):
@@ -205,7 +205,7 @@ def test_scripted_teacher_pairs_are_kept_or_rejected_by_the_right_rule() -> None
         "It answers the question.\n**Score**: 4/5",
         "It is fine. I would rate it highly.",
     ]
-    expected = [None, CurationReject.score_below_threshold, None, CurationReject.score_unparseable]
+    expected = [None, RejectReason.SCORE_BELOW_THRESHOLD, None, RejectReason.SCORE_UNPARSEABLE]
 
     instructions = [parse_generated_instruction(reply) for reply in scripted_instructions]
     verdicts = [curate(parse_score(reply)) for reply in scripted_curation]

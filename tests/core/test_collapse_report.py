@@ -1,7 +1,4 @@
-"""Rendering of experiment tables, plots and headline numbers; the collapse package stays dagster-free."""
-
-import subprocess
-import sys
+"""Rendering of experiment tables, plots and headline numbers."""
 
 import pandas as pd
 import pytest
@@ -44,8 +41,3 @@ def test_headline_numbers_give_final_values_and_ratios_to_generation_zero():
 
 def test_exported_names_exist():
     assert all(hasattr(collapse, name) for name in collapse.__all__)
-
-
-def test_collapse_core_does_not_import_dagster():
-    code = "import sys, synth_assets.core.collapse; sys.exit('dagster' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

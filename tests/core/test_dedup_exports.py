@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from synth_assets.core import dedup
 
 
@@ -27,8 +24,3 @@ def test_all_lists_the_public_names() -> None:
     assert set(dedup.__all__) == public - modules
     for name in dedup.__all__:
         assert getattr(dedup, name) is not None
-
-
-def test_importing_dedup_does_not_import_dagster() -> None:
-    code = "import sys, synth_assets.core.dedup; sys.exit('dagster' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

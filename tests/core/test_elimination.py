@@ -8,7 +8,6 @@ from synth_assets.core.elimination import (
     COPIED_PROMPT_PHRASES,
     EQUAL_TEMPLATE,
     STOP_WORDS,
-    EliminationReason,
     copies_prompt_words,
     eliminate,
     has_no_information_gain,
@@ -17,9 +16,9 @@ from synth_assets.core.elimination import (
     next_pool,
     parse_equality_judgment,
 )
+from synth_assets.core.rows import RejectReason as Reason
 from synth_assets.core.templates import load_template
 
-Reason = EliminationReason
 GOOD_INSTRUCTION = "Write a Python function that returns the median of a list, handling empty lists with a ValueError."
 GOOD_RESPONSE = "def median(xs):\n    if not xs:\n        raise ValueError('empty list')\n    ..."
 NOT_EQUAL = "Not Equal"
@@ -45,7 +44,7 @@ NOT_EQUAL = "Not Equal"
 def test_equal_judgements_mean_no_information_gain(judge_text: str) -> None:
     assert parse_equality_judgment(judge_text) is True
     assert has_no_information_gain(judge_text)
-    assert eliminate(GOOD_INSTRUCTION, GOOD_RESPONSE, judge_text).reason == Reason.no_information_gain
+    assert eliminate(GOOD_INSTRUCTION, GOOD_RESPONSE, judge_text).reason == Reason.NO_INFORMATION_GAIN
 
 
 @pytest.mark.parametrize(
@@ -75,7 +74,7 @@ def test_not_equal_judgements_keep_the_evolution(judge_text: str) -> None:
 def test_a_judgement_with_no_answer_fails_as_unparseable(judge_text: str) -> None:
     assert parse_equality_judgment(judge_text) is None
     assert not has_no_information_gain(judge_text)
-    assert eliminate(GOOD_INSTRUCTION, GOOD_RESPONSE, judge_text).reason == Reason.judge_unparseable
+    assert eliminate(GOOD_INSTRUCTION, GOOD_RESPONSE, judge_text).reason == Reason.JUDGE_UNPARSEABLE
 
 
 def test_equal_template_has_both_placeholders_and_a_version() -> None:
@@ -96,7 +95,7 @@ def test_sorry_short_rule() -> None:
     assert not is_sorry_short("Sorry " + "word " * 79)  # 80 words is long enough
     assert not is_sorry_short("Here is the answer: 42.")
     assert not is_sorry_short("The sorrys and sorrowful songs of the band.")
-    assert eliminate(GOOD_INSTRUCTION, short_sorry, NOT_EQUAL).reason == Reason.sorry_short_response
+    assert eliminate(GOOD_INSTRUCTION, short_sorry, NOT_EQUAL).reason == Reason.SORRY_SHORT_RESPONSE
     long_sorry = "Sorry for the long answer. " + "The median is the middle value of the sorted list. " * 10
     assert eliminate(GOOD_INSTRUCTION, long_sorry, NOT_EQUAL).keep
 
@@ -109,7 +108,7 @@ def test_sorry_short_rule() -> None:
 )
 def test_stopwords_only_rule_rejects(response: str) -> None:
     assert is_stopwords_only(response)
-    assert eliminate(GOOD_INSTRUCTION, response, NOT_EQUAL).reason == Reason.stopwords_only_response
+    assert eliminate(GOOD_INSTRUCTION, response, NOT_EQUAL).reason == Reason.STOPWORDS_ONLY_RESPONSE
 
 
 @pytest.mark.parametrize("response", ["42", "It is blue.", "Yes.", "It is what it is, café."])
@@ -140,7 +139,7 @@ def test_stop_word_list_is_the_documented_english_list() -> None:
 )
 def test_copied_prompt_words_rule_rejects(instruction: str) -> None:
     assert copies_prompt_words(instruction)
-    assert eliminate(instruction, GOOD_RESPONSE, NOT_EQUAL).reason == Reason.copied_prompt_words
+    assert eliminate(instruction, GOOD_RESPONSE, NOT_EQUAL).reason == Reason.COPIED_PROMPT_WORDS
 
 
 def test_copied_prompt_words_rule_keeps_ordinary_instructions() -> None:
@@ -159,10 +158,10 @@ def test_copied_prompt_words_rule_keeps_ordinary_instructions() -> None:
 
 def test_rules_apply_in_the_papers_order() -> None:
     copied = "#Rewritten Prompt#: sort a list"
-    assert eliminate(copied, "", "Equal").reason == Reason.no_information_gain
-    assert eliminate(copied, "Sorry.", NOT_EQUAL).reason == Reason.sorry_short_response
-    assert eliminate(copied, "...", NOT_EQUAL).reason == Reason.stopwords_only_response
-    assert eliminate(copied, GOOD_RESPONSE, NOT_EQUAL).reason == Reason.copied_prompt_words
+    assert eliminate(copied, "", "Equal").reason == Reason.NO_INFORMATION_GAIN
+    assert eliminate(copied, "Sorry.", NOT_EQUAL).reason == Reason.SORRY_SHORT_RESPONSE
+    assert eliminate(copied, "...", NOT_EQUAL).reason == Reason.STOPWORDS_ONLY_RESPONSE
+    assert eliminate(copied, GOOD_RESPONSE, NOT_EQUAL).reason == Reason.COPIED_PROMPT_WORDS
 
 
 # (parent, evolved instruction, scripted response, scripted judge answer, expected reason or None)
@@ -174,27 +173,27 @@ SCRIPTED_ROUND = [
         "Not Equal",
         None,
     ),
-    ("Sum a list.", "Sum a list.", "def total(xs): return sum(xs)", "Equal", Reason.no_information_gain),
+    ("Sum a list.", "Sum a list.", "def total(xs): return sum(xs)", "Equal", Reason.NO_INFORMATION_GAIN),
     (
         "Add two numbers.",
         "Add two numbers given in Roman numerals up to MMMCMXCIX.",
         "Sorry, I cannot do that.",
         "Not Equal",
-        Reason.sorry_short_response,
+        Reason.SORRY_SHORT_RESPONSE,
     ),
     (
         "Name a colour.",
         "Name a colour whose name has exactly zero letters.",
         "It is not.",
         "Not Equal",
-        Reason.stopwords_only_response,
+        Reason.STOPWORDS_ONLY_RESPONSE,
     ),
     (
         "Reverse a string.",
         "#Rewritten Prompt#: Reverse a string without slicing.",
         "def rev(s): ...",
         "Not Equal",
-        Reason.copied_prompt_words,
+        Reason.COPIED_PROMPT_WORDS,
     ),
     (
         "Count vowels.",
@@ -203,7 +202,7 @@ SCRIPTED_ROUND = [
         "Verdict: NOT EQUAL - adds a rule.",
         None,
     ),
-    ("Find a max.", "Find the maximum of a list.", "max(xs)", "I think so.", Reason.judge_unparseable),
+    ("Find a max.", "Find the maximum of a list.", "max(xs)", "I think so.", Reason.JUDGE_UNPARSEABLE),
 ]
 
 

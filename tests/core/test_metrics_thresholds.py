@@ -1,4 +1,4 @@
-"""Default thresholds: each gate's default is the documented one, with its source; core stays pure."""
+"""Default thresholds: each gate's default is the documented one, with its source; public names match `__all__`."""
 
 import inspect
 import subprocess
@@ -53,16 +53,15 @@ def test_require_range_names_the_parameter():
 
 
 def test_public_names_match_all():
-    assert sorted(metrics.__all__) == sorted(
-        n for n in dir(metrics) if not n.startswith("_") and n in metrics.__all__
-    )
-    assert all(hasattr(metrics, name) for name in metrics.__all__)
+    public = {name for name in dir(metrics) if not name.startswith("_") and not inspect.ismodule(getattr(metrics, name))}
+    assert set(metrics.__all__) == public
 
 
-def test_core_metrics_and_validation_import_neither_dagster_nor_gx_eagerly():
+def test_core_metrics_and_validation_import_gx_and_sklearn_only_when_used():
+    # Each costs seconds to import; the import contract (pyproject.toml) already keeps Dagster out.
     code = (
         "import sys; import synth_assets.core.metrics, synth_assets.core.validation; "
-        "bad = [m for m in ('dagster', 'great_expectations', 'sklearn') if m in sys.modules]; "
+        "bad = [m for m in ('great_expectations', 'sklearn') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

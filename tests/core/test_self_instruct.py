@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections import Counter
 
 import pytest
 
@@ -11,22 +10,21 @@ from synth_assets.core.rouge import NoveltyIndex
 from synth_assets.core.self_instruct import (
     BANNED_KEYWORDS,
     SELF_INSTRUCT_TEMPLATE,
-    SelfInstructReject,
-    Verdict,
-    build_prompt,
     filter_instruction,
     filter_instructions,
     has_banned_keyword,
     is_novel,
     is_within_length,
     parse_generated_tasks,
-    rejection_summary,
+    render_prompt,
     sample_in_context_tasks,
     starts_with_non_ascii,
     starts_with_punctuation,
     starts_with_write_a_program,
 )
+from synth_assets.core.rows import RejectReason
 from synth_assets.core.templates import load_template
+from synth_assets.core.verdict import Verdict
 
 HUMAN_TASKS = [
     "Give three tips for staying healthy.",
@@ -38,7 +36,7 @@ HUMAN_TASKS = [
     "List the planets of the solar system in order from the sun.",
     "Convert 72 degrees Fahrenheit to Celsius and show the steps.",
 ]
-Reject = SelfInstructReject
+Reject = RejectReason
 
 
 def words(n: int) -> str:
@@ -55,9 +53,9 @@ def verdict_for(text: str, pool: list[str] | None = None) -> Verdict:
 def test_length_rule_keeps_4_to_150_words() -> None:
     assert not is_within_length(words(3)) and is_within_length(words(4))
     assert is_within_length(words(150)) and not is_within_length(words(151))
-    assert verdict_for(words(3)).reason == Reject.too_short
-    assert verdict_for("").reason == Reject.too_short
-    assert verdict_for(words(151)).reason == Reject.too_long
+    assert verdict_for(words(3)).reason == Reject.TOO_SHORT
+    assert verdict_for("").reason == Reject.TOO_SHORT
+    assert verdict_for(words(151)).reason == Reject.TOO_LONG
     assert verdict_for(words(4)).keep and verdict_for(words(150)).keep
 
 
@@ -66,7 +64,7 @@ def test_banned_keyword_rule_rejects_each_keyword(keyword: str) -> None:
     text = f"Please describe the {keyword.upper()} shown in my message today."
     assert has_banned_keyword(text)
     verdict = verdict_for(text)
-    assert verdict.reason == Reject.banned_keyword
+    assert verdict.reason == Reject.BANNED_KEYWORD
     assert keyword in verdict.detail
 
 
@@ -86,7 +84,7 @@ def test_banned_keyword_rule_matches_whole_words_only() -> None:
 def test_punctuation_rule_rejects_a_leading_punctuation_mark(first: str) -> None:
     text = f"{first}Explain why the sky is blue."
     assert starts_with_punctuation(text)
-    assert verdict_for(text).reason == Reject.starts_with_punctuation
+    assert verdict_for(text).reason == Reject.STARTS_WITH_PUNCTUATION
 
 
 def test_punctuation_rule_keeps_letters_and_digits_and_ignores_leading_space() -> None:
@@ -97,7 +95,7 @@ def test_punctuation_rule_keeps_letters_and_digits_and_ignores_leading_space() -
     ]:
         assert not starts_with_punctuation(text)
         assert verdict_for(text).keep
-    assert verdict_for("   - Explain the rainbow colours.").reason == Reject.starts_with_punctuation
+    assert verdict_for("   - Explain the rainbow colours.").reason == Reject.STARTS_WITH_PUNCTUATION
 
 
 @pytest.mark.parametrize(
@@ -105,7 +103,7 @@ def test_punctuation_rule_keeps_letters_and_digits_and_ignores_leading_space() -
 )
 def test_non_ascii_rule_rejects_a_non_ascii_first_character(text: str) -> None:
     assert starts_with_non_ascii(text)
-    assert verdict_for(text).reason == Reject.starts_non_ascii
+    assert verdict_for(text).reason == Reject.STARTS_NON_ASCII
 
 
 def test_non_ascii_rule_keeps_non_ascii_later_in_the_text() -> None:
@@ -117,7 +115,7 @@ def test_non_ascii_rule_keeps_non_ascii_later_in_the_text() -> None:
 def test_write_a_program_rule() -> None:
     for text in ["Write a program that prints the first ten primes.", "write  a  PROGRAM to sort a list of numbers."]:
         assert starts_with_write_a_program(text)
-        assert verdict_for(text).reason == Reject.starts_write_a_program
+        assert verdict_for(text).reason == Reject.STARTS_WRITE_A_PROGRAM
     for text in [
         "Write a programme of events for a wedding day.",
         "Write a function that prints the first ten primes.",
@@ -134,7 +132,7 @@ def test_novelty_rule_rejects_above_0_7_and_keeps_0_7_exactly() -> None:
     assert is_novel(at_threshold, index) and verdict_for(at_threshold, pool).keep
     assert not is_novel(above, index)
     verdict = verdict_for(above, pool)
-    assert verdict.reason == Reject.not_novel
+    assert verdict.reason == Reject.NOT_NOVEL
     assert verdict.score == pytest.approx(0.8)
     assert pool[0] in verdict.detail
     assert is_novel(above, index, threshold=0.85)
@@ -142,20 +140,20 @@ def test_novelty_rule_rejects_above_0_7_and_keeps_0_7_exactly() -> None:
 
 def test_rules_apply_in_the_documented_order() -> None:
     # Too short and starting with punctuation: length is checked first.
-    assert verdict_for("- Draw it").reason == Reject.too_short
+    assert verdict_for("- Draw it").reason == Reject.TOO_SHORT
     # Punctuation before the banned keyword, non-ASCII before "Write a program".
-    assert verdict_for("(Draw a map of the town.)").reason == Reject.starts_with_punctuation
+    assert verdict_for("(Draw a map of the town.)").reason == Reject.STARTS_WITH_PUNCTUATION
     # "Write a program" before the banned keyword, and before novelty.
     text = "Write a program that reads a file of numbers."
-    assert verdict_for(text, [text]).reason == Reject.starts_write_a_program
+    assert verdict_for(text, [text]).reason == Reject.STARTS_WRITE_A_PROGRAM
     # A banned keyword before novelty.
     text = "Describe this image in five words."
-    assert verdict_for(text, [text]).reason == Reject.banned_keyword
+    assert verdict_for(text, [text]).reason == Reject.BANNED_KEYWORD
 
 
 def test_verdict_has_a_reason_exactly_when_it_rejects() -> None:
     with pytest.raises(ValueError, match="reason"):
-        Verdict(keep=True, reason=Reject.too_short)
+        Verdict(keep=True, reason=Reject.TOO_SHORT)
     with pytest.raises(ValueError, match="reason"):
         Verdict(keep=False)
 
@@ -179,14 +177,14 @@ Task 19: Compose a short limerick about a cat who loves cheese."""
 )
 
 PLANTED = {
-    "Plot the monthly sales figures for this year.": Reject.banned_keyword,
-    "Write a program that checks whether a number is prime.": Reject.starts_write_a_program,
-    "¿Cuál es la capital de Francia y por qué?": Reject.starts_non_ascii,
-    '"Quote your favourite line from a novel and explain it."': Reject.starts_with_punctuation,
-    "Sort these.": Reject.too_short,
-    "Explain why the sky is blue.": Reject.not_novel,  # a copy of a human seed
-    "Suggest three fun activities for a rainy weekend with kids.": Reject.not_novel,  # near copy of task 9
-    " ".join(["word"] * 151): Reject.too_long,
+    "Plot the monthly sales figures for this year.": Reject.BANNED_KEYWORD,
+    "Write a program that checks whether a number is prime.": Reject.STARTS_WRITE_A_PROGRAM,
+    "¿Cuál es la capital de Francia y por qué?": Reject.STARTS_NON_ASCII,
+    '"Quote your favourite line from a novel and explain it."': Reject.STARTS_WITH_PUNCTUATION,
+    "Sort these.": Reject.TOO_SHORT,
+    "Explain why the sky is blue.": Reject.NOT_NOVEL,  # a copy of a human seed
+    "Suggest three fun activities for a rainy weekend with kids.": Reject.NOT_NOVEL,  # near copy of task 9
+    " ".join(["word"] * 151): Reject.TOO_LONG,
 }
 
 
@@ -210,24 +208,25 @@ def test_scripted_teacher_bad_tasks_get_the_right_reason_and_kept_tasks_pass_eve
         assert is_novel(task, others)
     assert index.texts == HUMAN_TASKS + kept
 
-    summary = rejection_summary(tasks, verdicts, sample_size=1)
-    assert summary["not_novel"]["count"] == 2
-    assert sum(entry["count"] for entry in summary.values()) == len(PLANTED)
-    assert list(summary)[0] == "not_novel"
-    assert summary["banned_keyword"]["samples"] == [
-        {"item": "Plot the monthly sales figures for this year.", "detail": "contains 'plot'"}
-    ]
+    reasons = Counter(verdict.reason for verdict in verdicts if not verdict.keep)
+    assert reasons[Reject.NOT_NOVEL] == 2 and sum(reasons.values()) == len(PLANTED)
+    assert verdicts[tasks.index("Plot the monthly sales figures for this year.")].detail == "contains 'plot'"
 
 
 def test_filter_instructions_rejects_a_repeat_within_one_batch() -> None:
     index = NoveltyIndex()
     text = "Describe the water cycle to a ten year old."
     verdicts = filter_instructions([text, text.upper()], index)
-    assert verdicts[0].keep and verdicts[1].reason == Reject.not_novel
+    assert verdicts[0].keep and verdicts[1].reason == Reject.NOT_NOVEL
     assert len(index) == 1
 
 
 # --- the prompt ---------------------------------------------------------------------------------
+
+
+def build_prompt(human: list[str], machine: list[str], rng_seed: int | str, **counts: int) -> str:
+    """The prompt `run_self_instruct` sends: sampled in-context tasks, rendered."""
+    return render_prompt(sample_in_context_tasks(human, machine, rng_seed, **counts))
 
 
 def test_prompt_has_six_human_and_two_machine_tasks_and_ends_with_task_9() -> None:
@@ -316,11 +315,3 @@ def test_parser_drops_the_last_task_of_a_truncated_reply() -> None:
     assert parse_generated_tasks("", truncated=True) == []
     assert parse_generated_tasks("   \n\n ") == []
 
-
-def test_core_modules_do_not_import_dagster() -> None:
-    code = (
-        "import sys; import synth_assets.core.self_instruct, synth_assets.core.rouge, "
-        "synth_assets.core.elimination, synth_assets.core.backtranslation; "
-        "assert 'dagster' not in sys.modules"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import pytest
 from math_verify import parse, verify
 
 from synth_assets.core.verify import math as vmath
@@ -95,3 +96,13 @@ def test_dict_candidates_become_the_outcome_rows_and_other_mappings_are_copied()
     assert outcome.kept[0] is rows[0] and rows[0]["verifier"] == "code_tests" and rows[0]["task_passed"] == 1
     assert outcome.rejected[0] is rows[1] and rows[1]["reason"] == "no_code"
     assert outcome.rejected[1]["id"] == "b0" and "reason" not in frozen
+
+
+def test_a_sandbox_that_returns_too_few_results_is_an_error_not_a_missing_verdict() -> None:
+    rows = [candidate("a0", "a", "def f():\n    return 1\n", 0), candidate("b0", "b", "def f():\n    return 2\n", 0)]
+
+    def run_code(jobs):  # type: ignore[no-untyped-def]
+        return [Result(True, "passed", "ok")]  # one result for two programs
+
+    with pytest.raises(RuntimeError, match="the sandbox returned 1 results for 2 programs"):
+        verify_candidates(rows, run_code, lambda requests: [], VerificationConfig())

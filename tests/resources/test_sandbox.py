@@ -6,8 +6,6 @@ Every test here runs the real sandbox (no mocks). Hostile candidates are in test
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -324,11 +322,6 @@ def test_exported_members() -> None:
     assert [o.value for o in Outcome] == [
         "passed", "syntax_error", "test_failure", "timeout", "memory", "forbidden", "crash",
     ]
-
-
-def test_package_does_not_import_dagster() -> None:
-    code = "import sys, resources.sandbox; assert 'dagster' not in sys.modules, 'dagster imported'"
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 
 # --- every isolation mode that works on this machine --------------------------------------------

@@ -1,5 +1,5 @@
 """Failure alerts: a failed run, or one stopped by a failed blocking check, writes an alert file,
-and a configured webhook gets it (a loopback test server and MockTransport only)."""
+and a configured webhook gets it (a loopback test server only)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 
-from sensors.alerts import post_webhook, run_failure_alert
+from resources.source_files import SourceFiles
+from sensors.alerts import run_failure_alert
 
 
 @dg.asset
@@ -43,18 +43,18 @@ DEFS = dg.Definitions(assets=[corpus, mix, broken], asset_checks=[corpus_is_clea
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SYNTH_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SYNTH_ALERT_WEBHOOK_URL", raising=False)
     return tmp_path
 
 
-def fail_and_alert(job_name: str) -> str:
+def fail_and_alert(job_name: str, data_dir: Path) -> str:
     instance = dg.DagsterInstance.ephemeral()
     result = DEFS.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert", dagster_event=result.get_run_failure_event(),
         dagster_instance=instance, dagster_run=result.dagster_run,
+        resources={"source_files": SourceFiles(root=str(data_dir))},
     ).for_run_failure()
     run_failure_alert(context)
     return result.run_id
@@ -65,7 +65,7 @@ def read_alert(data_dir: Path, run_id: str) -> dict:
 
 
 def test_a_failed_blocking_check_writes_an_alert_naming_the_check(data_dir):
-    run_id = fail_and_alert("gated")
+    run_id = fail_and_alert("gated", data_dir)
     alert = read_alert(data_dir, run_id)
     assert (alert["kind"], alert["job_name"], alert["run_id"]) == ("run_failure", "gated", run_id)
     [check] = alert["failed_checks"]
@@ -76,7 +76,7 @@ def test_a_failed_blocking_check_writes_an_alert_naming_the_check(data_dir):
 
 
 def test_a_failed_step_writes_an_alert_with_its_error(data_dir):
-    run_id = fail_and_alert("broken_job")
+    run_id = fail_and_alert("broken_job", data_dir)
     alert = read_alert(data_dir, run_id)
     assert alert["failed_checks"] == []
     assert "the warehouse is on fire" in alert["failed_steps"]["broken"]
@@ -116,7 +116,7 @@ def receiver():
 
 def test_a_configured_webhook_receives_the_alert(data_dir, receiver, monkeypatch):
     monkeypatch.setenv("SYNTH_ALERT_WEBHOOK_URL", receiver.url)
-    run_id = fail_and_alert("gated")
+    run_id = fail_and_alert("gated", data_dir)
     [body] = receiver.bodies
     assert body["run_id"] == run_id and body["failed_checks"][0]["check"] == "corpus_is_clean"
     assert body["text"].startswith(f"synth-factory: run {run_id}")
@@ -130,48 +130,7 @@ def test_an_unreachable_webhook_is_recorded_and_the_alert_file_still_written(dat
         port = probe.getsockname()[1]
     monkeypatch.setenv("SYNTH_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{port}/hook")
     monkeypatch.setenv("SYNTH_ALERT_WEBHOOK_TIMEOUT", "1")
-    run_id = fail_and_alert("gated")
+    run_id = fail_and_alert("gated", data_dir)
     webhook = read_alert(data_dir, run_id)["webhook"]
     assert webhook["delivered"] is False and webhook["attempts"] == 3
     assert webhook["error"].startswith("ConnectError")
-
-
-def _transport(statuses: list[int | Exception]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        outcome = statuses[min(len(seen), len(statuses)) - 1]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return httpx.Response(outcome)
-
-    return httpx.MockTransport(handler), seen
-
-
-def test_a_server_error_is_retried_then_delivered():
-    transport, seen = _transport([503, 200])
-    outcome = post_webhook("http://hook.test/x", {"text": "hi"}, transport=transport, sleep=lambda s: None)
-    assert (outcome.delivered, outcome.attempts, outcome.status_code) == (True, 2, 200)
-    assert json.loads(seen[0].content) == {"text": "hi"}
-
-
-def test_a_timeout_is_retried_at_most_twice():
-    transport, seen = _transport([httpx.ReadTimeout("slow")])
-    waits: list[float] = []
-    outcome = post_webhook("http://hook.test/x", {}, transport=transport, sleep=waits.append)
-    assert (outcome.delivered, outcome.attempts, outcome.error) == (False, 3, "ReadTimeout: slow")
-    assert waits == [0.5, 1.0] and len(seen) == 3
-
-
-def test_a_client_error_is_not_retried():
-    transport, _ = _transport([404])
-    outcome = post_webhook("http://hook.test/x", {}, transport=transport, sleep=lambda s: None)
-    assert (outcome.delivered, outcome.attempts, outcome.error) == (False, 1, "HTTP 404")
-
-
-def test_webhook_settings_are_checked():
-    with pytest.raises(ValueError, match="timeout_s must be > 0"):
-        post_webhook("http://hook.test/x", {}, timeout_s=0)
-    with pytest.raises(ValueError, match="retries must be >= 0"):
-        post_webhook("http://hook.test/x", {}, retries=-1)

@@ -22,7 +22,6 @@ from synth_assets.core.dedup.minhash import MinHashConfig, minhash_signatures
 from synth_assets.core.dedup.near import near_duplicates
 from synth_assets.core.dedup.normalize import normalize_text
 from synth_assets.core.dedup.policy import SURVIVOR_ORDER_SQL, survivor_sort_key
-from synth_assets.core.dedup.reasons import DedupReason
 from synth_assets.core.dedup.semantic import (
     SemanticConfig,
     semantic_candidate_pairs,
@@ -33,7 +32,6 @@ __all__ = [
     "NORMALIZE_UDF",
     "SURVIVOR_ORDER_SQL",
     "BenchmarkIndex",
-    "DedupReason",
     "Match",
     "MinHashConfig",
     "Removal",

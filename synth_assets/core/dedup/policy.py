@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from synth_assets.core.values import is_missing
+
 __all__ = ["SURVIVOR_ORDER_SQL", "survivor_sort_key"]
 
 SURVIVOR_ORDER_SQL = (
@@ -22,13 +24,6 @@ SURVIVOR_ORDER_SQL = (
 )
 
 
-def _missing(value: object) -> bool:
-    """None, NaN and pandas' NA (without importing pandas)."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
 def survivor_sort_key(row: Mapping) -> tuple:
     """Sort key for one row (a mapping with origin, verified, judge_score, generation, id)."""
     origin = row.get("origin")
@@ -36,9 +31,9 @@ def survivor_sort_key(row: Mapping) -> tuple:
     score = row.get("judge_score")
     generation = row.get("generation")
     return (
-        0 if not _missing(origin) and origin == "human" else 1,
-        0 if not _missing(verified) and bool(verified) else 1,
-        (1, 0.0) if _missing(score) or math.isnan(float(score)) else (0, -float(score)),
-        (1, 0) if _missing(generation) else (0, int(generation)),
+        0 if not is_missing(origin) and origin == "human" else 1,
+        0 if not is_missing(verified) and bool(verified) else 1,
+        (1, 0.0) if is_missing(score) or math.isnan(float(score)) else (0, -float(score)),
+        (1, 0) if is_missing(generation) else (0, int(generation)),
         str(row["id"]),
     )

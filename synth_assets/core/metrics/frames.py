@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from synth_assets.core.text import shorten
+
 __all__ = ["TEXT_COLUMNS", "excerpt", "repeated_openings", "row_texts", "stable_sample_positions"]
 
 TEXT_COLUMNS = ("instruction", "response")
@@ -33,8 +35,7 @@ def row_texts(frame: pd.DataFrame, columns: Sequence[str] = TEXT_COLUMNS) -> pd.
 
 def excerpt(text: object, chars: int = _EXCERPT_CHARS) -> str:
     """The first `chars` characters of a text on one line, with an ellipsis when cut."""
-    flat = " ".join(str(text).split()) if isinstance(text, str) else ""
-    return flat if len(flat) <= chars else flat[: chars - 1] + "\u2026"
+    return shorten(text, chars, "\u2026") if isinstance(text, str) else ""
 
 
 def stable_sample_positions(ids: pd.Series, size: int, seed: int) -> np.ndarray:

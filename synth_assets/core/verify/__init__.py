@@ -1,1 +1,1 @@
-"""Verifiers: each turns one candidate into a verdict with a reason code (see `FailureClass`)."""
+"""Verifiers: each turns one candidate into a verdict with a reason code (`core.rows.RejectReason`)."""

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from math_verify import parse, verify
 
-from synth_assets.core.verify.verdicts import FailureClass
+from synth_assets.core.rows import RejectReason
 
 __all__ = ["MathVerdict", "answers_match", "check_answer", "extract_final_answer", "majority_answer"]
 
@@ -35,7 +35,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
 class MathVerdict:
     passed: bool
     extracted: str | None
-    reason: FailureClass | None
+    reason: RejectReason | None
 
 
 def extract_final_answer(text: str) -> str | None:
@@ -88,10 +88,10 @@ def _parsed(text: str, seconds: int | None) -> tuple:
 def check_answer(text: str, reference: str) -> MathVerdict:
     extracted = extract_final_answer(text)
     if extracted is None:
-        return MathVerdict(False, None, FailureClass.NO_ANSWER)
+        return MathVerdict(False, None, RejectReason.NO_ANSWER)
     if answers_match(extracted, reference):
         return MathVerdict(True, extracted, None)
-    return MathVerdict(False, extracted, FailureClass.WRONG_ANSWER)
+    return MathVerdict(False, extracted, RejectReason.WRONG_ANSWER)
 
 
 def majority_answer(texts: Sequence[str]) -> str | None:

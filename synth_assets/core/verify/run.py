@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
+from synth_assets.core.rows import RejectReason, reject_fields
 from synth_assets.core.solutions import SelectionConfig, pass_at_k, select_kept
 from synth_assets.core.templates import load_template
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.judge import parse_score
 from synth_assets.core.verify.math import answers_match, check_answer, extract_final_answer, majority_answer
-from synth_assets.core.verify.verdicts import FailureClass
 
 __all__ = ["CodeResult", "VerificationConfig", "VerificationOutcome", "verify_candidates"]
 
@@ -57,11 +57,13 @@ class VerificationOutcome:
 
 
 @dataclass(slots=True)
-class _Verdict:
+class _Checked:
+    """What the verifier of one candidate found; `reason` is None when it passed."""
+
     verifier: str
     passed: bool
     verified: bool | None  # True/False for a real check; None when only judged or voted
-    reason: FailureClass | None = None
+    reason: RejectReason | None = None
     detail: str = ""
     judge_score: float | None = None
 
@@ -73,7 +75,7 @@ def verify_candidates(
     (and the task stats, or the reject reason) added. Candidates that are dicts are extended in
     place and become the outcome's rows (a stage holds millions of them; a copy doubled its
     memory): pass copies to keep the originals untouched. Other mappings are copied."""
-    verdicts: dict[str, _Verdict] = {}
+    verdicts: dict[str, _Checked] = {}
     code_jobs: list[tuple[str, str, str]] = []  # (candidate id, code, tests)
     judged: list[Mapping[str, Any]] = []
     by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -82,17 +84,17 @@ def verify_candidates(
 
     for row in candidates:
         if row.get("finish_reason") == "length":
-            verdicts[row["id"]] = _Verdict(_verifier_for(row), False, False, FailureClass.TRUNCATED, "answer hit max_tokens")
+            verdicts[row["id"]] = _Checked(_verifier_for(row), False, False, RejectReason.TRUNCATED, "answer hit max_tokens")
         elif row["domain"] == "code" and row.get("tests"):
             code = extract_code(row["response"] or "")
             if code is None:
-                verdicts[row["id"]] = _Verdict("code_tests", False, False, FailureClass.NO_CODE, "no code block in the answer")
+                verdicts[row["id"]] = _Checked("code_tests", False, False, RejectReason.NO_CODE, "no code block in the answer")
             else:
                 code_jobs.append((row["id"], code, row["tests"]))
         elif row["domain"] == "math" and row.get("reference_answer"):
             result = check_answer(row["response"] or "", str(row["reference_answer"]))
             detail = f"extracted {result.extracted!r}, reference {row['reference_answer']!r}"
-            verdicts[row["id"]] = _Verdict("math_answer", result.passed, result.passed, result.reason, detail)
+            verdicts[row["id"]] = _Checked("math_answer", result.passed, result.passed, result.reason, detail)
         elif row["domain"] == "math":
             pass  # voted per task below
         else:
@@ -106,13 +108,15 @@ def verify_candidates(
         for _, code, tests in code_jobs:
             distinct.setdefault((code, tests), len(distinct))
         results = list(run_code(list(distinct)))
+        if len(results) != len(distinct):
+            raise RuntimeError(
+                f"the sandbox returned {len(results)} results for {len(distinct)} programs; every program needs "
+                "its own verdict, so no candidate of this batch is verified"
+            )
         for cid, code, tests in code_jobs:
-            index = distinct[(code, tests)]
-            if index >= len(results):
-                continue
-            result = results[index]
-            reason = None if result.passed else FailureClass(str(result.outcome))
-            verdicts[cid] = _Verdict("code_tests", result.passed, result.passed, reason, result.message)
+            result = results[distinct[(code, tests)]]
+            reason = None if result.passed else RejectReason(str(result.outcome))
+            verdicts[cid] = _Checked("code_tests", result.passed, result.passed, reason, result.message)
 
     for task_rows in by_task.values():
         voters = [r for r in task_rows if r["id"] not in verdicts and r["domain"] == "math"]
@@ -133,22 +137,22 @@ def _verifier_for(row: Mapping[str, Any]) -> str:
     return "judge"
 
 
-def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Verdict]) -> None:
+def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Checked]) -> None:
     majority = majority_answer([r["response"] or "" for r in rows])
     for row in rows:
         answer = extract_final_answer(row["response"] or "")
         if answer is None:
-            verdicts[row["id"]] = _Verdict("self_consistency", False, None, FailureClass.NO_ANSWER, "no final answer")
+            verdicts[row["id"]] = _Checked("self_consistency", False, None, RejectReason.NO_ANSWER, "no final answer")
         elif majority is not None and answers_match(answer, majority):
-            verdicts[row["id"]] = _Verdict("self_consistency", True, None, None, f"agrees with majority answer {majority!r}")
+            verdicts[row["id"]] = _Checked("self_consistency", True, None, None, f"agrees with majority answer {majority!r}")
         else:
-            verdicts[row["id"]] = _Verdict(
-                "self_consistency", False, None, FailureClass.DISAGREES_WITH_MAJORITY,
+            verdicts[row["id"]] = _Checked(
+                "self_consistency", False, None, RejectReason.DISAGREES_WITH_MAJORITY,
                 f"answer {answer!r}, majority {majority!r}",
             )
 
 
-def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Verdict]) -> None:
+def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Checked]) -> None:
     template = load_template("judge_score")
     requests = [
         GenerationRequest(
@@ -162,15 +166,15 @@ def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: flo
         text = answers[0].text
         score = parse_score(text)
         if score is None:
-            verdicts[row["id"]] = _Verdict("judge", False, None, FailureClass.UNPARSEABLE_JUDGE_SCORE, text[-200:])
+            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.UNPARSEABLE_JUDGE_SCORE, text[-200:])
         elif score >= threshold:
-            verdicts[row["id"]] = _Verdict("judge", True, None, None, f"score {score:g} >= {threshold:g}", score)
+            verdicts[row["id"]] = _Checked("judge", True, None, None, f"score {score:g} >= {threshold:g}", score)
         else:
-            verdicts[row["id"]] = _Verdict("judge", False, None, FailureClass.LOW_JUDGE_SCORE, f"score {score:g} < {threshold:g}", score)
+            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.LOW_JUDGE_SCORE, f"score {score:g} < {threshold:g}", score)
 
 
 def _select(
-    by_task: Mapping[str, Sequence[Mapping[str, Any]]], verdicts: Mapping[str, _Verdict], selection: SelectionConfig
+    by_task: Mapping[str, Sequence[Mapping[str, Any]]], verdicts: Mapping[str, _Checked], selection: SelectionConfig
 ) -> VerificationOutcome:
     outcome = VerificationOutcome()
     for task_rows in by_task.values():
@@ -193,16 +197,16 @@ def _select(
                 row.update(task_stats)
                 outcome.kept.append(row)
             elif verdict.passed:
-                row.update(reason=str(FailureClass.SIBLING_SELECTED), detail="passed; best-of-k kept a sibling",
-                           related_id=kept[0]["id"], score=verdict.judge_score)
+                row.update(reject_fields(RejectReason.SIBLING_SELECTED, "passed; best-of-k kept a sibling",
+                                         related_id=kept[0]["id"], score=verdict.judge_score))
                 outcome.rejected.append(row)
             else:
-                row.update(reason=str(verdict.reason), detail=verdict.detail, related_id=None, score=verdict.judge_score)
+                row.update(reject_fields(verdict.reason, verdict.detail, score=verdict.judge_score))
                 outcome.rejected.append(row)
     return outcome
 
 
-def _annotate(row: Mapping[str, Any], verdict: _Verdict) -> dict[str, Any]:
+def _annotate(row: Mapping[str, Any], verdict: _Checked) -> dict[str, Any]:
     # A dict candidate is extended in place (see `verify_candidates`): a copy per candidate was a
     # second copy of the whole stage in memory.
     out = row if isinstance(row, dict) else dict(row)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import duckdb
 
 from resources.warehouse import Warehouse
+from synth_assets.core.values import is_missing, plain
 
 __all__ = ["TraceStep", "explain_drop", "format_trace", "trace_row"]
 
@@ -93,24 +93,16 @@ def _step(con: duckdb.DuckDBPyConnection, tables: list[str], row_id: str) -> Tra
     parent = row.get("parent_id")
     return TraceStep(
         id=row_id,
-        parent_id=None if _missing(parent) else parent,
+        parent_id=None if is_missing(parent) else parent,
         kept_in=kept_in,
-        row={k: _plain(row[k]) for k in _SHOWN if k in row and not _missing(row[k])},
+        row={k: plain(row[k]) for k in _SHOWN if k in row and not is_missing(row[k])},
         decisions=decisions,
         siblings=siblings,
     )
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in record.items() if not _missing(v)}
+    return {k: plain(v) for k, v in record.items() if not is_missing(v)}
 
 
 def format_trace(chain: list[TraceStep], width: int = 100) -> str:

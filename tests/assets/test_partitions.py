@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from resources.warehouse import Warehouse
+from synth_assets.assets.partitions import sync_seed_batches
+from synth_assets.core.batches import batch_key, seed_batch_files
 from synth_assets.core.schema import TABLE_COLUMNS
-from synth_assets.partitions import batch_key, seed_batch_files, sync_seed_batches
 
 
 def folder(root, *batches):

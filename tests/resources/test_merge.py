@@ -9,7 +9,7 @@ from resources.teacher.base import Completion
 from resources.teacher.cache import ResponseCache
 from resources.warehouse import Warehouse
 from synth_assets.core.schema import REJECT_COLUMNS, TABLE_COLUMNS
-from synth_assets.merge import merge_batches
+from resources.merge import merge_batches
 
 
 def machine(tmp_path, name: str, batch: str, rows: int) -> Warehouse:

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.batch_rows import batch_stage_rows
 from resources.teacher.cache import CACHE_TABLE, ensure_cache_table
 from resources.warehouse import Warehouse
+from synth_assets.core.batches import BATCH_TABLES, SHARED_TABLES
 from synth_assets.core.schema import TABLE_COLUMNS
-from synth_assets.partitions import BATCH_TABLES, SHARED_TABLES, batch_stage_rows
 
 __all__ = ["MergedBatch", "merge_batches"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from resources.warehouse import Warehouse
-from synth_assets.lineage import STAGE_TABLES
+from resources.lineage import STAGE_TABLES
 
 __all__ = ["StageStats", "collect_stats", "format_stats"]
 

@@ -1,0 +1,67 @@
+"""Seed batches as partitions: every file under `data/seeds/` is a partition of the generation half
+of the graph.
+
+A new seed file becomes a new partition and generates only its own rows; re-running one partition
+replaces that batch's rows and leaves every other batch as it was; the corpus and the mix (not
+partitioned) union every batch. The partition key is the file's name without `.jsonl`
+(`synth_assets.core.batches.batch_key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from resources.batch_rows import drop_batch_rows, drop_unbatched_rows
+from resources.warehouse import Warehouse
+from synth_assets.core.batches import BATCH_TABLES, SHARED_TABLES, seed_batch_files
+from synth_assets.core.schema import TABLE_COLUMNS
+
+__all__ = ["BATCH_ASSET_KEYS", "SEED_BATCHES", "UNION_ASSET_KEYS", "BatchSync", "sync_seed_batches"]
+
+SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
+
+BATCH_ASSET_KEYS = [dg.AssetKey(table) for table in BATCH_TABLES]  # each asset writes the table of its name
+# What unions every batch, downstream of the batch assets: rebuilt after a batch is removed.
+UNION_ASSET_KEYS = [dg.AssetKey(name) for name in (
+    "deduplicated_corpus", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
+    "training_set_export", "dataset_card",
+)]
+
+
+@dataclass(frozen=True)
+class BatchSync:
+    keys: list[str]  # every batch with a file, in order
+    added: list[str]
+    removed: list[str]
+    rows_deleted: dict[str, int]  # per table, the rows of removed batches
+
+
+def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, warehouse: Warehouse) -> BatchSync:
+    """Make the instance's partitions match the seed files: add a partition per new file; for a
+    batch this warehouse holds rows of but whose file is gone, delete its rows and its partition.
+
+    A partition with neither a file here nor rows in this warehouse is left alone: an instance can
+    be shared by several data folders (machines running different batches, docs/scaling.md), and
+    the partitions of the others are not this folder's to remove."""
+    files = seed_batch_files(seeds_dir)
+    for table in (*BATCH_TABLES, *SHARED_TABLES):  # each exists with its schema (and `seed_batch`), even with no seed file
+        warehouse.ensure_table(table, TABLE_COLUMNS[table])
+    legacy = drop_unbatched_rows(warehouse)
+    known = set(instance.get_dynamic_partitions(SEED_BATCHES.name))
+    added = [key for key in files if key not in known]
+    held = set(warehouse.query("SELECT DISTINCT seed_batch FROM seeds")["seed_batch"].dropna())
+    removed = sorted(held - set(files))
+    if added:
+        instance.add_dynamic_partitions(SEED_BATCHES.name, added)
+    deleted: dict[str, int] = {}
+    for key in removed:
+        if key in known:
+            instance.delete_dynamic_partition(SEED_BATCHES.name, key)
+        for table, count in drop_batch_rows(warehouse, key).items():
+            deleted[table] = deleted.get(table, 0) + count
+    if legacy:
+        deleted["(written before seed batches)"] = legacy
+    return BatchSync(keys=list(files), added=added, removed=removed, rows_deleted=deleted)
