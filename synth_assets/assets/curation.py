@@ -1,28 +1,34 @@
 """From verified and human rows to the training set: dedup, decontamination, the mix."""
 
 
+from functools import partial
+
 import dagster as dg
 import pandas as pd
 
 from resources.embedder import EmbeddingModel
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
+from synth_assets.assets.common import (
+    FOLLOWS_UPSTREAM,
+    WAREHOUSE_POOL,
+    stage_metadata,
+    write_stage,
+)
+from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import CurationSettings, MixSettings
-from synth_assets.core.curation import CurationConfig, curate_corpus, unfit_for_corpus
+from synth_assets.core.curation import curate_corpus, unfit_for_corpus
 from synth_assets.core.dedup import (
     SURVIVOR_ORDER_SQL,
     BenchmarkIndex,
-    MinHashConfig,
-    SemanticConfig,
     exact_duplicates_sql,
     register_udfs,
 )
 from synth_assets.core.ingest import read_jsonl_dir
 from synth_assets.core.input_rules import benchmark_problems
 from synth_assets.core.mixing import MixConfig, plan_mix
+from synth_assets.core.progress import Progress
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
-from synth_assets.assets.partitions import drop_removed_batches
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
@@ -62,12 +68,10 @@ def deduplicated_corpus(
     sources = CORPUS_SOURCES if config.include_corrections else tuple(t for t in CORPUS_SOURCES if t != "correction_pairs")
     rows, unfit, exact = _stage_corpus(warehouse, sources, source_files.max_text_chars)
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
-    settings = CurationConfig(
-        exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
-        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold, confirm=config.near_confirm),
-        semantic_config=SemanticConfig(threshold=config.semantic_threshold),
-    )
-    embed = embedding_model.encode if config.semantic and embedding_model.available else None
+    settings = config.curation_config()
+    embed = None
+    if config.semantic and embedding_model.available:
+        embed = partial(embedding_model.encode, progress=partial(_log_progress, context.log, "texts embedded"))
     if config.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
     outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
@@ -75,8 +79,12 @@ def deduplicated_corpus(
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows) + len(unfit), steps_run=", ".join(outcome.steps_run),
                                 benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
-                                max_text_chars=source_files.max_text_chars)
+                                max_text_chars=source_files.max_text_chars, **embedding_model.cache_counts)
     )
+
+
+def _log_progress(log, what: str, done: int, total: int) -> None:
+    log.info(f"{done}/{total} {what}", extra=Progress(what, done, total).log_extra())
 
 
 def _stage_corpus(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from synth_assets.core.backtranslation_run import BacktranslationConfig
+from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dedup import MinHashConfig, SemanticConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.mixing import MixConfig
@@ -85,6 +86,13 @@ class CurationSettings(dg.Config):
     # Error-and-correction pairs (`correction_pairs`) join the corpus only when asked: they are long
     # and repeat their task, so they change the mix's diversity figures.
     include_corrections: bool = False
+
+    def curation_config(self) -> CurationConfig:
+        return CurationConfig(
+            exact=self.exact, near=self.near, semantic=self.semantic, decontaminate=self.decontaminate,
+            minhash=MinHashConfig(num_perm=self.num_perm, threshold=self.near_threshold, confirm=self.near_confirm),
+            semantic_config=SemanticConfig(threshold=self.semantic_threshold),
+        )
 
 
 class MixSettings(dg.Config):
