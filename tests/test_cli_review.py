@@ -39,6 +39,9 @@ def world(tmp_path):
     shutil.copy(REPO / "data" / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "SYNTH_DATA_DIR": str(data), "DAGSTER_HOME": str(home)}
     warehouse = Warehouse(path=str(data / "warehouse" / "synth.duckdb"))
+    # The mix's rows are of seed batch `math`: without its seed file, a run deletes them as a removed batch's.
+    (data / "seeds").mkdir(parents=True)
+    (data / "seeds" / "math.jsonl").touch()
     resources = {"warehouse": warehouse, "source_files": SourceFiles(root=str(data))}
     return {"data": data, "env": env, "warehouse": warehouse, "resources": resources}
 
