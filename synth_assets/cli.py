@@ -137,8 +137,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{table} {n}" for table, n in item.rows.items() if n)
         print(f"batch {item.batch} from {item.source}: {counts}")
         if item.batch not in files:
-            print(f"  warning: no seed file for batch {item.batch!r} in {seeds}; copy it "
-                  "there, or the next `synth run` removes this batch's rows", file=sys.stderr)
+            print(f"  warning: no seed file for batch {item.batch!r} in {seeds}; copy it there, or the next "
+                  "run (`synth run`, a sensor's, the corpus materialized in the UI) removes this batch's rows",
+                  file=sys.stderr)
     print(f"{len(merged)} batches merged into {warehouse.path}; now `synth run --skip-batches` builds the union")
     return 0
 

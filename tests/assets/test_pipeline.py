@@ -118,8 +118,9 @@ def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
     def encode_all_at_once(texts):
         return plain.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
 
-    batches = sorted(set(warehouse.read_table("seeds")["seed_batch"]))
-    rows, exact, _ = _stage_corpus(warehouse, batches, tuple(t for t in CORPUS_SOURCES if t != "correction_pairs"))
+    sources = tuple(t for t in CORPUS_SOURCES if t != "correction_pairs")
+    rows, unfit, exact = _stage_corpus(warehouse, sources, run[-1]["source_files"].max_text_chars)
+    assert unfit == []  # the shipped data has no empty or over-long answer
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     before = curate_corpus(rows, CurationSettings().curation_config(), exact, benchmark, encode_all_at_once)
     assert "semantic" in before.steps_run
