@@ -1,9 +1,10 @@
 """What `synth run` prints, run as a user runs it: a subprocess on a copy of the shipped data.
 
-A human pair with a 25,000-character answer fails the corpus's schema gate (text at most 20,000
-characters). The run selects `seeds` too, so three seed-batch runs succeed before the one that fails."""
+A verified answer left in the warehouse from an earlier version of a code seed (its root is no
+longer a seed: the seed was edited and only `seeds` re-run) fails the corpus's provenance gate. The
+run selects `seeds` too, so three seed-batch runs succeed before the one that fails. (Bad input
+lines no longer reach a gate: ingest quarantines them, tests/assets/test_bad_input.py.)"""
 
-import json
 import os
 import re
 import shutil
@@ -11,8 +12,12 @@ import subprocess
 import sys
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from resources.warehouse import Warehouse
+from synth_assets.assets.checks import corpus_provenance
+from synth_assets.core.schema import TABLE_COLUMNS
 from tests.pipeline_fixtures import REPO, copy_inputs
 
 SELECT = "seeds,human_reference,benchmark_index,deduplicated_corpus"
@@ -22,10 +27,12 @@ SELECT = "seeds,human_reference,benchmark_index,deduplicated_corpus"
 def failed_gate(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("failed-gate")
     data = copy_inputs(tmp / "data", plant_bad_seeds=False)
-    long_answer = {"id": "human-general-too-long", "domain": "general", "category": "writing",
-                   "instruction": "Write the longest letter you can to a friend abroad.",
-                   "response": "Dear friend, the weather here is mild. " * 650}
-    (data / "human" / "zz_long.jsonl").write_text(json.dumps(long_answer) + "\n")
+    stale = {"id": "stale-answer", "parent_id": "old-seed", "root_id": "old-seed", "origin": "synthetic",
+             "generation": 1, "technique": "seed", "operation": "seed", "domain": "code", "category": "lists",
+             "instruction": "Write double(x) that returns twice x.", "response": "def double(x):\n    return 2 * x\n",
+             "verified": True, "verifier": "code_tests", "seed_batch": "code"}
+    Warehouse(path=str(data / "warehouse" / "synth.duckdb")).replace_rows(
+        "verified_solutions", pd.DataFrame([stale]), TABLE_COLUMNS["verified_solutions"], seed_batch="code")
     home = tmp / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "data" / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -44,11 +51,12 @@ def test_the_failed_gate_is_a_table_with_its_measure_and_message(failed_gate):
     header = report.splitlines()[1]
     for column in ("check", "asset", "severity", "value", "threshold", "message"):
         assert column in header
-    row = next(line for line in report.splitlines() if line.startswith("corpus_schema"))
+    row = next(line for line in report.splitlines() if line.startswith("corpus_provenance"))
     assert "deduplicated_corpus" in row and "error, blocking" in row
     # the check's description and its detail are the message; every other metadata entry follows
-    assert "Columns, allowed values, unique ids" in report
-    assert "corpus_schema on deduplicated_corpus:" in report and "failures:" in report
+    [spec] = corpus_provenance.check_specs
+    assert " ".join(spec.description.split()[:4]) in " ".join(report.split())
+    assert "corpus_provenance on deduplicated_corpus:" in report and "stale-answer" in report
 
 
 def test_only_the_failed_run_is_named_with_its_id(failed_gate):
@@ -59,7 +67,7 @@ def test_only_the_failed_run_is_named_with_its_id(failed_gate):
     report = result.stderr[result.stderr.index("Failed checks:"):]
     assert "Failed runs (3 other run(s) succeeded)" in report
     assert f"{failed[0]}  the union of the batches" in report
-    assert "failed at deduplicated_corpus_corpus_schema" in report
+    assert "failed at deduplicated_corpus_corpus_provenance" in report
     assert not any(run_id in report for run_id in succeeded)
     assert "runs succeeded" not in result.stdout
 
@@ -77,7 +85,7 @@ def test_off_a_terminal_it_prints_one_plain_line_per_stage_and_the_log_goes_to_a
     for batch in ("code", "general", "math"):
         assert re.search(rf"^\[{batch}\]\s+seeds\s+50 rows \(50 in\)\s+\d+\.\d s$", result.stdout, re.M)
     assert re.search(r"^\[all batches\]\s+deduplicated_corpus\s+\d+ rows \(\d+ in\)", result.stdout, re.M)
-    assert re.search(r"^\[all batches\]\s+check corpus_schema\s+FAILED \(error, blocking\)", result.stdout, re.M)
+    assert re.search(r"^\[all batches\]\s+check corpus_provenance\s+FAILED \(error, blocking\)", result.stdout, re.M)
     logs = list((data / "logs").glob("run-*.log"))
     assert len(logs) == 1 and f"Dagster log: {logs[0]}" in result.stdout
     log = logs[0].read_text()
