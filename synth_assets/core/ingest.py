@@ -28,6 +28,7 @@ __all__ = [
 
 # The quarantine keeps this much of a bad line; the whole line stays in its file.
 RAW_CHARS = 10_000
+_DEFAULT_LIMITS = InputLimits()
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ReadResult:
     quarantined: list[QuarantinedLine]
 
 
-def read_jsonl_dir(directory: Path, validate: Validator, limits: InputLimits = InputLimits()) -> ReadResult:
+def read_jsonl_dir(directory: Path, validate: Validator, limits: InputLimits = _DEFAULT_LIMITS) -> ReadResult:
     """Read every `*.jsonl` under `directory` (sorted, so ids and order are stable)."""
     return read_jsonl_files(sorted(Path(directory).glob("*.jsonl")), validate, limits)
 
@@ -72,7 +73,7 @@ def read_jsonl_dir(directory: Path, validate: Validator, limits: InputLimits = I
 def read_jsonl_files(
     paths: Iterable[Path],
     validate: Validator,
-    limits: InputLimits = InputLimits(),
+    limits: InputLimits = _DEFAULT_LIMITS,
     taken_ids: Mapping[str, str] | None = None,
 ) -> ReadResult:
     """Read JSONL files in order. A line with any problem `validate` finds is quarantined with all

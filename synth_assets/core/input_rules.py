@@ -103,9 +103,8 @@ def seed_problems(record: Mapping[str, Any], limits: InputLimits) -> list[Proble
     bad = {p.field for p in problems}
     if domain == "code" and not bad & {"entry_point", "solution", "tests"}:
         problems += code_problems(record["entry_point"], record["solution"], record["tests"])
-    if domain == "math" and "answer" not in bad:
-        if (reason := reference_problem(str(record["answer"]))) is not None:
-            problems.append(Problem("answer", reason))
+    if domain == "math" and "answer" not in bad and (reason := reference_problem(str(record["answer"]))):
+        problems.append(Problem("answer", reason))
     return problems + _lineage_problems(record, bad)
 
 
