@@ -228,7 +228,9 @@ def _is_blank(value: object) -> bool:
 
 
 def _expected(types: tuple[type, ...]) -> str:
-    return "text" if types == _TEXT else "text or a number"
+    if types == _TEXT:
+        return "text"
+    return "text or a number" if float in types else "text or a whole number"
 
 
 def _json_type(value: object) -> str:

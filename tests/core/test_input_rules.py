@@ -50,7 +50,12 @@ def test_a_missing_field_and_an_unknown_domain():
 
 def test_ids_and_categories_may_be_numbers_but_not_true_or_false():
     assert problems(human_problems, {**HUMAN, "id": 12, "category": 3}) == []
-    assert problems(human_problems, {**HUMAN, "id": False}) == [("id", "expected text or a number, got false (true/false)")]
+    assert problems(human_problems, {**HUMAN, "id": False}) == [
+        ("id", "expected text or a whole number, got false (true/false)")]
+    assert problems(human_problems, {**HUMAN, "category": 2.5}) == [
+        ("category", "expected text or a whole number, got a number (2.5)")]
+    assert problems(benchmark_problems, {"id": "b", "question": "Q?", "answer": [1]}) == [
+        ("answer", "expected text or a number, got a list")]
 
 
 def test_every_text_field_is_held_to_the_limit_and_a_document_to_its_own():
