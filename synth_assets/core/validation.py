@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from synth_assets.core.metrics.thresholds import DEFAULT_THRESHOLDS
 from synth_assets.core.text import shorten
 
 __all__ = [
@@ -73,8 +74,14 @@ class ValidationReport:
             return self.note
         if self.passed:
             return f"all {self.expectations} expectations hold on {self.rows} rows"
-        names = ", ".join(f"{f.expectation}({f.column})" for f in self.failures)
-        return f"{len(self.failures)} of {self.expectations} expectations fail on {self.rows} rows: {names}"
+        names = "; ".join(
+            f"{f.expectation}({f.column}): "
+            + (f"{f.unexpected_count} rows" if f.unexpected_count is not None else "not evaluated")
+            + (f", e.g. {f.sample[0]}" if f.sample else "")
+            for f in self.failures
+        )
+        return (f"{len(self.failures)} of {self.expectations} expectations fail on {self.rows} rows: {names}. "
+                "Fix the rows at the stage that made them (the failures table has samples of their values)")
 
     def failures_frame(self) -> pd.DataFrame:
         """The failures as a table: expectation, column, unexpected_count, sample."""
@@ -180,8 +187,8 @@ def validate_rows(
     *,
     allowed_domains: Sequence[str] = ALLOWED_DOMAINS,
     allowed_origins: Sequence[str] = ALLOWED_ORIGINS,
-    min_len: int = 1,
-    max_len: int = 20_000,
+    min_len: int = int(DEFAULT_THRESHOLDS["text_min_len"].value),
+    max_len: int = int(DEFAULT_THRESHOLDS["text_max_len"].value),
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> ValidationReport:
     """Validate instruction rows against the row schema with Great Expectations 1.x.
