@@ -108,7 +108,10 @@ def _checks_table(checks: list[FailedCheck]) -> str:
 
 
 def _message(check: FailedCheck) -> str:
-    parts = [check.description, check.metadata.get("detail")]
+    detail = check.metadata.get("detail")
+    if check.description and detail and detail.rstrip(".") in check.description:
+        detail = None  # the check's message already holds it (a gate's message starts with its detail)
+    parts = [check.description, detail]
     return "; ".join(p for p in parts if p) or "(the check gave no message)"
 
 

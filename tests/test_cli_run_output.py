@@ -46,8 +46,12 @@ def test_the_failed_gate_is_a_table_with_its_measure_and_message(failed_gate):
         assert column in header
     row = next(line for line in report.splitlines() if line.startswith("corpus_schema"))
     assert "deduplicated_corpus" in row and "error, blocking" in row
-    # the check's description and its detail are the message; every other metadata entry follows
-    assert "Columns, allowed values, unique ids" in report
+    # the check's message names the failing expectation, the rows, the threshold and the setting to change;
+    # every other metadata entry follows
+    message = " ".join(report.split())  # the table wraps it
+    assert "expect_column_value_lengths_to_be_between(response): 1 row, e.g. " in message
+    assert ("max_len = 20000 (default); change it with run config `ops: {deduplicated_corpus_corpus_schema: "
+            "{config: {max_len: ...}}}`") in message
     assert "corpus_schema on deduplicated_corpus:" in report and "failures:" in report
 
 

@@ -9,17 +9,11 @@ from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
 from synth_assets.assets.settings import CurationSettings, MixSettings
-from synth_assets.core.curation import CurationConfig, curate_corpus
-from synth_assets.core.dedup import (
-    SURVIVOR_ORDER_SQL,
-    BenchmarkIndex,
-    MinHashConfig,
-    SemanticConfig,
-    exact_duplicates_sql,
-    register_udfs,
-)
+from synth_assets.assets.stage_config import record_settings
+from synth_assets.core.curation import curate_corpus
+from synth_assets.core.dedup import SURVIVOR_ORDER_SQL, BenchmarkIndex, exact_duplicates_sql, register_udfs
 from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
-from synth_assets.core.mixing import MixConfig, plan_mix
+from synth_assets.core.mixing import plan_mix
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
 from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.core.batches import BATCH_TABLES
@@ -60,11 +54,7 @@ def deduplicated_corpus(
         context.log.warning(f"left out {stale} verified rows of seed batches that are no longer partitions "
                             f"(their seed file was removed); registered batches: {batches}")
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
-    settings = CurationConfig(
-        exact=config.exact, near=config.near, semantic=config.semantic, decontaminate=config.decontaminate,
-        minhash=MinHashConfig(num_perm=config.num_perm, threshold=config.near_threshold, confirm=config.near_confirm),
-        semantic_config=SemanticConfig(threshold=config.semantic_threshold),
-    )
+    settings = config.to_core()
     embed = embedding_model.encode if config.semantic and embedding_model.available else None
     if config.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
@@ -72,7 +62,8 @@ def deduplicated_corpus(
     out, rejects = write_stage(warehouse, "deduplicated_corpus", outcome.kept, outcome.removed)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
-                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe())
+                                benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
+                                **record_settings(context, config))
     )
 
 
@@ -104,11 +95,11 @@ def _column_or_null(column: str, available: dict[str, str]) -> str:
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
-def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.MaterializeResult:
+def mixed_training_set(context: dg.AssetExecutionContext, config: MixSettings, warehouse: Warehouse) -> dg.MaterializeResult:
     """Human and synthetic rows at the target human fraction (default 70%), stratified by domain
     and category so rare categories keep their rows; no synthetic row above the generation cap."""
     corpus = warehouse.read_table("deduplicated_corpus")
-    plan = plan_mix(corpus.to_dict("records"), MixConfig(config.human_fraction, config.max_generation, config.seed))
+    plan = plan_mix(corpus.to_dict("records"), config.to_core())
     by_id = corpus.set_index("id", drop=False)
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
     # One lookup for every dropped row, not one per row (that is minutes at 200,000 rows).
@@ -120,5 +111,6 @@ def mixed_training_set(config: MixSettings, warehouse: Warehouse) -> dg.Material
         metadata=stage_metadata(
             out, rejects, rows_in=len(corpus), human_rows=plan.human, synthetic_rows=plan.synthetic,
             human_fraction=round(plan.human_fraction, 4), target_human_fraction=config.human_fraction,
+            **record_settings(context, config),
         )
     )

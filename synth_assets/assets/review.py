@@ -9,12 +9,12 @@ from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, frame, stage_metadata
 from synth_assets.assets.settings import ReviewDecisionSettings, ReviewQueueSettings
+from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.review import (
     DECISIONS_FILE,
     QUEUE_FILE,
     REVIEW_DECISION_COLUMNS,
     AgreementSummary,
-    ReviewSampling,
     agreement_summary,
     apply_decisions,
     read_decisions,
@@ -29,11 +29,13 @@ REVIEW = "review"
 
 
 @dg.asset(group_name=REVIEW, deps=["mixed_training_set"], kinds={"json"}, automation_condition=FOLLOWS_UPSTREAM)
-def review_queue(config: ReviewQueueSettings, source_files: SourceFiles, warehouse: Warehouse) -> dg.MaterializeResult:
+def review_queue(
+    context: dg.AssetExecutionContext, config: ReviewQueueSettings, source_files: SourceFiles, warehouse: Warehouse
+) -> dg.MaterializeResult:
     """`data/review/review_queue.jsonl`: 10% of the synthetic rows of the mix, stratified by
     domain and technique, with empty `decision`, `corrected_response` and `reviewer_note`."""
     mix = warehouse.read_table("mixed_training_set", "ORDER BY id")
-    sample = sample_for_review(mix.to_dict("records"), ReviewSampling(config.fraction, config.seed))
+    sample = sample_for_review(mix.to_dict("records"), config.to_core())
     path = source_files.folder("review") / QUEUE_FILE
     write_queue(sample, path)
     strata = pd.DataFrame(sample, columns=["domain", "technique"]).value_counts().rename("rows").reset_index()
@@ -43,6 +45,7 @@ def review_queue(config: ReviewQueueSettings, source_files: SourceFiles, warehou
         "path": dg.MetadataValue.path(str(path)),
         "decisions_file": dg.MetadataValue.path(str(source_files.folder("review") / DECISIONS_FILE)),
         "rows_by_stratum": dg.MetadataValue.md(strata.to_markdown(index=False) if len(strata) else "(empty)"),
+        **record_settings(context, config),
     })
 
 
@@ -70,6 +73,7 @@ def review_decisions(
         "undecided": read.undecided,
         "not_in_mix": int((~table["in_mix"].astype(bool)).sum()) if len(table) else 0,
         **_agreement_metadata(summary),
+        **record_settings(context, config),
     })
 
 

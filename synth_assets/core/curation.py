@@ -37,7 +37,10 @@ class CurationConfig:
     near: bool = True
     semantic: bool = True  # skipped when no embedding model is available
     decontaminate: bool = True
-    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    # LSH candidates are confirmed by the exact Jaccard of the shingle sets: it meets recall and
+    # precision >= 0.95 at 10x datasketch's speed (docs/dedup.md); the MinHash estimate
+    # (confirm="estimate") is faster but cannot separate 0.78 from 0.82.
+    minhash: MinHashConfig = field(default_factory=lambda: MinHashConfig(confirm="exact"))
     semantic_config: SemanticConfig = field(default_factory=SemanticConfig)
 
 

@@ -76,7 +76,8 @@ class ValidationReport:
             return f"all {self.expectations} expectations hold on {self.rows} rows"
         names = "; ".join(
             f"{f.expectation}({f.column}): "
-            + (f"{f.unexpected_count} rows" if f.unexpected_count is not None else "not evaluated")
+            + (f"{f.unexpected_count} row{'' if f.unexpected_count == 1 else 's'}" if f.unexpected_count is not None
+               else "not evaluated")
             + (f", e.g. {f.sample[0]}" if f.sample else "")
             for f in self.failures
         )
