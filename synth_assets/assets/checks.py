@@ -123,9 +123,6 @@ def _result(
     threshold), the measured value, the thresholds in force and their sources, the offenders."""
     primary = thresholds[0] if thresholds else None
     gate = dataclasses.replace(gate, source=primary.source if primary else gate.source)
-    message = gate.detail.rstrip(".") + "." + (f" {note}" if note else "")
-    if not gate.passed and thresholds:
-        message += " Thresholds: " + "; ".join(t.sentence() for t in thresholds) + "."
     metadata: dict = {
         "value": dg.MetadataValue.float(float(gate.value)),
         "threshold": dg.MetadataValue.float(float(gate.threshold)),
@@ -136,7 +133,17 @@ def _result(
     if not gate.offenders.empty:
         metadata["offenders"] = dg.MetadataValue.md(_table(gate.offenders))
     metadata.update({k: dg.MetadataValue.float(float(v)) for k, v in gate.extra.items() if isinstance(v, int | float)})
-    return dg.AssetCheckResult(passed=bool(gate.passed), severity=severity, metadata=metadata, description=message)
+    return dg.AssetCheckResult(passed=bool(gate.passed), severity=severity, metadata=metadata,
+                               description=_message(gate.detail, gate.passed, thresholds, note))
+
+
+def _message(detail: str, passed: bool, thresholds: list[InForce], note: str = "") -> str:
+    """What the check says: the gate's detail, a note on the stage's settings, and on failure how
+    to change each threshold."""
+    message = detail.rstrip(".") + "." + (f" {note}" if note else "")
+    if not passed and thresholds:
+        message += " Thresholds: " + "; ".join(t.sentence() for t in thresholds) + "."
+    return message
 
 
 def _thresholds_metadata(thresholds: list[InForce]) -> dg.MetadataValue:
@@ -177,7 +184,8 @@ def _decontaminate_note(instance: dg.DagsterInstance) -> str:
     recorded = (recorded_settings(instance, "deduplicated_corpus") or {}).get("decontaminate")
     if recorded is None or recorded["value"]:
         return ""
-    return (f"deduplicated_corpus ran with decontaminate = false ({recorded['source']}); set it true with "
+    origin = "set in its run config" if recorded["source"] == FROM_RUN_CONFIG else "its default"
+    return (f"deduplicated_corpus ran with decontaminate = false ({origin}); set it true with "
             f"{_path('deduplicated_corpus', 'decontaminate')}.")
 
 
@@ -194,12 +202,12 @@ def corpus_schema(context: dg.AssetCheckExecutionContext, config: SchemaSettings
     report = validate_rows(warehouse.read_table("deduplicated_corpus"), min_len=config.min_len, max_len=config.max_len)
     thresholds = [_threshold(context, config, "min_len", "text_min_len"),
                   _threshold(context, config, "max_len", "text_max_len")]
-    message = report.detail + ("" if report.passed else " Thresholds: " + "; ".join(t.sentence() for t in thresholds) + ".")
     metadata = {"detail": report.detail, "rows": report.rows, "expectations": report.expectations,
                 THRESHOLDS_KEY: _thresholds_metadata(thresholds)}
     if report.failures:
         metadata["failures"] = dg.MetadataValue.md(_table(report.failures_frame()))
-    return dg.AssetCheckResult(passed=report.passed, metadata=metadata, description=message)
+    return dg.AssetCheckResult(passed=report.passed, metadata=metadata,
+                               description=_message(report.detail, report.passed, thresholds))
 
 
 @dg.asset_check(asset="deduplicated_corpus", blocking=True, description="Every row's root_id resolves to a seed, document or human row.")

@@ -32,6 +32,8 @@ def test_contamination_left_in_the_corpus_stops_the_mix(resources):
     assert not gate.passed
     assert gate.metadata["value"].value == 2.0  # the two planted human rows
     assert "bench-math-06" in gate.metadata["offenders"].value
+    assert ("deduplicated_corpus ran with decontaminate = false (set in its run config); set it true with run config "
+            "`ops: {deduplicated_corpus: {config: {decontaminate: ...}}}`") in gate.description
     assert "deduplicated_corpus" in materialized(result)
     assert "mixed_training_set" not in materialized(result)
     assert "training_set_export" not in materialized(result)

@@ -58,7 +58,7 @@ def test_distinct_n_fails_on_templated_rows_and_shows_the_shared_opening():
     assert result.value == 0.25
     assert result.extra["distinct_1"] == 4 / 16
     assert result.detail.startswith("distinct-2 0.250 on 4 rows is below the minimum 0.300. ")
-    assert "Most shared openings: instruction 'x y' (4 rows, e.g. s0); response 'z w' (4 rows, e.g. s0)." in result.detail
+    assert "The openings most rows share: instruction 'x y' (4 rows, e.g. s0); response 'z w' (4 rows, e.g. s0)." in result.detail
     assert result.offenders.to_dict("records") == [
         {"column": "instruction", "opening": "x y", "rows": 4, "example_id": "s0"},
         {"column": "response", "opening": "z w", "rows": 4, "example_id": "s0"},
@@ -252,7 +252,7 @@ def test_relative_diversity_names_the_failing_domain_and_says_what_to_do():
     assert result.offenders["domain"].tolist() == ["general", "math"]  # worst first
     assert result.extra["ratio/math"] == pytest.approx(1.0)
     assert "the smaller below the floor 0.80. By domain, worst first: general" in result.detail
-    assert "Synthetic general rows: Most shared openings: instruction 'here is a short answer. do' (12 rows" in result.detail
+    assert "The openings most synthetic general rows share: instruction 'here is a short answer. do' (12 rows" in result.detail
     assert "add human rows like the seeds" in result.detail
 
 

@@ -53,12 +53,12 @@ def _openings(frame: pd.DataFrame, passed: bool, max_offenders: int) -> pd.DataF
     return top_offenders(shared, _OPENING_COLUMNS, max_offenders)
 
 
-def _openings_sentence(openings: pd.DataFrame, shown: int = 3) -> str:
+def _openings_sentence(openings: pd.DataFrame, rows: str = "rows", shown: int = 3) -> str:
     if openings.empty:
-        return "No opening is shared by two rows."
+        return f"No opening is shared by two {rows}."
     parts = [f"{row.column} '{row.opening}' ({row.rows} rows, e.g. {row.example_id})"
              for row in openings.head(shown).itertuples()]
-    return "Most shared openings: " + "; ".join(parts) + "."
+    return f"The openings most {rows} share: " + "; ".join(parts) + "."
 
 
 def _domains(frame: pd.DataFrame) -> pd.Series:
@@ -451,8 +451,9 @@ def check_relative_diversity(
                               for row in table.itertuples())
         worst_rows = mix.iloc[synthetic_rows[measured_domains[size:] == worst["domain"]]]
         detail += (
-            f" By domain, worst first: {by_domain}. Synthetic {worst['domain']} rows: "
-            f"{_openings_sentence(_openings(worst_rows, False, max_offenders))} {_TEMPLATE_REMEDY}; or, when "
+            f" By domain, worst first: {by_domain}. "
+            f"{_openings_sentence(_openings(worst_rows, False, max_offenders), 'synthetic ' + worst['domain'] + ' rows')} "
+            f"{_TEMPLATE_REMEDY}; or, when "
             "a domain's human rows are of another kind than its seeds (prose-style code against "
             "docstring-and-doctest code), add human rows like the seeds, so like is compared with like."
         )
