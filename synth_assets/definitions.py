@@ -75,7 +75,7 @@ def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | No
         "source_files": SourceFiles(root=str(data_dir)),
         "teacher": teacher or teacher_from_env(warehouse),
         "sandbox": CodeSandbox(),
-        "embedding_model": EmbeddingModel(),
+        "embedding_model": EmbeddingModel(warehouse=warehouse),
     }
 
 

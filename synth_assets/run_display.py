@@ -2,7 +2,7 @@
 
 `RunDisplay` is a Dagster logger for the runs `run_graph` starts. Every record the runs log goes
 to a log file (Dagster's own format, DEBUG and up). From the same records it shows, on the
-console, each run and each stage as it finishes (rows kept of rows in, teacher requests, time),
+console, each run and each stage as it finishes (rows out and rows in, teacher requests, time),
 warnings and errors as they happen, and for the stage at work a live bar of the progress its code
 reports (`synth_assets.core.progress`: teacher calls, texts embedded) with the time left at that
 pace. Only the runs' own events count: nothing is estimated from how long a stage took before.
@@ -217,7 +217,7 @@ class _Forward(logging.Handler):
 def _counts(step: _Step) -> str:
     parts = []
     if step.rows is not None:
-        parts.append(f"{step.rows} rows" + (f" kept of {step.rows_in}" if step.rows_in is not None else ""))
+        parts.append(f"{step.rows} rows" + (f" ({step.rows_in} in)" if step.rows_in is not None else ""))
     if step.teacher_requests:
         parts.append(f"teacher {step.teacher_requests} requests ({step.teacher_cached or 0} cached)")
     return ", ".join(parts) or "done"

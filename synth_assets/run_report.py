@@ -60,19 +60,29 @@ def collect_failures(outcome: GraphRun, instance: dg.DagsterInstance) -> RunFail
                  for c in failed_checks(instance, run_id, shown=None)]
         checks += found
         check_steps = {f"{c.asset}_{c.check}" for c in found}
-        failures = [e for e in result.all_events if e.is_step_failure]
+        failures = [e for e in result.all_events if e.is_step_failure or e.is_resource_init_failure]
         for event in failures:
-            error = event.step_failure_data.error
+            error = _error_of(event)
             if event.step_key in check_steps or error is None:
                 continue
             raised = raised_error(error)
-            errors.append(StepError(run_id, str(event.step_key), f"{raised.cls_name}: {raised.message.strip()}",
+            errors.append(StepError(run_id, _step_of(event), f"{raised.cls_name}: {raised.message.strip()}",
                                     error.to_string()))
         if not result.success:
             failed_runs.append(FailedRun(run_id, result.dagster_run.tags.get("dagster/partition"),
-                                         [str(e.step_key) for e in failures]))
+                                         list(dict.fromkeys(_step_of(e) for e in failures))))
     return RunFailures(checks, errors, failed_runs, sum(r.success for r in outcome.results),
                        [planned.partition_key for planned in outcome.skipped])
+
+
+def _error_of(event: dg.DagsterEvent):
+    """The error of a failed step, or of a resource that failed to start (the sandbox without
+    namespace isolation, say): that failure has no step failure of its own."""
+    return event.step_failure_data.error if event.is_step_failure else event.engine_event_data.error
+
+
+def _step_of(event: dg.DagsterEvent) -> str:
+    return str(event.step_key) if event.step_key else "starting the resources"
 
 
 def _defined_description(graph, check: FailedCheck) -> str | None:

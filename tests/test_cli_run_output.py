@@ -79,8 +79,8 @@ def test_off_a_terminal_it_prints_one_plain_line_per_stage_and_the_log_goes_to_a
     assert "DEBUG" not in console and "STEP_START" not in console and "Traceback" not in console
     assert "\x1b[" not in console  # no live display: no terminal codes in a pipe
     for batch in ("code", "general", "math"):
-        assert re.search(rf"^\[{batch}\]\s+seeds\s+50 rows kept of 50\s+\d+\.\d s$", result.stdout, re.M)
-    assert re.search(r"^\[all batches\]\s+deduplicated_corpus\s+\d+ rows kept of \d+", result.stdout, re.M)
+        assert re.search(rf"^\[{batch}\]\s+seeds\s+50 rows \(50 in\)\s+\d+\.\d s$", result.stdout, re.M)
+    assert re.search(r"^\[all batches\]\s+deduplicated_corpus\s+\d+ rows \(\d+ in\)", result.stdout, re.M)
     assert re.search(r"^\[all batches\]\s+check corpus_schema\s+FAILED \(error, blocking\)", result.stdout, re.M)
     logs = list((data / "logs").glob("run-*.log"))
     assert len(logs) == 1 and f"Dagster log: {logs[0]}" in result.stdout

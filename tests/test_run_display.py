@@ -67,8 +67,8 @@ def test_the_live_bar_shows_teacher_calls_as_they_are_answered_and_the_log_goes_
     assert all(n % 5 == 0 for n in counts)
     assert re.search(r"left 0:00:\d\d", screen)
     # one line per stage that finished, which stays after the bar is gone
-    assert re.search(r"\[math\]\s+seeds\s+50 rows kept of 50", screen)
-    assert re.search(r"\[math\]\s+evolved_instructions\s+\d+ rows kept of 50, teacher \d+ requests \(0 cached\)", screen)
+    assert re.search(r"\[math\]\s+seeds\s+50 rows \(50 in\)", screen)
+    assert re.search(r"\[math\]\s+evolved_instructions\s+\d+ rows \(50 in\), teacher \d+ requests \(0 cached\)", screen)
     # the Dagster log is in its file, DEBUG events included, and not on the terminal
     log = log_path.read_text()
     assert "STEP_START" in log and "STEP_SUCCESS" in log and "50/50 uncached requests answered" in log

