@@ -138,8 +138,11 @@ def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
     for definition in ALL_CHECKS:
         for key in definition.check_keys:
             record = instance.get_latest_asset_check_evaluation_record(key)
-            evaluation = record.event.dagster_event.asset_check_evaluation_data if record and record.event else None
-            if evaluation is None or not hasattr(evaluation, "passed"):
+            event = record.event.dagster_event if record and record.event else None
+            # The latest record may be a check only planned (its run stopped before it ran).
+            evaluated = event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            evaluation = event.asset_check_evaluation_data if evaluated else None
+            if evaluation is None:
                 facts.append(GateFact(key.name, key.asset_key.to_user_string(), "not evaluated"))
                 continue
             metadata = evaluation.metadata
@@ -147,7 +150,8 @@ def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
                 "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed")
             value = metadata["value"].value if "value" in metadata else None
             thresholds = metadata[THRESHOLDS_KEY].value if THRESHOLDS_KEY in metadata else {}
-            facts.append(GateFact(key.name, key.asset_key.to_user_string(), result, value,
+            name = key.name + (f" (seed batch {record.partition})" if record.partition else "")  # its latest batch
+            facts.append(GateFact(name, key.asset_key.to_user_string(), result, value,
                                   {name: (t["value"], t["source"]) for name, t in thresholds.items()}))
     return facts
 
