@@ -2,7 +2,7 @@
 
 The issue this answers: a 10 MB instruction was accepted at ingest, made the run take 4 GB and 3
 minutes in dedup, and then the blocking `corpus_schema` gate stopped the export for everyone. Now
-ingest quarantines any text over `max_text_chars` (the `source_files` resource), so the line costs
+ingest quarantines any text over the row limit (`SYNTH_MAX_TEXT_CHARS`), so the line costs
 the time to read it and nothing after.
 
 Each case runs the whole graph as `synth run` does (`run_graph`: the seed batch, then the union) in
@@ -12,7 +12,7 @@ items, the offline `rules` teacher, `semantic: false`:
 - `baseline`: the 12 seeds only;
 - `10 MB line, default limit`: the 12 seeds and one seed whose instruction is `--mb` MB: it must
   be quarantined, and the run must cost about what the baseline costs;
-- `10 MB line, limit raised` (with `--unguarded`): the same with `max_text_chars` raised above
+- `10 MB line, limit raised` (with `--unguarded`): the same with the limit raised above
   the line's size, so the line goes through as it did before ingest checked sizes: what the
   door saves. It can take minutes and gigabytes.
 
@@ -46,12 +46,11 @@ def child(data: str, max_text_chars: int) -> None:
     """Run the graph on `data` and print what happened as one JSON line."""
     import dagster as dg
 
-    from resources.source_files import SourceFiles
+    from synth_assets.core.input_rules import InputLimits
     from synth_assets.definitions import build_resources
     from synth_assets.graph_run import run_graph
 
-    resources = build_resources(data)
-    resources["source_files"] = SourceFiles(root=data, max_text_chars=max_text_chars)
+    resources = build_resources(data, limits=InputLimits(max_text_chars=max_text_chars))
     run = run_graph(dg.DagsterInstance.ephemeral(), resources, run_config=RUN_CONFIG)
     quarantined = len(resources["warehouse"].read_table("quarantine"))
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

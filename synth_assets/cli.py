@@ -196,9 +196,16 @@ def cmd_salvage_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from synth_assets.assets.stage_config import recorded_settings
+    from synth_assets.core.review import AgreementScoring
     from synth_assets.review_status import review_report
 
-    report = review_report(_warehouse(), _source_folder("review"))
+    with dg.DagsterInstance.get() as instance:  # the edit credit the last review_decisions ran with
+        recorded = (recorded_settings(instance, "review_decisions") or {}).get("edit_credit")
+    edit_credit = recorded["value"] if recorded else AgreementScoring.edit_credit
+    report = review_report(_warehouse(), _source_folder("review"), edit_credit)
     print(report.text)
     return 0 if report.has_agreement else 1
 

@@ -3,7 +3,9 @@
 Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
 from there. The deployment is chosen here and only here, from the environment: `SYNTH_DATA_DIR`
 (default `data`) holds inputs, warehouse and exports (the sensors watch it through the
-`source_files` resource); `TEACHER_*` pick the teacher (docs/teachers.md). The one exception is a
+`source_files` resource); `SYNTH_MAX_TEXT_CHARS` and `SYNTH_MAX_DOCUMENT_CHARS` are the longest
+text a row and a document may hold (the `source_files` resource: ingest, deduplicated_corpus and
+the corpus_schema gate read the one value); `TEACHER_*` pick the teacher (docs/teachers.md). The one exception is a
 secret: the alert webhook's URL, which `sensors/alerts.py` reads when a run fails.
 """
 
@@ -19,6 +21,7 @@ from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
+from synth_assets.core.input_rules import LIMIT_VARIABLES, InputLimits
 from sensors import schedules, sensors
 from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.card import card_assets
@@ -31,7 +34,15 @@ from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
 from synth_assets.assets.partitions import SEED_BATCHES
 
-__all__ = ["BATCH_ASSETS", "PIPELINE", "PIPELINE_ASSETS", "build_resources", "defs", "synthesize_job"]
+__all__ = [
+    "BATCH_ASSETS",
+    "PIPELINE",
+    "PIPELINE_ASSETS",
+    "build_resources",
+    "defs",
+    "input_limits_from_env",
+    "synthesize_job",
+]
 
 PIPELINE_ASSETS = [
     seeds,
@@ -67,16 +78,39 @@ synthesize_job = dg.define_asset_job(
 )
 
 
-def build_resources(data_dir: str | Path = "data", teacher: TeacherResource | None = None) -> dict[str, object]:
-    """Every resource the graph needs, with all files under `data_dir`."""
+def build_resources(
+    data_dir: str | Path = "data", teacher: TeacherResource | None = None, limits: InputLimits | None = None
+) -> dict[str, object]:
+    """Every resource the graph needs, with all files under `data_dir` and texts held to `limits`."""
+    limits = limits or InputLimits()
     warehouse = Warehouse(path=str(Path(data_dir) / "warehouse" / "synth.duckdb"))
     return {
         "warehouse": warehouse,
-        "source_files": SourceFiles(root=str(data_dir)),
+        "source_files": SourceFiles(root=str(data_dir), max_text_chars=limits.max_text_chars,
+                                    max_document_chars=limits.max_document_chars),
         "teacher": teacher or teacher_from_env(warehouse),
         "sandbox": CodeSandbox(),
         "embedding_model": EmbeddingModel(warehouse=warehouse),
     }
+
+
+def input_limits_from_env() -> InputLimits:
+    """`SYNTH_MAX_TEXT_CHARS` and `SYNTH_MAX_DOCUMENT_CHARS`, where set; the defaults otherwise. A
+    deployment setting, not a run's: every run (a seed batch's, the union's) must hold rows to the
+    same limit, or a row one run let in would stop another at the corpus gate."""
+    defaults = InputLimits()
+
+    def read(field: str) -> int:
+        name = LIMIT_VARIABLES[field]
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            return getattr(defaults, field)
+        try:
+            return int(raw.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number of characters, got {raw!r}") from None
+
+    return InputLimits(read("max_text_chars"), read("max_document_chars"))
 
 
 defs = dg.Definitions(
@@ -85,5 +119,5 @@ defs = dg.Definitions(
     jobs=[synthesize_job],
     schedules=schedules,
     sensors=sensors,
-    resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data")),
+    resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data"), limits=input_limits_from_env()),
 )

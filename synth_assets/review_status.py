@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resources.warehouse import Warehouse
-from synth_assets.core.review import DECISIONS_FILE, QUEUE_FILE, agreement_summary, read_decisions
+from synth_assets.core.review import DECISIONS_FILE, QUEUE_FILE, AgreementScoring, agreement_summary, read_decisions
 
 __all__ = ["APPLY_REVIEW_COMMAND", "ReviewReport", "review_report"]
 
@@ -22,7 +22,10 @@ class ReviewReport:
     has_agreement: bool  # False in every empty state: no run, no decisions, or only stale ones
 
 
-def review_report(warehouse: Warehouse, review_folder: Path) -> ReviewReport:
+def review_report(
+    warehouse: Warehouse, review_folder: Path, edit_credit: float = AgreementScoring.edit_credit
+) -> ReviewReport:
+    """`edit_credit` is the one `review_decisions` ran with, so the figure is the one the card shows."""
     queue, decisions_file = review_folder / QUEUE_FILE, review_folder / DECISIONS_FILE
     queued = _queue_ids(queue)
     if not queued and not warehouse.table_exists("mixed_training_set"):
@@ -42,7 +45,7 @@ def review_report(warehouse: Warehouse, review_folder: Path) -> ReviewReport:
             f"{decisions_file} has {len(in_file.decisions)} decided lines, but the warehouse holds {read} "
             f"(the file changed since it was last read).\nRead it with `{APPLY_REVIEW_COMMAND}` "
             "(or turn on review_decisions_sensor), then run `synth review` again.", False)
-    summary = agreement_summary(table.to_dict("records")) if table is not None else None
+    summary = agreement_summary(table.to_dict("records"), edit_credit) if table is not None else None
     if summary is None or not summary.decided:
         stale = read - (summary.decided if summary else 0)
         state = (f"None of the {stale} decisions in {decisions_file} is on a row still in the mix (a later run "

@@ -14,11 +14,13 @@ import dagster as dg
 from tabulate import tabulate
 
 from sensors.alerts import FailedCheck, failed_checks, raised_error
+from synth_assets.assets.checks import THRESHOLDS_KEY
 from synth_assets.graph_run import GraphRun
 
 __all__ = ["RunFailures", "collect_failures", "format_failures", "run_label"]
 
 _TABLE_COLUMNS = ("value", "threshold")  # metadata with a column of its own
+_IN_MESSAGE = ("detail", THRESHOLDS_KEY)  # metadata a gate's message already says
 _MESSAGE_WIDTH = 60
 _METADATA_LINES = 8  # a markdown table of offenders is cut to its first lines; the UI has it all
 
@@ -118,14 +120,17 @@ def _checks_table(checks: list[FailedCheck]) -> str:
 
 
 def _message(check: FailedCheck) -> str:
-    parts = [check.description, check.metadata.get("detail")]
+    detail = check.metadata.get("detail")
+    if check.description and detail and detail.rstrip(".") in check.description:
+        detail = None  # the check's message already holds it (a gate's message starts with its detail)
+    parts = [check.description, detail]
     return "; ".join(p for p in parts if p) or "(the check gave no message)"
 
 
 def _other_metadata(checks: list[FailedCheck]) -> str:
     lines = []
     for check in checks:
-        extra = {k: v for k, v in check.metadata.items() if k not in (*_TABLE_COLUMNS, "detail")}
+        extra = {k: v for k, v in check.metadata.items() if k not in (*_TABLE_COLUMNS, *_IN_MESSAGE)}
         if extra:
             lines.append(f"{check.check} on {check.asset}:")
             lines += [f"  {key}: {_block(value)}" for key, value in extra.items()]

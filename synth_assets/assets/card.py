@@ -12,13 +12,21 @@ import pyarrow.parquet as pq
 from resources.source_files import SourceFiles
 from resources.stats import collect_stats
 from resources.warehouse import Warehouse
+from synth_assets.assets.checks import ALL_CHECKS, THRESHOLDS_KEY
 from synth_assets.assets.common import FOLLOWS_UPSTREAM
 from synth_assets.assets.export import EXPORT
-from synth_assets.assets.partitions import drop_removed_batches
-from synth_assets.assets.settings import STAGE_SETTINGS
+from synth_assets.assets.partitions import SEED_BATCHES, drop_removed_batches
+from synth_assets.assets.settings import STAGE_SETTINGS, CardSettings
+from synth_assets.assets.stage_config import (
+    FROM_RUN_CONFIG,
+    record_settings,
+    recorded_settings_by_partition,
+    settings_in_force,
+)
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
+    GateFact,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -27,7 +35,6 @@ from synth_assets.core.dataset_card import (
     stage_diversity,
 )
 from synth_assets.core.export import PROVENANCE_FIELDS
-from synth_assets.core.metrics import DEFAULT_THRESHOLDS
 from synth_assets.core.review import QUEUE_FILE, agreement_summary
 
 __all__ = ["card_assets", "dataset_card"]
@@ -39,13 +46,6 @@ DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "bac
                     "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 
-class CardSettings(dg.Config):
-    export_name: str = "training_set"
-    pretty_name: str = "synth-factory training set"
-    license: str = "apache-2.0"
-    languages: list[str] = ["en"]
-
-
 @dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"},
           automation_condition=FOLLOWS_UPSTREAM)
 def dataset_card(
@@ -55,9 +55,10 @@ def dataset_card(
     diversity, provenance and known limitations; with `funnel.png` beside it."""
     drop_removed_batches(context.log, source_files, warehouse)
     folder = source_files.folder("exports")
-    rows = _export_rows(folder / f"{config.export_name}.parquet")
-    stats, _ = collect_stats(warehouse)
     settings = {stage: _settings(context.instance, stage, cls) for stage, cls in STAGE_SETTINGS.items()}
+    export_name = settings["training_set_export"][0]["name"]  # the file the export wrote, whatever it was named
+    rows = _export_rows(folder / f"{export_name}.parquet")
+    stats, _ = collect_stats(warehouse)
     filters = [StageFilter(s.stage, *settings.get(s.stage, ({}, frozenset())), s.rows_in, s.rows, s.dropped, s.quarantined)
                for s in stats]
     # `collect_stats` already has every stage with a table, `reviewed_training_set` included.
@@ -69,11 +70,10 @@ def dataset_card(
     diversity_chart = diversity_png(diversity)
     (folder / DIVERSITY_FILE).write_bytes(diversity_chart)
     facts = CardFacts(
-        rows=rows, data_file=f"{config.export_name}.parquet", filters=filters,
-        gates={name: (t.value, t.source) for name, t in DEFAULT_THRESHOLDS.items()},
+        rows=rows, data_file=f"{export_name}.parquet", filters=filters, gates=_gate_facts(context.instance),
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        pretty_name=config.pretty_name, license=config.license, languages=config.languages, funnel_image=FUNNEL_FILE,
+        config=config.to_core(), funnel_image=FUNNEL_FILE,
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -87,6 +87,7 @@ def dataset_card(
             + pd.DataFrame([vars(d) for d in diversity]).to_markdown(index=False, floatfmt=".3f")
         ),
         "card": dg.MetadataValue.md(card.split("---\n", 2)[-1]),
+        **record_settings(context, config),
     })
 
 
@@ -110,12 +111,50 @@ def _export_rows(parquet) -> pd.DataFrame:
 
 
 def _settings(instance: dg.DagsterInstance, stage: str, config_class: type[dg.Config]) -> tuple[dict[str, Any], frozenset]:
-    """The stage's settings in the run that last materialized it: its run config over the defaults."""
-    defaults = config_class().model_dump()
-    event = instance.get_latest_materialization_event(dg.AssetKey(stage))
-    run = instance.get_run_by_id(event.run_id) if event else None
-    given = ((((run.run_config if run else None) or {}).get("ops", {}).get(stage) or {}).get("config")) or {}
-    return {**defaults, **given}, frozenset(given)
+    """The settings the stage's latest materialization ran with (of every seed batch, for a batch
+    stage: a value that differs between batches is shown per batch), and those its run config set.
+    A stage that recorded none shows its defaults."""
+    by_batch = recorded_settings_by_partition(instance, stage, instance.get_dynamic_partitions(SEED_BATCHES.name))
+    if not by_batch:
+        by_batch = {None: settings_in_force(config_class(), {})}
+    values: dict[str, Any] = {}
+    for path in next(iter(by_batch.values())):
+        seen: dict[str, list[str]] = {}
+        for batch, recorded in by_batch.items():
+            if path in recorded:
+                seen.setdefault(repr(recorded[path]["value"]), []).append(str(batch))
+        if len(seen) == 1:
+            values[path] = next(iter(by_batch.values()))[path]["value"]
+        else:
+            values[path] = "; ".join(f"{value} (seed batch {', '.join(batches)})" for value, batches in seen.items())
+    overridden = {path for recorded in by_batch.values() for path, entry in recorded.items()
+                  if entry["source"] == FROM_RUN_CONFIG}
+    return values, frozenset(overridden)
+
+
+def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
+    """Each quality gate's latest evaluation: its result, the measured value, and the thresholds in
+    force with where each came from, as the check recorded them."""
+    facts = []
+    for definition in ALL_CHECKS:
+        for key in definition.check_keys:
+            record = instance.get_latest_asset_check_evaluation_record(key)
+            event = record.event.dagster_event if record and record.event else None
+            # The latest record may be a check only planned (its run stopped before it ran).
+            evaluated = event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            evaluation = event.asset_check_evaluation_data if evaluated else None
+            if evaluation is None:
+                facts.append(GateFact(key.name, key.asset_key.to_user_string(), "not evaluated"))
+                continue
+            metadata = evaluation.metadata
+            result = "passed" if evaluation.passed else (
+                "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed")
+            value = metadata["value"].value if "value" in metadata else None
+            thresholds = metadata[THRESHOLDS_KEY].value if THRESHOLDS_KEY in metadata else {}
+            name = key.name + (f" (seed batch {record.partition})" if record.partition else "")  # its latest batch
+            facts.append(GateFact(name, key.asset_key.to_user_string(), result, value,
+                                  {name: (t["value"], t["source"]) for name, t in thresholds.items()}))
+    return facts
 
 
 def _review_facts(

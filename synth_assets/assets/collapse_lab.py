@@ -11,10 +11,8 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
+from synth_assets.assets.settings import GaussianRefitLabConfig, NgramLabConfig, ZipfTailLabConfig
 from synth_assets.core.collapse import (
-    GaussianRefitConfig,
-    NgramCollapseConfig,
-    ZipfTailConfig,
     headline_numbers,
     line_plot_png,
     load_human_texts,
@@ -28,36 +26,6 @@ from synth_assets.core.collapse import (
 __all__ = ["COLLAPSE_LAB_GROUP", "collapse_lab_assets"]
 
 COLLAPSE_LAB_GROUP = "collapse_lab"
-
-
-class GaussianRefitLabConfig(dg.Config):
-    generations: int = GaussianRefitConfig.generations
-    repetitions: int = GaussianRefitConfig.repetitions
-    sample_size: int = GaussianRefitConfig.sample_size
-    real_fraction: float = GaussianRefitConfig.real_fraction
-    seed: int = GaussianRefitConfig.seed
-
-
-class ZipfTailLabConfig(dg.Config):
-    generations: int = ZipfTailConfig.generations
-    repetitions: int = ZipfTailConfig.repetitions
-    vocab_size: int = ZipfTailConfig.vocab_size
-    exponent: float = ZipfTailConfig.exponent
-    sample_size: int = ZipfTailConfig.sample_size
-    heldout_size: int = ZipfTailConfig.heldout_size
-    real_fraction: float = ZipfTailConfig.real_fraction
-    eval_smoothing: float = ZipfTailConfig.eval_smoothing
-    seed: int = ZipfTailConfig.seed
-
-
-class NgramLabConfig(dg.Config):
-    human_dir: str = "data/human"
-    generations: int = NgramCollapseConfig.generations
-    real_fraction: float = NgramCollapseConfig.real_fraction
-    heldout_fraction: float = NgramCollapseConfig.heldout_fraction
-    min_count: int = NgramCollapseConfig.min_count
-    distinct_tokens: int = NgramCollapseConfig.distinct_tokens
-    seed: int = NgramCollapseConfig.seed
 
 
 def _report(
@@ -78,7 +46,7 @@ def _report(
 def collapse_gaussian_refit(config: GaussianRefitLabConfig) -> dg.MaterializeResult:
     """A Gaussian refitted to its own samples: median fitted variance per generation and regime."""
     started = time.perf_counter()
-    frame = run_gaussian_refit(GaussianRefitConfig(**config.model_dump()))
+    frame = run_gaussian_refit(config.to_core())
     metrics = ["median_variance", "mean_variance", "median_abs_mean"]
     return dg.MaterializeResult(
         metadata=_report(frame, metrics, "Gaussian refit", time.perf_counter() - started, ["median_variance"])
@@ -89,7 +57,7 @@ def collapse_gaussian_refit(config: GaussianRefitLabConfig) -> dg.MaterializeRes
 def collapse_zipf_tail(config: ZipfTailLabConfig) -> dg.MaterializeResult:
     """A Zipf vocabulary refitted to its own samples: support size and held-out cross-entropy."""
     started = time.perf_counter()
-    frame = run_zipf_tail_loss(ZipfTailConfig(**config.model_dump()))
+    frame = run_zipf_tail_loss(config.to_core())
     metrics = ["support_size", "cross_entropy", "heldout_unseen_mass"]
     return dg.MaterializeResult(metadata=_report(frame, metrics, "Zipf tail loss", time.perf_counter() - started))
 
@@ -100,7 +68,7 @@ def collapse_ngram_lm(config: NgramLabConfig) -> dg.MaterializeResult:
     perplexity and distinct-n per generation and regime."""
     started = time.perf_counter()
     human = load_human_texts(config.human_dir)
-    result = run_ngram_collapse(human.texts, NgramCollapseConfig(**config.model_dump(exclude={"human_dir"})))
+    result = run_ngram_collapse(human.texts, config.to_core())
     metrics = ["heldout_perplexity", "distinct_1", "distinct_2", "train_word_types"]
     metadata = _report(result.table, metrics, "Trigram LM on its own samples", time.perf_counter() - started)
     examples = "\n".join(f"- **{regime}**: `{text}`" for regime, text in result.examples.items())

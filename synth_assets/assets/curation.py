@@ -17,6 +17,7 @@ from synth_assets.assets.common import (
 )
 from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import CurationSettings, MixSettings
+from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.curation import curate_corpus, unfit_for_corpus
 from synth_assets.core.dedup import (
     SURVIVOR_ORDER_SQL,
@@ -26,7 +27,7 @@ from synth_assets.core.dedup import (
 )
 from synth_assets.core.ingest import read_jsonl_dir
 from synth_assets.core.input_rules import benchmark_problems
-from synth_assets.core.mixing import MixConfig, plan_mix
+from synth_assets.core.mixing import plan_mix
 from synth_assets.core.progress import Progress
 from synth_assets.core.schema import CORPUS_COLUMNS, QUARANTINE_COLUMNS, TABLE_COLUMNS
 
@@ -68,7 +69,7 @@ def deduplicated_corpus(
     sources = CORPUS_SOURCES if config.include_corrections else tuple(t for t in CORPUS_SOURCES if t != "correction_pairs")
     rows, unfit, exact = _stage_corpus(warehouse, sources, source_files.max_text_chars)
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
-    settings = config.curation_config()
+    settings = config.to_core()
     embed = None
     if config.semantic and embedding_model.available:
         embed = partial(embedding_model.encode, progress=partial(_log_progress, context.log, "texts embedded"))
@@ -79,7 +80,8 @@ def deduplicated_corpus(
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(rows) + len(unfit), steps_run=", ".join(outcome.steps_run),
                                 benchmark_items=len(benchmark), embedding_model=embedding_model.describe(),
-                                max_text_chars=source_files.max_text_chars, **embedding_model.cache_counts)
+                                max_text_chars=source_files.max_text_chars, **embedding_model.cache_counts,
+                                **record_settings(context, config))
     )
 
 
@@ -125,7 +127,7 @@ def mixed_training_set(
     and category so rare categories keep their rows; no synthetic row above the generation cap."""
     drop_removed_batches(context.log, source_files, warehouse)
     corpus = warehouse.read_table("deduplicated_corpus")
-    plan = plan_mix(corpus.to_dict("records"), MixConfig(config.human_fraction, config.max_generation, config.seed))
+    plan = plan_mix(corpus.to_dict("records"), config.to_core())
     by_id = corpus.set_index("id", drop=False)
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []
     # One lookup for every dropped row, not one per row (that is minutes at 200,000 rows).
@@ -137,5 +139,6 @@ def mixed_training_set(
         metadata=stage_metadata(
             out, rejects, rows_in=len(corpus), human_rows=plan.human, synthetic_rows=plan.synthetic,
             human_fraction=round(plan.human_fraction, 4), target_human_fraction=config.human_fraction,
+            **record_settings(context, config),
         )
     )

@@ -8,6 +8,7 @@ from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM
 from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import ExportSettings
+from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.export import to_chat_record, write_jsonl, write_parquet
 
 EXPORT = "export"
@@ -31,5 +32,6 @@ def training_set_export(
             "dagster/row_count": len(records),
             "jsonl": dg.MetadataValue.path(str(jsonl)),
             "parquet": dg.MetadataValue.path(str(parquet)),
+            **record_settings(context, config),
         }
     )

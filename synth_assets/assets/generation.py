@@ -14,10 +14,11 @@ from synth_assets.assets.common import (
     stage_metadata,
     write_stage,
 )
-from synth_assets.core.backtranslation_run import BacktranslationConfig, run_backtranslation
 from synth_assets.assets.settings import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
-from synth_assets.core.evolution import EvolutionConfig, evolve
-from synth_assets.core.self_instruct_run import SelfInstructConfig, run_self_instruct
+from synth_assets.assets.stage_config import record_settings
+from synth_assets.core.backtranslation_run import run_backtranslation
+from synth_assets.core.evolution import evolve
+from synth_assets.core.self_instruct_run import run_self_instruct
 from synth_assets.assets.partitions import SEED_BATCHES
 
 GENERATION = "generation"
@@ -31,12 +32,8 @@ def evolved_instructions(
     """Evol-Instruct (Xu et al. 2023): each round rewrites every lineage once (in depth or in
     breadth); failed evolutions are eliminated with their reason and the parent stays in the pool."""
     seed_rows = read_batch(warehouse, "seeds", context.partition_key).to_dict("records")
-    settings = EvolutionConfig(
-        rounds=config.rounds, seed=config.seed, temperature=config.temperature,
-        max_tokens=config.max_tokens, operations=tuple(config.operations),
-    )
     recorder = RecordingTeacher(teacher)
-    outcome = evolve(seed_rows, recorder, recorder.teacher_id, settings)
+    outcome = evolve(seed_rows, recorder, recorder.teacher_id, config.to_core())
     out, rejects = write_stage(warehouse, "evolved_instructions", outcome.rows, outcome.rejected, batch=context.partition_key)
     by_operation = out["operation"].value_counts().to_dict() if not out.empty else {}
     return dg.MaterializeResult(
@@ -44,7 +41,7 @@ def evolved_instructions(
             out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
             rejected_samples=dg.MetadataValue.md(reject_samples(rejects)),
             **{f"accepted/{op}": int(n) for op, n in sorted(by_operation.items())},
-            **recorder.metadata(),
+            **recorder.metadata(), **record_settings(context, config),
         )
     )
 
@@ -56,32 +53,30 @@ def self_instruct_tasks(
 ) -> dg.MaterializeResult:
     """Self-Instruct (Wang et al. 2022): new tasks from prompts of 8 in-context tasks (6 seeds, 2
     generated), kept only if they pass the length, keyword, start and ROUGE-L novelty filters."""
-    settings = SelfInstructConfig(steps=config.steps, prompts_per_step=config.prompts_per_step, seed=config.seed,
-                                  temperature=config.temperature, rouge_threshold=config.rouge_threshold)
     recorder = RecordingTeacher(teacher)
     seed_rows = read_batch(warehouse, "seeds", context.partition_key).to_dict("records")
-    outcome = run_self_instruct(seed_rows, recorder, recorder.teacher_id, settings)
+    outcome = run_self_instruct(seed_rows, recorder, recorder.teacher_id, config.to_core())
     out, rejects = write_stage(warehouse, "self_instruct_tasks", outcome.rows, outcome.rejected, batch=context.partition_key)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(outcome.rows) + len(outcome.rejected),
-                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
+                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata(),
+                                **record_settings(context, config))
     )
 
 
 @dg.asset(group_name=GENERATION, pool=WAREHOUSE_POOL, deps=["documents"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
 def backtranslated_pairs(
-    config: BacktranslationSettings, teacher: TeacherResource, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: BacktranslationSettings, teacher: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Instruction backtranslation (Li et al. 2023): document segments become answers to
     instructions the teacher writes for them; the teacher's 1-5 self-curation keeps the best."""
-    settings = BacktranslationConfig(threshold=config.threshold, min_words=config.min_words,
-                                     max_words=config.max_words, seed=config.seed)
     recorder = RecordingTeacher(teacher)
     outcome = run_backtranslation(warehouse.read_table("documents").to_dict("records"), recorder,
-                                  recorder.teacher_id, settings)
+                                  recorder.teacher_id, config.to_core())
     out, rejects = write_stage(warehouse, "backtranslated_pairs", outcome.rows, outcome.rejected)
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=outcome.segments, segments=outcome.segments,
-                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata())
+                                rejected_samples=dg.MetadataValue.md(reject_samples(rejects)), **recorder.metadata(),
+                                **record_settings(context, config))
     )

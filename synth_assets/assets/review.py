@@ -10,12 +10,12 @@ from resources.warehouse import Warehouse
 from synth_assets.assets.common import FOLLOWS_UPSTREAM, WAREHOUSE_POOL, frame, stage_metadata
 from synth_assets.assets.partitions import drop_removed_batches
 from synth_assets.assets.settings import ReviewDecisionSettings, ReviewQueueSettings
+from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.review import (
     DECISIONS_FILE,
     QUEUE_FILE,
     REVIEW_DECISION_COLUMNS,
     AgreementSummary,
-    ReviewSampling,
     agreement_summary,
     apply_decisions,
     read_decisions,
@@ -37,7 +37,7 @@ def review_queue(
     domain and technique, with empty `decision`, `corrected_response` and `reviewer_note`."""
     drop_removed_batches(context.log, source_files, warehouse)
     mix = warehouse.read_table("mixed_training_set", "ORDER BY id")
-    sample = sample_for_review(mix.to_dict("records"), ReviewSampling(config.fraction, config.seed))
+    sample = sample_for_review(mix.to_dict("records"), config.to_core())
     path = source_files.folder("review") / QUEUE_FILE
     write_queue(sample, path)
     strata = pd.DataFrame(sample, columns=["domain", "technique"]).value_counts().rename("rows").reset_index()
@@ -47,6 +47,7 @@ def review_queue(
         "path": dg.MetadataValue.path(str(path)),
         "decisions_file": dg.MetadataValue.path(str(source_files.folder("review") / DECISIONS_FILE)),
         "rows_by_stratum": dg.MetadataValue.md(strata.to_markdown(index=False) if len(strata) else "(empty)"),
+        **record_settings(context, config),
     })
 
 
@@ -75,6 +76,7 @@ def review_decisions(
         "undecided": read.undecided,
         "not_in_mix": int((~table["in_mix"].astype(bool)).sum()) if len(table) else 0,
         **_agreement_metadata(summary),
+        **record_settings(context, config),
     })
 
 

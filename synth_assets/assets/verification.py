@@ -16,9 +16,10 @@ from synth_assets.assets.common import (
     write_stage,
 )
 from synth_assets.assets.settings import CandidateSettings, VerificationSettings
+from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.corrections import correction_pairs as correction_pairs_of
-from synth_assets.core.solutions import CandidateConfig, SelectionConfig, candidate_rows, solve_requests
-from synth_assets.core.verify.run import VerificationConfig, verify_candidates
+from synth_assets.core.solutions import candidate_rows, solve_requests
+from synth_assets.core.verify.run import verify_candidates
 from synth_assets.assets.partitions import SEED_BATCHES
 
 VERIFICATION = "verification"
@@ -34,16 +35,14 @@ def candidate_solutions(
     """k samples per instruction at a sampling temperature; every sample is kept for verification."""
     batch = context.partition_key
     instructions = pd.concat([read_batch(warehouse, t, batch) for t in INSTRUCTION_TABLES], ignore_index=True).to_dict("records")
-    settings = CandidateConfig(k=config.k, temperature=config.temperature, top_p=config.top_p,
-                               max_tokens=config.max_tokens, seed=config.seed)
     recorder = RecordingTeacher(teacher)
-    completions = recorder(solve_requests(instructions, settings))
+    completions = recorder(solve_requests(instructions, config.to_core()))
     out, rejects = write_stage(warehouse, "candidate_solutions", candidate_rows(instructions, completions, recorder.teacher_id),
                                batch=batch)
     truncated = int((out["finish_reason"] == "length").sum()) if not out.empty else 0
     return dg.MaterializeResult(
         metadata=stage_metadata(out, rejects, rows_in=len(instructions), instructions=len(instructions),
-                                truncated=truncated, **recorder.metadata())
+                                truncated=truncated, **recorder.metadata(), **record_settings(context, config))
     )
 
 
@@ -63,11 +62,8 @@ def verified_solutions(
     context.log.info(f"code sandbox: isolation {described['isolation']}, {described['workers']} workers")
     if described["warning"]:
         context.log.warning(described["warning"])
-    settings = VerificationConfig(
-        selection=SelectionConfig(policy=config.policy, pass_at_k=config.pass_at_k), judge_threshold=config.judge_threshold
-    )
     recorder = RecordingTeacher(teacher)
-    outcome = verify_candidates(candidates, sandbox.run_many, recorder, settings)
+    outcome = verify_candidates(candidates, sandbox.run_many, recorder, config.to_core())
     out, rejects = write_stage(warehouse, "verified_solutions", outcome.kept, outcome.rejected, batch=context.partition_key)
     return dg.MaterializeResult(
         metadata=stage_metadata(
@@ -80,7 +76,7 @@ def verified_solutions(
             sandbox_isolation=described["isolation"],
             sandbox_warning=described["warning"] or "",
             sandbox=dg.MetadataValue.json(described),
-            **recorder.metadata(),
+            **recorder.metadata(), **record_settings(context, config),
         )
     )
 

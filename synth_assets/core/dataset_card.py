@@ -22,8 +22,10 @@ from synth_assets.core.metrics import compression_ratio, distinct_ns
 
 __all__ = [
     "STAGE_RULES",
+    "CardConfig",
     "CardFacts",
     "FunnelStage",
+    "GateFact",
     "ReviewFacts",
     "StageDiversity",
     "StageFilter",
@@ -52,12 +54,13 @@ STAGE_RULES: Mapping[str, str] = {
     "least `threshold`; segments of `min_words` to `max_words` words",
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
-    "reference or the majority; general: judge score at least `judge_threshold`; `policy` best keeps one per task",
+    "reference or the majority; general: judge score at least `judge_threshold`; `selection.policy` best keeps "
+    "one per task",
     "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
     "answer of the same task; in the corpus only with `include_corrections`",
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
-    "of the normalised text, MinHash near-duplicates (Jaccard at least "
-    "`near_threshold`), semantic duplicates (cosine at least `semantic_threshold`), 13-gram benchmark overlap",
+    "of the normalised text, MinHash near-duplicates (Jaccard at least `minhash.threshold`), semantic "
+    "duplicates (cosine at least `semantic_config.threshold`), 13-gram benchmark overlap",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",
     "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
@@ -87,6 +90,17 @@ class StageFilter:
 
 
 @dataclass(frozen=True)
+class GateFact:
+    """A quality gate as it last ran: its result, what it measured and the thresholds in force."""
+
+    check: str
+    asset: str
+    result: str  # passed, failed, warned, or not evaluated
+    value: float | None = None
+    thresholds: Mapping[str, tuple[Any, str]] = field(default_factory=dict)  # name -> (value, where it comes from)
+
+
+@dataclass(frozen=True)
 class ReviewFacts:
     queued: int
     decided: int
@@ -99,25 +113,32 @@ class ReviewFacts:
 
 
 @dataclass(frozen=True)
+class CardConfig:
+    """What the card says about the set that no stage knows: its name, licence and languages."""
+
+    pretty_name: str = "synth-factory training set"
+    license: str = "apache-2.0"
+    languages: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True)
 class CardFacts:
     rows: pd.DataFrame  # the export: provenance columns plus instruction and response
     data_file: str  # the Parquet file next to the card, e.g. training_set.parquet
     filters: Sequence[StageFilter]
-    gates: Mapping[str, tuple[float, str]]  # gate threshold name -> (value, where it comes from)
+    gates: Sequence[GateFact]  # the quality gates with the thresholds they held this set to
     review: ReviewFacts | None = None
     target_human_fraction: float | None = None
-    pretty_name: str = "synth-factory training set"
-    license: str = "apache-2.0"
-    languages: Sequence[str] = ("en",)
+    config: CardConfig = CardConfig()
     funnel_image: str | None = None  # file name of the funnel PNG next to the card
 
 
 def card_header(facts: CardFacts) -> str:
     """The YAML front matter between `---` lines."""
     header = {
-        "pretty_name": facts.pretty_name,
-        "license": facts.license,
-        "language": list(facts.languages),
+        "pretty_name": facts.config.pretty_name,
+        "license": facts.config.license,
+        "language": list(facts.config.languages),
         "task_categories": ["text-generation"],
         "tags": ["synthetic", "instruction-tuning", "sft"],
         "size_categories": [size_category(len(facts.rows))],
@@ -213,6 +234,11 @@ _FILTERS_INTRO = (
     "Each stage, what it keeps, the settings it ran with, and what it removed (by reason; every removed "
     "row is in the `rejects` table of the warehouse with its reason).\n"
 )
+_GATES_INTRO = (
+    "Quality gates (asset checks; a failing blocking gate stops the run before export), as they last ran, "
+    "with each threshold in force and where it comes from (a stage's setting, the check's own run config, "
+    "or the documented default and its reason):\n"
+)
 _DIVERSITY_INTRO = (
     "Of the responses: distinct-n is unique n-grams over all n-grams (higher is more varied; it falls "
     "as a set grows, so compare parts of similar size); the gzip compression ratio is higher for more "
@@ -222,6 +248,18 @@ _PROVENANCE_INTRO = (
     "`generation` 0 is human data; 1 is what a teacher made from it in one pass of the pipeline. "
     "`parent_id` and `root_id` lead to the seed or human row each row came from.\n"
 )
+
+
+def _gate_rows(gates: Sequence[GateFact]) -> list[list[Any]]:
+    rows = []
+    for gate in gates:
+        measured = "-" if gate.value is None else gate.value
+        thresholds = list(gate.thresholds.items()) or [("-", ("-", "-"))]
+        for i, (name, (value, source)) in enumerate(thresholds):
+            first = i == 0
+            rows.append([gate.check if first else "", gate.asset if first else "", gate.result if first else "",
+                         measured if first else "", name, value, source])
+    return rows
 
 
 def _counts_section(facts: CardFacts) -> list[str]:
@@ -266,15 +304,15 @@ def render_card(facts: CardFacts) -> str:
     load = f'ds = load_dataset("parquet", data_files="{facts.data_file}", split="train")'
     sections = [
         card_header(facts),
-        f"# {facts.pretty_name}\n",
+        f"# {facts.config.pretty_name}\n",
         _INTRO,
         f"```python\nfrom datasets import load_dataset\n\n{load}\n```\n",
         *_counts_section(facts),
         "\n## Filters\n",
         _FILTERS_INTRO,
         _filters_section(facts.filters),
-        "\nQuality gates (asset checks; a failing blocking gate stops the run before export):\n",
-        _table(["gate threshold", "value", "source"], [[k, v, s] for k, (v, s) in facts.gates.items()]),
+        "\n" + _GATES_INTRO,
+        _table(["check", "on", "result", "measured", "threshold", "in force", "where it comes from"], _gate_rows(facts.gates)),
     ]
     if facts.funnel_image:
         sections.append(f"\n![Rows through the stages]({facts.funnel_image})\n")

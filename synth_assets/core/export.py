@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,23 @@ import pyarrow.parquet as pq
 
 from synth_assets.core.values import plain
 
-__all__ = ["PROVENANCE_FIELDS", "to_chat_record", "write_jsonl", "write_parquet"]
+__all__ = ["PROVENANCE_FIELDS", "ExportConfig", "to_chat_record", "write_jsonl", "write_parquet"]
 
 PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
                      "teacher", "template_version", "domain", "category", "seed_batch")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The export's file name (`<name>.jsonl` and `<name>.parquet`), and whether each record keeps
+    its provenance columns (the dataset card needs them)."""
+
+    name: str = "training_set"
+    include_provenance: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"ExportConfig.name must be a plain file name, got {self.name!r}")
 
 
 def to_chat_record(row: Mapping[str, Any], provenance: bool = True) -> dict[str, Any]:

@@ -8,8 +8,9 @@ The rules, each stated once:
 - no text is longer than the limit (`InputLimits`): a 10 MB instruction stops here, before the
   stages that would spend minutes and gigabytes on it, and the corpus gate never sees it;
 - `domain` is one of `DOMAINS`; a seed's `origin` and `generation` are consistent;
-- a code seed's `solution` and `tests` compile, the solution defines `entry_point`, and the tests
-  refer to it (tests that never call the function pass any answer). This is `compile()` and the
+- a code seed's `solution` and `tests` compile, the solution defines `entry_point`, and code that
+  runs when the tests run refers to it (tests that never call the function, such as a `check`
+  function nothing calls, pass any answer). This is `compile()` and the
   syntax tree only: nothing from an input file is run outside the sandbox;
 - a math seed's `answer` is one the math checker can parse (`verify.math.reference_problem`, the
   checker's own definition), so its candidates can be checked at all.
@@ -27,6 +28,7 @@ from synth_assets.core.schema import DOMAINS, MAX_TEXT_CHARS, ORIGINS
 from synth_assets.core.verify.math import reference_problem
 
 __all__ = [
+    "LIMIT_VARIABLES",
     "MAX_DOCUMENT_CHARS",
     "InputLimits",
     "Problem",
@@ -41,6 +43,8 @@ __all__ = [
 # A document is cut into segments, so it may be much longer than one row's text; above a million
 # characters (a long book) it is more likely a dump than prose, and splitting it is not free.
 MAX_DOCUMENT_CHARS = 1_000_000
+# The environment variable that sets each limit for a deployment (read in `synth_assets.definitions`).
+LIMIT_VARIABLES = {"max_text_chars": "SYNTH_MAX_TEXT_CHARS", "max_document_chars": "SYNTH_MAX_DOCUMENT_CHARS"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class InputLimits:
-    """The longest text an input field may hold, in characters (the `source_files` resource sets them)."""
+    """The longest text an input field may hold, in characters: the `source_files` resource's settings,
+    which `LIMIT_VARIABLES` set for a deployment."""
 
     max_text_chars: int = MAX_TEXT_CHARS
     max_document_chars: int = MAX_DOCUMENT_CHARS
@@ -125,7 +130,7 @@ def benchmark_problems(record: Mapping[str, Any], limits: InputLimits) -> list[P
 
 def code_problems(entry_point: str, solution: str, tests: str) -> list[Problem]:
     """A code seed's contract, checked by compiling and reading the syntax tree, never by running:
-    the solution and the tests compile, the solution defines `entry_point`, the tests refer to it."""
+    the solution and the tests compile, the solution defines `entry_point`, the tests call it."""
     problems = []
     if not entry_point.isidentifier() or keyword.iskeyword(entry_point):
         problems.append(Problem("entry_point", f"{entry_point!r} is not a Python function name"))
@@ -135,9 +140,33 @@ def code_problems(entry_point: str, solution: str, tests: str) -> list[Problem]:
         return problems
     if entry_point not in _module_level_names(solution_tree):
         problems.append(Problem("solution", f"does not define entry_point {entry_point!r} at module level"))
-    if not any(isinstance(node, ast.Name) and node.id == entry_point for node in ast.walk(tests_tree)):
-        problems.append(Problem("tests", f"never refer to entry_point {entry_point!r}, so they would pass any answer"))
+    if not _runs_into(tests_tree, entry_point):
+        problems.append(Problem("tests", f"never call entry_point {entry_point!r} (no code that runs refers to it), "
+                                         "so they would pass any answer"))
     return problems
+
+
+def _runs_into(tree: ast.Module, name: str) -> bool:
+    """Whether code that runs when the tests run refers to `name`: the module-level statements (and
+    classes, whose methods a test framework calls), and the bodies of the module's functions that
+    this code refers to, followed through. A `def check(candidate): ...` that nothing calls, or
+    pytest-style `def test_...` functions, never run in the sandbox."""
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    pending: list[ast.AST] = [n for n in tree.body if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    for function in functions.values():  # decorators and default values run when the module does
+        pending += [*function.decorator_list, *function.args.defaults,
+                    *(d for d in function.args.kw_defaults if d is not None)]
+    followed: set[str] = set()
+    while pending:
+        for node in ast.walk(pending.pop()):
+            if not isinstance(node, ast.Name):
+                continue
+            if node.id == name:
+                return True
+            if node.id in functions and node.id not in followed:
+                followed.add(node.id)
+                pending += functions[node.id].body
+    return False
 
 
 def _compiled(name: str, source: str, problems: list[Problem]) -> ast.Module | None:
@@ -214,9 +243,8 @@ def _field_problems(record: Mapping[str, Any], fields: Mapping[str, _Field], lim
         if rule.required and not text.strip():
             problems.append(Problem(name, "required field is empty"))
         elif len(text) > limit:
-            setting = "max_document_chars" if rule.document else "max_text_chars"
-            problems.append(Problem(name, f"{len(text):,} characters, over the limit of {limit:,} "
-                                          f"(source_files resource, {setting})"))
+            variable = LIMIT_VARIABLES["max_document_chars" if rule.document else "max_text_chars"]
+            problems.append(Problem(name, f"{len(text):,} characters, over the limit of {limit:,} ({variable})"))
     domain = record.get("domain")
     if isinstance(domain, str) and domain.strip() and domain not in DOMAINS:
         problems.append(Problem("domain", f"must be one of {list(DOMAINS)}, got {domain!r}"))

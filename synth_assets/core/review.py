@@ -36,6 +36,7 @@ __all__ = [
     "QUEUE_FIELDS",
     "QUEUE_FILE",
     "REVIEW_DECISION_COLUMNS",
+    "AgreementScoring",
     "AgreementSummary",
     "Decision",
     "DecisionsRead",
@@ -254,6 +255,18 @@ def apply_decisions(mix: Sequence[Mapping[str, Any]], decisions: Iterable[Mappin
 
 
 @dataclass(frozen=True)
+class AgreementScoring:
+    """How a decision counts as agreement with the gates: an accept 1, a reject 0, an edit
+    `edit_credit` (the row was worth keeping, but not as the gates let it through)."""
+
+    edit_credit: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.edit_credit <= 1:
+            raise ValueError(f"edit_credit must be in [0, 1], got {self.edit_credit}")
+
+
+@dataclass(frozen=True)
 class AgreementSummary:
     """How often reviewers agreed with the gates, over decisions on rows that are in the mix.
 
@@ -277,10 +290,11 @@ class AgreementSummary:
         return self.accepted / self.decided if self.decided else None
 
 
-def agreement_summary(decisions: Iterable[Mapping[str, Any]], edit_credit: float = 0.5) -> AgreementSummary:
+def agreement_summary(
+    decisions: Iterable[Mapping[str, Any]], edit_credit: float = AgreementScoring.edit_credit
+) -> AgreementSummary:
     """Count decisions on rows in the mix (`in_mix` true), overall and per (domain, technique)."""
-    if not 0 <= edit_credit <= 1:
-        raise ValueError(f"edit_credit must be in [0, 1], got {edit_credit}")
+    AgreementScoring(edit_credit)  # validates it
     total: Counter = Counter()
     by_stratum: dict[tuple[str, str], Counter] = {}
     for d in decisions:

@@ -33,9 +33,10 @@ __all__ = [
 DOMAINS = ("code", "math", "general")
 ORIGINS = ("human", "synthetic")
 # The longest text a row may hold in any of its text fields (instruction, response, tests, ...):
-# `corpus_schema` holds the corpus to it, ingest quarantines longer input and the corpus rejects
-# longer teacher output before that gate. Configured once, on the `source_files` resource
-# (`max_text_chars`); this is its default.
+# ingest quarantines longer input, the corpus rejects longer teacher output, and `corpus_schema`
+# holds the corpus to it. Configured once, the `source_files` resource's `max_text_chars`
+# (SYNTH_MAX_TEXT_CHARS); this is its default, and why it has this value is the `text_max_len`
+# threshold's source (`core.metrics.thresholds`).
 MAX_TEXT_CHARS = 20_000
 
 # column -> DuckDB type, in table order

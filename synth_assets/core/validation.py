@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from synth_assets.core.schema import MAX_TEXT_CHARS
+from synth_assets.core.metrics.thresholds import DEFAULT_THRESHOLDS
 from synth_assets.core.text import shorten
 
 __all__ = [
@@ -45,7 +45,8 @@ _LOCK = threading.Lock()  # one shared data source: validate one frame at a time
 
 
 class ExpectationFailure(NamedTuple):
-    """One failed expectation: its GX type, the column, how many values failed, and some of them.
+    """One failed expectation: its GX type, the column, how many values failed, some of them, and
+    what was expected of them.
 
     `unexpected_count` is None when GX could not evaluate the expectation at all (a column of the
     wrong type, say); `sample` then holds GX's error message.
@@ -55,6 +56,7 @@ class ExpectationFailure(NamedTuple):
     column: str
     unexpected_count: int | None
     sample: tuple[str, ...]
+    expected: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,16 @@ class ValidationReport:
             return self.note
         if self.passed:
             return f"all {self.expectations} expectations hold on {self.rows} rows"
-        names = ", ".join(f"{f.expectation}({f.column})" for f in self.failures)
-        return f"{len(self.failures)} of {self.expectations} expectations fail on {self.rows} rows: {names}"
+        names = "; ".join(
+            f"{f.expectation}({f.column}): "
+            + (f"{f.unexpected_count} row{'' if f.unexpected_count == 1 else 's'}" if f.unexpected_count is not None
+               else "not evaluated")
+            + (f", e.g. {f.sample[0]}" if f.sample else "")
+            + (f" (expected {f.expected})" if f.expected else "")
+            for f in self.failures
+        )
+        return (f"{len(self.failures)} of {self.expectations} expectations fail on {self.rows} rows: {names}. "
+                "Fix the rows at the stage that made them (the failures table has samples of their values)")
 
     def failures_frame(self) -> pd.DataFrame:
         """The failures as a table: expectation, column, unexpected_count, sample."""
@@ -169,11 +179,28 @@ def _failure(result: Any) -> ExpectationFailure:
     counts = details.get("partial_unexpected_counts") or [
         {"value": v, "count": 1} for v in details.get("partial_unexpected_list", [])
     ]
+    lengths = config.type == "expect_column_value_lengths_to_be_between"
     sample = tuple(
-        shorten(repr(c["value"]), _SAMPLE_CHARS, "\u2026") + (f" (x{c['count']})" if c.get("count", 1) > 1 else "")
+        shorten(repr(c["value"]), _SAMPLE_CHARS, "\u2026")
+        + (f" ({len(str(c['value']))} characters)" if lengths else "")
+        + (f" (x{c['count']})" if c.get("count", 1) > 1 else "")
         for c in counts[:_SAMPLE_VALUES]
     )
-    return ExpectationFailure(config.type, column, int(details["unexpected_count"]), sample)
+    return ExpectationFailure(config.type, column, int(details["unexpected_count"]), sample, _expected(config.kwargs))
+
+
+def _expected(kwargs: Any) -> str:
+    """What an expectation asked of a value, in words: "1 to 20000", "one of ['human', 'synthetic']"."""
+    if "value_set" in kwargs:
+        return f"one of {sorted(kwargs['value_set'])}"
+    low, high = (f"{v:g}" if isinstance(v, float) else v for v in (kwargs.get("min_value"), kwargs.get("max_value")))
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    if low is not None:
+        return f"at least {low}"
+    if high is not None:
+        return f"at most {high}"
+    return ""
 
 
 def validate_rows(
@@ -181,8 +208,8 @@ def validate_rows(
     *,
     allowed_domains: Sequence[str] = ALLOWED_DOMAINS,
     allowed_origins: Sequence[str] = ALLOWED_ORIGINS,
-    min_len: int = 1,
-    max_len: int = MAX_TEXT_CHARS,
+    min_len: int = int(DEFAULT_THRESHOLDS["text_min_len"].value),
+    max_len: int = int(DEFAULT_THRESHOLDS["text_max_len"].value),
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> ValidationReport:
     """Validate instruction rows against the row schema with Great Expectations 1.x.

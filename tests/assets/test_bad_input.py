@@ -27,7 +27,7 @@ MATH = {"id": "bad-math", "domain": "math", "category": "arithmetic", "instructi
         "answer": "42"}
 HUMAN = {"id": "bad-human", "domain": "general", "category": "advice", "instruction": "How do I start running?",
          "response": "Slowly: walk and jog in turns, three times a week."}
-OVER = f"over the limit of {MAX_TEXT_CHARS:,} (source_files resource, max_text_chars)"
+OVER = f"over the limit of {MAX_TEXT_CHARS:,} (SYNTH_MAX_TEXT_CHARS)"
 
 
 def line(record: dict, **changes) -> bytes:
@@ -43,7 +43,7 @@ BAD_LINES: dict[str, list[tuple[bytes, dict[str, str] | None]]] = {
         (line(CODE, id="code-no-entry", solution="def double(x):\n    return 2 * x\n"),
          {"solution": "does not define entry_point 'twice' at module level"}),
         (line(CODE, id="code-tests-idle", tests="def check(candidate):\n    assert candidate(2) == 4\n"),
-         {"tests": "never refer to entry_point 'twice', so they would pass any answer"}),
+         {"tests": "never call entry_point 'twice' (no code that runs refers to it), so they would pass any answer"}),
         (line(CODE, id="code-list-and-null", instruction=["Write", "twice"], category=None),
          {"instruction": "expected text, got a list", "category": "required field is null"}),
         (line(CODE, id="code-missing-tests", tests=""), {"tests": "required for domain 'code'"}),
@@ -75,7 +75,7 @@ BAD_LINES: dict[str, list[tuple[bytes, dict[str, str] | None]]] = {
         (json.dumps({"id": "doc-bad", "title": {"t": 1}, "domain": "general"}).encode(),
          {"title": "expected text, got an object", "text": "required field is missing"}),
         (json.dumps({"id": "doc-huge", "title": "A dump", "domain": "general", "text": "x" * 1_000_001}).encode(),
-         {"text": "1,000,001 characters, over the limit of 1,000,000 (source_files resource, max_document_chars)"}),
+         {"text": "1,000,001 characters, over the limit of 1,000,000 (SYNTH_MAX_DOCUMENT_CHARS)"}),
     ],
     "benchmarks/extra.jsonl": [
         (json.dumps({"id": "bench-bad", "question": "", "domain": "chess"}).encode(),
@@ -158,11 +158,15 @@ def test_an_over_long_teacher_answer_is_rejected_before_the_corpus_gate(world):
     rejected = warehouse.query("SELECT reason, detail FROM rejects WHERE stage = 'deduplicated_corpus' "
                                "AND reason = 'text_too_long' AND root_id = ?", [seed_id])
     assert len(rejected) >= 1
-    assert rejected["detail"].str.match(rf"response has [\d,]+ characters, over max_text_chars {MAX_TEXT_CHARS:,}").all()
+    assert rejected["detail"].str.match(
+        rf"response has [\d,]+ characters, over the limit of {MAX_TEXT_CHARS:,} \(SYNTH_MAX_TEXT_CHARS\)").all()
     corpus = warehouse.query("SELECT max(length(response)) AS longest FROM deduplicated_corpus")
     assert corpus["longest"].iloc[0] <= MAX_TEXT_CHARS
     schema = [c for c in world["run"].get_asset_check_evaluations() if c.check_name == "corpus_schema"]
-    assert schema and schema[0].passed and schema[0].metadata["max_text_chars"].value == MAX_TEXT_CHARS
+    assert schema and schema[0].passed
+    max_len = schema[0].metadata["thresholds"].value["max_len"]  # the gate holds the corpus to the same limit
+    assert (max_len["value"], max_len["origin"]) == (MAX_TEXT_CHARS, "default")
+    assert "SYNTH_MAX_TEXT_CHARS" in max_len["change"]
 
 
 def test_a_category_too_thin_for_tail_coverage_is_named_when_the_seeds_are_read(tmp_path):
@@ -191,3 +195,32 @@ def test_a_category_too_thin_for_tail_coverage_is_named_when_the_seeds_are_read(
     assert len(warnings) == 1
     assert "seed category general/haiku has 2 seed(s)" in warnings[0]
     assert "ops: {mixed_training_set_tail_coverage: {config: {min_rows: 2}}}" in warnings[0]
+
+
+def test_the_corpus_gate_holds_rows_to_the_one_configured_limit_unless_its_own_config_overrides(tmp_path):
+    import dagster as dg
+
+    from resources.source_files import SourceFiles
+    from resources.warehouse import Warehouse
+    from synth_assets.assets.checks import corpus_schema
+    from synth_assets.assets.common import frame
+    from synth_assets.core.schema import CORPUS_COLUMNS
+
+    warehouse = Warehouse(path=str(tmp_path / "synth.duckdb"))
+    row = {"id": "a", "root_id": "a", "origin": "human", "generation": 0, "domain": "general",
+           "instruction": "Say hi.", "response": "x" * 31}
+    warehouse.write_table("deduplicated_corpus", frame([row], CORPUS_COLUMNS), CORPUS_COLUMNS)
+    defs = dg.Definitions(assets=[dg.AssetSpec("deduplicated_corpus")], asset_checks=[corpus_schema], resources={
+        "warehouse": warehouse, "source_files": SourceFiles(root=str(tmp_path), max_text_chars=30)})
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    [held] = job.execute_in_process(raise_on_error=False).get_asset_check_evaluations()
+    max_len = held.metadata["thresholds"].value["max_len"]
+    assert not held.passed and max_len["value"] == 30
+    assert max_len["origin"] == "configured: the source_files resource's max_text_chars"
+    assert "(31 characters) (expected 1 to 30)" in held.description and "SYNTH_MAX_TEXT_CHARS" in held.description
+
+    override = {"ops": {"deduplicated_corpus_corpus_schema": {"config": {"max_len": 31}}}}
+    [overridden] = job.execute_in_process(run_config=override, raise_on_error=False).get_asset_check_evaluations()
+    assert overridden.passed
+    assert overridden.metadata["thresholds"].value["max_len"]["origin"].startswith("check override")

@@ -14,6 +14,7 @@ from resources.stats import collect_stats
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
+    GateFact,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -44,9 +45,14 @@ def _facts(**overrides) -> CardFacts:
     base = {
         "rows": _rows(),
         "data_file": "training_set.parquet",
-        "filters": [StageFilter("deduplicated_corpus", {"near_threshold": 0.8, "semantic_threshold": 0.9},
-                                frozenset({"semantic_threshold"}), 10, 7, {"near_duplicate": 2, "exact_duplicate": 1})],
-        "gates": {"refusal_max_rate": (0.02, "project heuristic")},
+        "filters": [StageFilter("deduplicated_corpus", {"minhash.threshold": 0.8, "semantic_config.threshold": 0.9},
+                                frozenset({"semantic_config.threshold"}), 10, 7, {"near_duplicate": 2, "exact_duplicate": 1})],
+        "gates": [GateFact("refusal_rate", "mixed_training_set", "passed", 0.0,
+                           {"max_rate": (0.02, "default: project heuristic")}),
+                  GateFact("mix_ratio", "mixed_training_set", "failed", 0.6,
+                           {"target": (0.8, "configured in mixed_training_set's run config (human_fraction)"),
+                            "tolerance": (0.01, "default: one point")}),
+                  GateFact("vendi_score", "mixed_training_set", "not evaluated")],
         "target_human_fraction": 0.7,
     }
     return CardFacts(**{**base, **overrides})
@@ -73,11 +79,19 @@ def test_the_header_has_what_the_hub_reads():
 
 def test_every_filter_shows_its_settings_and_what_it_removed():
     card = render_card(_facts())
-    assert "`near_threshold` = 0.8" in card
-    assert "`semantic_threshold` = 0.9 (set for this run)" in card
+    assert "`minhash.threshold` = 0.8" in card
+    assert "`semantic_config.threshold` = 0.9 (set for this run)" in card
     assert "10 rows in, 7 kept" in card
     assert "near_duplicate 2, exact_duplicate 1" in card
-    assert "| refusal_max_rate | 0.02 | project heuristic |" in card
+
+
+def test_the_gates_table_shows_each_threshold_in_force_and_where_it_came_from():
+    card = render_card(_facts())
+    assert "| refusal_rate | mixed_training_set | passed | 0 | max_rate | 0.02 | default: project heuristic |" in card
+    assert ("| mix_ratio | mixed_training_set | failed | 0.6 | target | 0.8 | configured in mixed_training_set's "
+            "run config (human_fraction) |") in card
+    assert "|  |  |  |  | tolerance | 0.01 | default: one point |" in card  # the same check's next threshold
+    assert "| vendi_score | mixed_training_set | not evaluated | - | - | - | - |" in card
 
 
 def test_counts_mix_provenance_and_diversity_are_in_the_card():
@@ -149,7 +163,7 @@ def test_stage_diversity_compares_equal_samples_and_sees_repetition():
 def built(tmp_path_factory):
     data_dir = copy_inputs(tmp_path_factory.mktemp("card-data"))
     resources = build_resources(data_dir)
-    run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_threshold": 0.95}}}}
+    run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_config": {"threshold": 0.95}}}}}
     first = run_pipeline(resources, run_config)
     card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
     # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
@@ -166,8 +180,10 @@ def test_the_card_describes_the_export(built):
     header = _header(card)
     assert header["configs"][0]["data_files"][0]["path"] == "training_set.parquet"
     assert f"{len(mix)} rows: {int((mix['origin'] == 'human').sum())} human rows" in card
-    assert "`semantic_threshold` = 0.95 (set for this run)" in card
-    assert "`near_threshold` = 0.8," in card
+    assert "`semantic_config.threshold` = 0.95 (set for this run)" in card
+    assert "`minhash.threshold` = 0.8," in card
+    assert "| mix_ratio | mixed_training_set | passed |" in card
+    assert "| target | 0.7 | default of mixed_training_set's human_fraction: MixConfig.human_fraction" in card
     sibling = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card

@@ -32,13 +32,18 @@ def test_contamination_left_in_the_corpus_stops_the_mix(resources):
     assert not gate.passed
     assert gate.metadata["value"].value == 2.0  # the two planted human rows
     assert "bench-math-06" in gate.metadata["offenders"].value
+    assert ("deduplicated_corpus ran with decontaminate = false (set in its run config); set it true with run config "
+            "`ops: {deduplicated_corpus: {config: {decontaminate: ...}}}`") in gate.description
     assert "deduplicated_corpus" in materialized(result)
     assert "mixed_training_set" not in materialized(result)
     assert "training_set_export" not in materialized(result)
 
 
 def test_a_mix_off_target_is_not_exported(resources):
+    # The mix is built at 0.5 human, and the check is held to 0.7 by its own config (without it, the
+    # check follows the mix's human_fraction: tests/assets/test_settings_reach_gates.py).
     config = {"ops": {"mixed_training_set": {"config": {"human_fraction": 0.5}},
+                      "mixed_training_set_mix_ratio": {"config": {"target": 0.7}},
                       "deduplicated_corpus": {"config": {"semantic": False}},
                       "evolved_instructions": {"config": {"rounds": 1}}}}
     result = run_pipeline(resources, config)
@@ -46,5 +51,6 @@ def test_a_mix_off_target_is_not_exported(resources):
     assert not gate.passed
     assert gate.metadata["value"].value == pytest.approx(0.5, abs=0.01)
     assert gate.metadata["threshold"].value == 0.7
+    assert "mixed_training_set ran with human_fraction = 0.5" in gate.description
     assert "mixed_training_set" in materialized(result)
     assert "training_set_export" not in materialized(result)

@@ -122,7 +122,7 @@ def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
     rows, unfit, exact = _stage_corpus(warehouse, sources, run[-1]["source_files"].max_text_chars)
     assert unfit == []  # the shipped data has no empty or over-long answer
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False))
-    before = curate_corpus(rows, CurationSettings().curation_config(), exact, benchmark, encode_all_at_once)
+    before = curate_corpus(rows, CurationSettings().to_core(), exact, benchmark, encode_all_at_once)
     assert "semantic" in before.steps_run
     assert sum(r["reason"] == "semantic_duplicate" for r in before.removed) >= 20
     assert sorted(warehouse.read_table("deduplicated_corpus")["id"]) == sorted(r["id"] for r in before.kept)

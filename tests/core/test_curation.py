@@ -45,8 +45,8 @@ def test_rows_the_corpus_gate_would_refuse_are_rejected_with_the_column_and_leng
             {**row("long-instruction", "y" * 60), "response": ""}]
     rejected = {r["id"]: (r["reason"], r["detail"], r["score"]) for r in unfit_for_corpus(rows, max_text_chars=50)}
     assert rejected == {
-        "long": ("text_too_long", "response has 51 characters, over max_text_chars 50", 51.0),
+        "long": ("text_too_long", "response has 51 characters, over the limit of 50 (SYNTH_MAX_TEXT_CHARS)", 51.0),
         "blank": ("empty_text", "response is empty", None),
         "null": ("empty_text", "response is empty", None),
-        "long-instruction": ("text_too_long", "instruction has 60 characters, over max_text_chars 50", 60.0),
+        "long-instruction": ("text_too_long", "instruction has 60 characters, over the limit of 50 (SYNTH_MAX_TEXT_CHARS)", 60.0),
     }

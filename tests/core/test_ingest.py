@@ -103,7 +103,7 @@ def test_a_huge_line_is_quarantined_by_size_and_only_its_start_is_kept(tmp_path)
     write_lines(path, [json.dumps({**MATH_SEED, "instruction": "x" * 10_000_000}).encode()])
     [bad] = read_jsonl_files([path], seed_problems).quarantined
     assert bad.reason == "field 'instruction': 10,000,000 characters, over the limit of 20,000 " \
-                         "(source_files resource, max_text_chars)"
+                         "(SYNTH_MAX_TEXT_CHARS)"
     assert len(bad.raw) < RAW_CHARS + 100 and bad.raw.endswith("more characters in the file)")
 
 

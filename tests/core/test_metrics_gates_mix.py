@@ -28,7 +28,7 @@ def test_mix_ratio_passes_at_exactly_one_point_from_the_target():
     result = check_mix_ratio(_mix({("code", "human"): 69, ("code", "synthetic"): 31}))
     assert result.passed
     assert result.value == 0.69 and result.threshold == 0.70
-    assert result.detail == "human fraction 0.690 is 1.0 points from the target 0.70 (tolerance 1.0)"
+    assert result.detail == "human fraction 0.690 (69 human of 100 rows) is 1.0 points from the target 0.70 (tolerance 1.0)"
     assert result.source == DEFAULT_THRESHOLDS["mix_human_target"].source
 
 
@@ -37,8 +37,18 @@ def test_mix_ratio_fails_beyond_the_tolerance():
     assert not result.passed
     assert result.value == 0.683
     assert result.extra["deviation"] == pytest.approx(0.017)
-    assert result.detail == "human fraction 0.683 is 1.7 points from the target 0.70 (tolerance 1.0)"
+    assert result.detail.startswith(
+        "human fraction 0.683 (683 human of 1000 rows) is 1.7 points from the target 0.70 (tolerance 1.0). "
+    )
+    assert "the corpus runs short of human rows" in result.detail  # below the target: too few human rows
     assert result.offenders["scope"].tolist() == ["overall"]
+
+
+def test_mix_ratio_says_which_part_ran_short():
+    too_human = check_mix_ratio(_mix({("code", "human"): 90, ("code", "synthetic"): 10}), target=0.7)
+    assert "runs short of synthetic rows" in too_human.detail and "Add synthetic rows" in too_human.detail
+    too_synthetic = check_mix_ratio(_mix({("code", "human"): 50, ("code", "synthetic"): 50}), target=0.7)
+    assert "runs short of human rows" in too_synthetic.detail and "Add human rows" in too_synthetic.detail
 
 
 def test_mix_ratio_checks_each_domain_with_a_target():
@@ -53,7 +63,8 @@ def test_mix_ratio_checks_each_domain_with_a_target():
     assert not failing.passed
     assert failing.value == 0.7  # overall is on target; the domains are not
     assert failing.offenders["scope"].tolist() == ["general", "code"]  # no rows first, then 10 points off
-    assert "2 domain(s) are out: 'general' has no rows (target 0.50)" in failing.detail
+    assert ("2 domain(s) are out: 'general' has no rows (target 0.50), 'code' 0.600 (6 human of 10, target 0.70)"
+            in failing.detail)
 
 
 def test_mix_ratio_validates_its_targets():
@@ -95,9 +106,10 @@ def test_provenance_fails_and_gives_each_row_its_reason():
     ]
     unknown = check_provenance(_provenance_mix().iloc[[0, 4]], {"h1"})
     assert unknown.offenders["reason"].tolist() == ["unknown_root_id"]
-    assert (
-        unknown.detail == "1 of 2 rows cannot be traced to a seed, document or human row (1 unknown_root_id)"
+    assert unknown.detail.startswith(
+        "1 of 2 rows cannot be traced to a seed, document or human row (1 unknown_root_id), e.g. s4. "
     )
+    assert "re-run the graph from its inputs" in unknown.detail
 
 
 # --- generation cap ---
@@ -132,7 +144,8 @@ def test_generation_cap_fails_on_synthetic_rows_above_it():
         {"id": "g3", "generation": 3},
         {"id": "g1", "generation": 2},
     ]
-    assert result.detail == "2 of 3 synthetic rows are above generation 1 (highest 3)"
+    assert result.detail.startswith("2 of 3 synthetic rows are above generation 1 (highest 3), e.g. g3, g1. ")
+    assert "built with a max_generation no higher than this cap" in result.detail
 
 
 def test_generation_cap_without_synthetic_rows_passes_with_a_note():

@@ -42,6 +42,11 @@ def test_refusal_rate_fails_and_names_the_refusing_rows():
     assert result.offenders["pattern"].tolist() == ["as_an_ai", "sorry_cannot"]
     assert result.extra == {"refusals": 2.0, "rows": 4.0}
     assert result.source.startswith("configured (default 0.02")
+    # the message: the figure, the threshold, where the refusals are, one of them, and what to do
+    assert result.detail.startswith("2 of 4 responses refuse: the rate 0.500 exceeds the maximum 0.100 "
+                                    "(by domain: general 2), e.g. r0 'As an AI language model, I can't.' "
+                                    "(pattern as_an_ai).")
+    assert "use another teacher or prompt, or drop the tasks it refuses" in result.detail
 
 
 def test_refusal_rate_caps_the_offenders():
@@ -93,6 +98,8 @@ def test_judge_scores_fail_on_a_low_median_and_list_the_lowest_rows():
         "j4",
     ]  # below the median floor 6, lowest first
     assert result.detail.startswith("median judge score 5.00 against a minimum of 6")
+    assert "median by domain, lowest first: general 5" in result.detail
+    assert "a higher judge_threshold on verified_solutions" in result.detail
 
 
 def test_judge_scores_fail_on_too_many_low_scores_despite_a_good_median():
@@ -134,4 +141,5 @@ def test_pass_rate_per_domain_fails_and_lists_the_domains_below_the_floor():
         {"domain": "general", "candidates": 1, "passed": 0, "pass_rate": 0.0},
     ]
     assert result.extra["pass_rate_code"] == 0.25  # a missing verdict counts as not passed
-    assert "1 domain(s) below the floor 0.25: 'general'" in result.detail
+    assert "1 domain(s) below the floor 0.25: 'general' 0 of 1 (0.000)." in result.detail
+    assert "the teacher's prompt or the verifier is usually broken" in result.detail

@@ -9,6 +9,8 @@ import pytest
 from synth_assets.core import metrics
 from synth_assets.core.metrics import DEFAULT_THRESHOLDS, threshold_source
 from synth_assets.core.metrics.thresholds import require_range
+from synth_assets.core.mixing import MixConfig
+from synth_assets.core.validation import validate_rows
 
 GATE_DEFAULTS = [
     (metrics.check_refusal_rate, "max_rate", "refusal_max_rate"),
@@ -21,6 +23,9 @@ GATE_DEFAULTS = [
     (metrics.check_vendi, "min_score", "vendi_min"),
     (metrics.check_tail_coverage, "min_rows", "tail_min_rows"),
     (metrics.check_relative_diversity, "fraction", "relative_diversity_fraction"),
+    (metrics.check_relative_diversity, "min_rows", "relative_diversity_min_rows"),
+    (validate_rows, "min_len", "text_min_len"),
+    (validate_rows, "max_len", "text_max_len"),
     (metrics.check_mix_ratio, "target", "mix_human_target"),
     (metrics.check_mix_ratio, "tolerance", "mix_tolerance"),
     (metrics.check_generation_cap, "max_generation", "max_generation"),
@@ -35,8 +40,14 @@ def test_each_gate_default_is_the_documented_threshold(gate, parameter, name):
 def test_every_documented_threshold_is_used_by_a_gate_and_has_a_source():
     assert {name for _, _, name in GATE_DEFAULTS} == set(DEFAULT_THRESHOLDS)
     assert all(len(t.source) > 20 for t in DEFAULT_THRESHOLDS.values())
-    assert DEFAULT_THRESHOLDS["mix_human_target"].value == 0.70
     assert "Shumailov" in DEFAULT_THRESHOLDS["max_generation"].source
+
+
+def test_a_threshold_that_is_a_stage_setting_has_its_default_from_the_stage():
+    # declared once, on MixConfig: change the mix's default and the gates' defaults follow
+    assert DEFAULT_THRESHOLDS["mix_human_target"].value == MixConfig.human_fraction == 0.70
+    assert DEFAULT_THRESHOLDS["max_generation"].value == MixConfig.max_generation
+    assert "MixConfig.human_fraction" in DEFAULT_THRESHOLDS["mix_human_target"].source
 
 
 def test_threshold_source_says_when_a_value_was_configured():

@@ -44,12 +44,20 @@ def test_each_broken_rule_is_reported_with_its_column_count_and_values():
     assert not report.passed
     assert set(report.failures) == {
         ExpectationFailure("expect_column_values_to_be_unique", "id", 2, ("'a' (x2)",)),
-        ExpectationFailure("expect_column_values_to_be_in_set", "origin", 1, ("'robot'",)),
-        ExpectationFailure("expect_column_values_to_be_in_set", "domain", 1, ("'poetry'",)),
-        ExpectationFailure("expect_column_values_to_be_between", "generation", 1, ("-1",)),
-        ExpectationFailure("expect_column_value_lengths_to_be_between", "response", 1, ("''",)),
+        ExpectationFailure("expect_column_values_to_be_in_set", "origin", 1, ("'robot'",),
+                           "one of ['human', 'synthetic']"),
+        ExpectationFailure("expect_column_values_to_be_in_set", "domain", 1, ("'poetry'",),
+                           "one of ['code', 'general', 'math']"),
+        ExpectationFailure("expect_column_values_to_be_between", "generation", 1, ("-1",), "at least 0"),
+        ExpectationFailure("expect_column_value_lengths_to_be_between", "response", 1, ("'' (0 characters)",),
+                           "1 to 20000"),
         ExpectationFailure("expect_column_values_to_not_be_null", "response", 1, ("None",)),
     }
+    # the message names each rule, how many rows break it, one value, and what was expected
+    assert "expect_column_values_to_be_in_set(origin): 1 row, e.g. 'robot' (expected one of ['human', 'synthetic'])" \
+        in report.detail
+    assert "expect_column_value_lengths_to_be_between(response): 1 row, e.g. '' (0 characters) (expected 1 to 20000)" \
+        in report.detail
     table = report.failures_frame()
     assert list(table.columns) == ["expectation", "column", "unexpected_count", "sample"]
     assert len(table) == 6

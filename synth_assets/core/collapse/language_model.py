@@ -22,6 +22,7 @@ import pandas as pd
 from synth_assets.core.collapse._validate import require_at_least, require_fraction
 from synth_assets.core.collapse.ngram import KneserNeyTrigram, Vocabulary, distinct_n, tokenize
 from synth_assets.core.collapse.regimes import REGIMES, Regime, real_share_count
+from synth_assets.core.mixing import MixConfig
 
 __all__ = ["LanguageModelCollapse", "NgramCollapseConfig", "run_ngram_collapse"]
 
@@ -32,12 +33,12 @@ _MIN_DOCS = 5
 class NgramCollapseConfig:
     """Knobs of the language-model experiment.
 
-    `real_fraction` defaults to 0.7, the human share our mix-ratio gate enforces; `distinct_tokens` is
+    `real_fraction` defaults to the mix's default human share (`MixConfig.human_fraction`); `distinct_tokens` is
     the number of sampled words distinct-n is measured over, the same for every generation.
     """
 
     generations: int = 10
-    real_fraction: float = 0.7
+    real_fraction: float = MixConfig.human_fraction
     heldout_fraction: float = 0.2
     min_count: int = 2
     distinct_tokens: int = 50_000

@@ -16,6 +16,7 @@ from .diversity import (
 )
 from .gates import (
     check_compression,
+    check_decontamination,
     check_distinct_n,
     check_generation_cap,
     check_judge_scores,
@@ -39,6 +40,7 @@ __all__ = [
     "Threshold",
     "category_coverage",
     "check_compression",
+    "check_decontamination",
     "check_distinct_n",
     "check_generation_cap",
     "check_judge_scores",

@@ -4,6 +4,10 @@ Every gate takes its thresholds as keyword arguments whose defaults are read fro
 the `source` of the threshold it used, so a failed check says not only "0.683 < 0.69" but also why
 0.70 is the target. Values marked "project heuristic" are starting points, not findings: calibrate
 them on your own data and pass the calibrated value to the check.
+
+A threshold that is also a stage's setting is declared once, on the stage's core config: the mix's
+human fraction and generation cap are `MixConfig`'s defaults, and their gates follow the value the
+mix was built with (the asset checks read it from the mix's materialization).
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from synth_assets.core.mixing import MixConfig
+from synth_assets.core.schema import MAX_TEXT_CHARS
 
 __all__ = ["DEFAULT_THRESHOLDS", "Threshold", "require_range", "threshold_source"]
 
@@ -71,19 +78,34 @@ DEFAULT_THRESHOLDS: MappingProxyType[str, Threshold] = MappingProxyType(
         "relative_diversity_fraction": Threshold(
             0.80,
             "the quality-gates issue: the synthetic part keeps at least 80% of the human part's "
-            "diversity (distinct-2 and Vendi on equal-size samples)",
+            "diversity (distinct-2 and Vendi on equal-size samples of the same domains)",
+        ),
+        "relative_diversity_min_rows": Threshold(
+            10.0,
+            "project heuristic: below 10 rows of a part, a domain's distinct-2 and Vendi say more about "
+            "the sample than about the domain, so it is reported but not compared",
+        ),
+        "text_min_len": Threshold(
+            1.0, "the row schema: an empty instruction or response is not a training example"
+        ),
+        "text_max_len": Threshold(
+            float(MAX_TEXT_CHARS),
+            "project heuristic: 20,000 characters is about 5,000 tokens, beyond the context most "
+            "fine-tuning runs train at; longer rows are cut by the trainer or crowd out the rest",
         ),
         "mix_human_target": Threshold(
-            0.70,
-            "the recommendation to keep 60-80% human data in a mix with synthetic data; 0.70 is its middle",
+            MixConfig.human_fraction,
+            "MixConfig.human_fraction, the mix's default: the recommendation to keep 60-80% human data "
+            "in a mix with synthetic data; 0.70 is its middle",
         ),
         "mix_tolerance": Threshold(
             0.01, "the quality-gates issue: within one percentage point of the target"
         ),
         "max_generation": Threshold(
-            1.0,
-            "collapse guard after Shumailov et al. 2024 ('AI models collapse when trained on "
-            "recursively generated data', Nature): no data made from synthetic data enters the mix",
+            MixConfig.max_generation,
+            "MixConfig.max_generation, the mix's default: a collapse guard after Shumailov et al. 2024 "
+            "('AI models collapse when trained on recursively generated data', Nature): no data made "
+            "from synthetic data enters the mix",
         ),
     }
 )

@@ -68,19 +68,26 @@ def check_mix_ratio(
     )
     share = float(table["human_fraction"].iloc[0])
     deviation = abs(share - target)
+    overall = table.iloc[0]
     detail = (
-        f"human fraction {share:.3f} is {deviation * 100:.1f} points from the target {target:.2f} "
-        f"(tolerance {tolerance * 100:.1f})"
+        f"human fraction {share:.3f} ({overall['human_rows']} human of {overall['rows']} rows) is "
+        f"{deviation * 100:.1f} points from the target {target:.2f} (tolerance {tolerance * 100:.1f})"
     )
     domain_bad = bad[bad["scope"] != "overall"]
     if not domain_bad.empty:
-        worst = domain_bad.iloc[0]
-        where = (
-            f"has no rows (target {worst['target']:.2f})"
-            if worst["rows"] == 0
-            else f"is {worst['deviation'] * 100:.1f} points from its target {worst['target']:.2f}"
+        out = ", ".join(
+            f"'{row.scope}' has no rows (target {row.target:.2f})" if row.rows == 0 else
+            f"'{row.scope}' {row.human_fraction:.3f} ({row.human_rows} human of {row.rows}, target {row.target:.2f})"
+            for row in domain_bad.itertuples()
         )
-        detail += f", and {len(domain_bad)} domain(s) are out: '{worst['scope']}' {where}"
+        detail += f", and {len(domain_bad)} domain(s) are out: {out}"
+    if not bad.empty:
+        short = "synthetic" if share > target else "human"
+        detail += (
+            f". The mix takes as many rows as the target allows from the corpus; it misses the target when "
+            f"the corpus runs short of {short} rows, or when it was built at another fraction than this "
+            f"target. Add {short} rows (more seeds, or data/human), or set the target to what the data holds"
+        )
     offenders = bad.assign(deviation=bad["deviation"].where(bad["rows"] > 0))
     extra = {"tolerance": float(tolerance), "deviation": deviation, "rows": float(len(mix))}
     extra.update(
@@ -140,7 +147,13 @@ def check_provenance(
     counts = reason[failing].value_counts()
     if count:
         parts = ", ".join(f"{n} {r}" for r, n in counts.sort_index().items())
-        detail = f"{count} of {len(mix)} rows cannot be traced to a seed, document or human row ({parts})"
+        ids = ", ".join(map(str, mix.loc[failing, "id"].head(5))) if "id" in mix.columns else "(no id column)"
+        detail = (
+            f"{count} of {len(mix)} rows cannot be traced to a seed, document or human row ({parts}), e.g. "
+            f"{ids}. A root that no longer resolves means its seed, human row or document was removed or "
+            "changed after the row was made: re-run the graph from its inputs (`synth run`), so the rows "
+            "of what is gone go too"
+        )
     else:
         detail = f"all {len(mix)} rows have an origin, a generation and a root_id that resolves"
     offenders = mix.loc[failing].assign(reason=reason[failing])
@@ -192,7 +205,13 @@ def check_generation_cap(
     if over.empty:
         detail = f"all {len(synthetic)} synthetic rows are at generation {max_generation} or below (highest {highest:g})"
     else:
-        detail = f"{len(over)} of {len(synthetic)} synthetic rows are above generation {max_generation} (highest {highest:g})"
+        ids = ", ".join(map(str, over["id"].head(5))) if "id" in over.columns else ""
+        detail = (
+            f"{len(over)} of {len(synthetic)} synthetic rows are above generation {max_generation} (highest "
+            f"{highest:g}), e.g. {ids}. They descend from recycled synthetic data (seed lines with "
+            "\"origin\": \"synthetic\"); training on them risks model collapse. The mix leaves them out when "
+            "it is built with a max_generation no higher than this cap"
+        )
     return GateResult(
         name="generation_cap",
         passed=over.empty,

@@ -53,12 +53,23 @@ def check_refusal_rate(
         pattern=patterns[refusing], response=frame.loc[refusing, column].map(excerpt)
     )
     verb = "is within" if passed else "exceeds"
+    detail = f"{count} of {rows} responses refuse: the rate {rate:.3f} {verb} the maximum {max_rate:.3f}"
+    if not passed:
+        if "domain" in offenders:
+            by_domain = offenders["domain"].fillna("(none)").value_counts()
+            detail += " (by domain: " + ", ".join(f"{d} {n}" for d, n in by_domain.items()) + ")"
+        first = offenders.iloc[0]
+        detail += (
+            f", e.g. {first.get('id', '')} '{first['response']}' (pattern {first['pattern']}). A model trained "
+            "on refusals learns to refuse: the teacher refuses these tasks, so use another teacher or "
+            "prompt, or drop the tasks it refuses"
+        )
     return GateResult(
         name="refusal_rate",
         passed=passed,
         value=rate,
         threshold=max_rate,
-        detail=f"{count} of {rows} responses refuse: the rate {rate:.3f} {verb} the maximum {max_rate:.3f}",
+        detail=detail,
         source=source,
         offenders=top_offenders(offenders, columns, max_offenders),
         extra={"refusals": float(count), "rows": float(rows)},
@@ -105,15 +116,25 @@ def check_judge_scores(
         .sort_values(column, kind="stable")
     )
     low = low.assign(instruction=low["instruction"].map(excerpt)) if "instruction" in low.columns else low
+    detail = (
+        f"median judge score {median:.2f} against a minimum of {min_median:g}, and {low_fraction:.1%} "
+        f"of {len(scores)} judged rows below {low_score:g} against a maximum of {max_low_fraction:.1%}"
+    )
+    if not passed:
+        domains = frame.loc[scores.index, "domain"].fillna("(none)") if "domain" in frame.columns else None
+        if domains is not None:
+            medians = scores.groupby(domains).median().sort_values()
+            detail += "; median by domain, lowest first: " + ", ".join(f"{d} {m:g}" for d, m in medians.items())
+        detail += (
+            ". The judge finds the kept answers weak: keep only better ones (a higher judge_threshold on "
+            "verified_solutions), or use a stronger teacher to answer"
+        )
     return GateResult(
         name="judge_scores",
         passed=passed,
         value=median,
         threshold=min_median,
-        detail=(
-            f"median judge score {median:.2f} against a minimum of {min_median:g}, and {low_fraction:.1%} "
-            f"of {len(scores)} judged rows below {low_score:g} against a maximum of {max_low_fraction:.1%}"
-        ),
+        detail=detail,
         source=source,
         offenders=empty_offenders(columns) if passed else top_offenders(low, columns, max_offenders),
         extra={
@@ -167,8 +188,12 @@ def check_pass_rate_per_domain(
     if below.empty:
         detail = f"every domain passes at least {floor:.2f} of its candidates; the lowest is '{worst['domain']}' at {lowest:.3f}"
     else:
-        names = ", ".join(f"'{d}'" for d in below["domain"])
-        detail = f"{len(below)} domain(s) below the floor {floor:.2f}: {names}; the lowest is '{worst['domain']}' at {lowest:.3f}"
+        names = ", ".join(f"'{row.domain}' {row.passed} of {row.candidates} ({row.pass_rate:.3f})" for row in below.itertuples())
+        detail = (
+            f"{len(below)} domain(s) below the floor {floor:.2f}: {names}. When this few pass, the teacher's "
+            "prompt or the verifier is usually broken rather than the tasks hard: read the domain's rejects "
+            "(`synth stats` counts them by reason; `synth trace --why-dropped ROW_ID` explains one)"
+        )
     return GateResult(
         name="pass_rate_per_domain",
         passed=below.empty,
