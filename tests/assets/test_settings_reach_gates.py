@@ -71,6 +71,9 @@ def seed_warehouse(resources: dict) -> None:
 @pytest.fixture
 def resources(tmp_path):
     resources = build_resources(tmp_path / "data")
+    # The rows are of seed batch `main`: without its seed file, a run deletes them as a removed batch's.
+    (tmp_path / "data" / "seeds").mkdir(parents=True)
+    (tmp_path / "data" / "seeds" / "main.jsonl").touch()
     seed_warehouse(resources)
     return resources
 
