@@ -75,9 +75,9 @@ def worker(data: Path, variant: str, profile: Path | None) -> None:
 
     from resources.embedder import EmbeddingModel
     from synth_assets.assets.curation import deduplicated_corpus
-    from synth_assets.definitions import build_resources
     from synth_assets.assets.partitions import SEED_BATCHES
     from synth_assets.core.batches import seed_batch_files
+    from synth_assets.definitions import build_resources
 
     resources = build_resources(data)
     if variant == "baseline":  # torch's own default here: a thread per CPU; and no cache

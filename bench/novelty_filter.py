@@ -31,33 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth_assets.core.rouge import NoveltyIndex, rouge_l_f, tokenize  # noqa: E402
+from synth_assets.core.rouge import NoveltyIndex, rouge_l_f, tokenize
 
-VERBS = (
-    "write explain describe list summarize compare generate create classify translate rewrite suggest "
-    "design outline identify find calculate estimate predict evaluate analyze plan draft propose convert "
-    "sort rank edit correct simplify expand define give name recommend argue"
-).split()
-FUNCTION_WORDS = (
-    "the a an of to in for on with about and or that which from by as at into how why what when "
-    "your this each its their between without using"
-).split()
-ADJECTIVES = (
-    "short long simple detailed formal casual funny sad new old famous common rare healthy cheap "
-    "quick careful clear creative technical scientific historical modern ancient local global "
-    "personal professional small large important difficult easy popular"
-).split()
-NOUNS = (
-    "story poem email letter essay list recipe plan summary review report speech tweet title headline "
-    "paragraph sentence word number function program algorithm table question answer reason example "
-    "argument explanation description dialogue joke slogan product company customer student teacher "
-    "city country river mountain ocean planet animal plant tree flower dog cat bird movie book song "
-    "game sport team player weather climate energy water food meal diet exercise health doctor "
-    "hospital school university course exam job interview resume meeting project budget price market "
-    "stock bank loan tax law court election government policy history war peace culture language "
-    "music art painting museum travel trip hotel flight car train bus road bridge house garden kitchen "
-    "computer phone website app database network security password robot data model experiment theory"
-).split()
+VERBS = ["write", "explain", "describe", "list", "summarize", "compare", "generate", "create", "classify", "translate", "rewrite", "suggest", "design", "outline", "identify", "find", "calculate", "estimate", "predict", "evaluate", "analyze", "plan", "draft", "propose", "convert", "sort", "rank", "edit", "correct", "simplify", "expand", "define", "give", "name", "recommend", "argue"]
+FUNCTION_WORDS = ["the", "a", "an", "of", "to", "in", "for", "on", "with", "about", "and", "or", "that", "which", "from", "by", "as", "at", "into", "how", "why", "what", "when", "your", "this", "each", "its", "their", "between", "without", "using"]
+ADJECTIVES = ["short", "long", "simple", "detailed", "formal", "casual", "funny", "sad", "new", "old", "famous", "common", "rare", "healthy", "cheap", "quick", "careful", "clear", "creative", "technical", "scientific", "historical", "modern", "ancient", "local", "global", "personal", "professional", "small", "large", "important", "difficult", "easy", "popular"]
+NOUNS = ["story", "poem", "email", "letter", "essay", "list", "recipe", "plan", "summary", "review", "report", "speech", "tweet", "title", "headline", "paragraph", "sentence", "word", "number", "function", "program", "algorithm", "table", "question", "answer", "reason", "example", "argument", "explanation", "description", "dialogue", "joke", "slogan", "product", "company", "customer", "student", "teacher", "city", "country", "river", "mountain", "ocean", "planet", "animal", "plant", "tree", "flower", "dog", "cat", "bird", "movie", "book", "song", "game", "sport", "team", "player", "weather", "climate", "energy", "water", "food", "meal", "diet", "exercise", "health", "doctor", "hospital", "school", "university", "course", "exam", "job", "interview", "resume", "meeting", "project", "budget", "price", "market", "stock", "bank", "loan", "tax", "law", "court", "election", "government", "policy", "history", "war", "peace", "culture", "language", "music", "art", "painting", "museum", "travel", "trip", "hotel", "flight", "car", "train", "bus", "road", "bridge", "house", "garden", "kitchen", "computer", "phone", "website", "app", "database", "network", "security", "password", "robot", "data", "model", "experiment", "theory"]
 
 
 def _zipf_weights(n: int, exponent: float = 1.1) -> list[float]:

@@ -149,7 +149,7 @@ def cpu_breakdown(jobs, workers: int, isolation: str) -> dict[str, float]:
     try:
         with Sandbox(SandboxLimits(), workers=workers, isolation=isolation) as sandbox:
             run_sandbox(sandbox, jobs[:20])
-            children_cpu.update({k: 0.0 for k in children_cpu})
+            children_cpu.update(dict.fromkeys(children_cpu, 0.0))
             procs: dict[str, list[int]] = {}
             for worker in sandbox._workers:
                 for role, server in (("candidate", worker.candidate), ("runner", worker.runner)):

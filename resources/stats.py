@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from resources.warehouse import Warehouse
 from resources.lineage import STAGE_TABLES
+from resources.warehouse import Warehouse
 
 __all__ = ["StageStats", "collect_stats", "format_stats"]
 

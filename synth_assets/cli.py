@@ -45,10 +45,10 @@ def _warehouse():
 def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from resources.stats import collect_stats, format_stats
     from synth_assets.definitions import defs
     from synth_assets.doctor import sandbox_summary
     from synth_assets.graph_run import run_graph
-    from resources.stats import collect_stats, format_stats
     from synth_assets.run_display import RunDisplay
     from synth_assets.run_report import collect_failures, format_failures
 

@@ -21,18 +21,18 @@ from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
-from synth_assets.core.input_rules import LIMIT_VARIABLES, InputLimits
 from sensors import schedules, sensors
-from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.card import card_assets
+from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.collapse_lab import collapse_lab_assets
 from synth_assets.assets.curation import benchmark_index, deduplicated_corpus, mixed_training_set
 from synth_assets.assets.export import training_set_export
 from synth_assets.assets.generation import backtranslated_pairs, evolved_instructions, self_instruct_tasks
 from synth_assets.assets.ingest import documents, human_reference, seeds
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
-from synth_assets.assets.partitions import SEED_BATCHES
+from synth_assets.core.input_rules import LIMIT_VARIABLES, InputLimits
 
 __all__ = [
     "BATCH_ASSETS",

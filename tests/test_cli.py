@@ -38,7 +38,7 @@ def test_run_stats_and_trace(env):
     assert "human_reference" in stats.stdout
 
     # The run is recorded in the instance the UI reads.
-    runs = list((os.path.join(env["DAGSTER_HOME"], p) for p in os.listdir(env["DAGSTER_HOME"])))
+    runs = list(os.path.join(env["DAGSTER_HOME"], p) for p in os.listdir(env["DAGSTER_HOME"]))
     assert any(p.endswith("history") or p.endswith("storage") for p in runs)
 
     import duckdb

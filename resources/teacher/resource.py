@@ -260,7 +260,7 @@ def teacher_from_env(warehouse: Warehouse, environ: Mapping[str, str] | None = N
         value: Any = [url.strip() for url in raw.split(",") if url.strip()] if var == "TEACHER_BASE_URL" else raw
         for name in block.split("+") if block else [""]:
             target = blocks[name] if name else top
-            target.update({field: value for field in fields})
+            target.update(dict.fromkeys(fields, value))
     backend = top.get("backend", "rules")
     if backend not in BACKENDS:
         raise ValueError(f"TEACHER_BACKEND must be one of {list(BACKENDS)}, got {backend!r}")

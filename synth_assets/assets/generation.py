@@ -14,12 +14,12 @@ from synth_assets.assets.common import (
     stage_metadata,
     write_stage,
 )
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.settings import BacktranslationSettings, EvolutionSettings, SelfInstructSettings
 from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.backtranslation_run import run_backtranslation
 from synth_assets.core.evolution import evolve
 from synth_assets.core.self_instruct_run import run_self_instruct
-from synth_assets.assets.partitions import SEED_BATCHES
 
 GENERATION = "generation"
 

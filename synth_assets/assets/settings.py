@@ -33,13 +33,13 @@ __all__ = [
     "EvolutionSettings",
     "ExportSettings",
     "GaussianRefitLabConfig",
-    "NgramLabConfig",
-    "ZipfTailLabConfig",
     "MixSettings",
+    "NgramLabConfig",
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
     "VerificationSettings",
+    "ZipfTailLabConfig",
 ]
 
 EvolutionSettings = derive(EvolutionConfig, "EvolutionSettings")

@@ -15,12 +15,12 @@ from synth_assets.assets.common import (
     stage_metadata,
     write_stage,
 )
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.settings import CandidateSettings, VerificationSettings
 from synth_assets.assets.stage_config import record_settings
 from synth_assets.core.corrections import correction_pairs as correction_pairs_of
 from synth_assets.core.solutions import candidate_rows, solve_requests
 from synth_assets.core.verify.run import verify_candidates
-from synth_assets.assets.partitions import SEED_BATCHES
 
 VERIFICATION = "verification"
 # The tables whose rows are instructions waiting for answers.

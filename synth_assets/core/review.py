@@ -126,7 +126,7 @@ def queue_record(row: Mapping[str, Any]) -> dict[str, str]:
         "technique": str(row["technique"]),
         "instruction": str(row["instruction"]),
         "response": str(row["response"]),
-        **{name: "" for name in DECISION_FIELDS},
+        **dict.fromkeys(DECISION_FIELDS, ""),
     }
 
 

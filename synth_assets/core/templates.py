@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["PromptTemplate", "TEMPLATE_DIR", "load_template"]
+__all__ = ["TEMPLATE_DIR", "PromptTemplate", "load_template"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -23,13 +23,13 @@ import dagster as dg
 import pytest
 import yaml
 
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.definitions import (
     PIPELINE,
     PIPELINE_ASSETS,
     build_resources,
     synthesize_job,
 )
-from synth_assets.assets.partitions import SEED_BATCHES
 from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

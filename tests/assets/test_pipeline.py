@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from resources.lineage import trace_row
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.math import check_answer
 from synth_assets.definitions import build_resources
-from resources.lineage import trace_row
 from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplicated_corpus", "mixed_training_set")

@@ -10,8 +10,8 @@ import shutil
 import dagster as dg
 import pytest
 
-from synth_assets.definitions import build_resources
 from synth_assets.core.batches import BATCH_TABLES
+from synth_assets.definitions import build_resources
 from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

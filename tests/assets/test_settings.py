@@ -13,8 +13,8 @@ from resources.teacher.openai_backend import OpenAIOptions
 from resources.teacher.resource import TeacherResource
 from resources.warehouse import Warehouse
 from synth_assets.assets import settings as settings_module
-from synth_assets.assets.ingest import documents
 from synth_assets.assets.generation import backtranslated_pairs
+from synth_assets.assets.ingest import documents
 from synth_assets.assets.settings import STAGE_SETTINGS, CurationSettings, MixSettings
 from synth_assets.assets.stage_config import (
     SETTINGS_KEY,

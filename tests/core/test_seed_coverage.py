@@ -3,7 +3,7 @@ from synth_assets.core.seed_coverage import TAIL_MIN_ROWS, thin_categories, thin
 
 
 def test_the_minimum_is_the_gates_default():
-    assert TAIL_MIN_ROWS == int(DEFAULT_THRESHOLDS["tail_min_rows"].value)
+    assert int(DEFAULT_THRESHOLDS["tail_min_rows"].value) == TAIL_MIN_ROWS
 
 
 def test_categories_with_fewer_seeds_than_the_minimum_are_named_thinnest_first():

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from synth_assets.core.rouge import NoveltyIndex
+from synth_assets.core.rows import RejectReason
 from synth_assets.core.self_instruct import (
     BANNED_KEYWORDS,
     SELF_INSTRUCT_TEMPLATE,
@@ -22,7 +23,6 @@ from synth_assets.core.self_instruct import (
     starts_with_punctuation,
     starts_with_write_a_program,
 )
-from synth_assets.core.rows import RejectReason
 from synth_assets.core.templates import load_template
 from synth_assets.core.verdict import Verdict
 

@@ -10,7 +10,6 @@ are the problem's `check` function followed by `check(<entry point>)`.
 from __future__ import annotations
 
 import ast
-import copy
 import os
 import subprocess
 import sys

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from resources.merge import merge_batches
 from resources.teacher.base import Completion
 from resources.teacher.cache import ResponseCache
 from resources.warehouse import Warehouse
 from synth_assets.core.schema import REJECT_COLUMNS, TABLE_COLUMNS
-from resources.merge import merge_batches
 
 
 def machine(tmp_path, name: str, batch: str, rows: int) -> Warehouse:
