@@ -9,10 +9,14 @@ from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:  # importing it loads Dagster: not for every test that never runs the graph
+    from tests.pipeline_fixtures import ShippedRun
+
 
 # --- environment -------------------------------------------------------------------------------
 
@@ -29,6 +33,26 @@ def clean_teacher_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+# --- the shipped data, run once -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shipped_run(tmp_path_factory: pytest.TempPathFactory) -> ShippedRun:
+    """The whole graph on the shipped data, run once for the session: the pipeline, card, export and
+    gate tests read it (a test that writes works on `shipped_run.copy(tmp_path / ...)`)."""
+    from tests.pipeline_fixtures import run_shipped
+
+    return run_shipped(tmp_path_factory.mktemp("shipped") / "data")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the shared whole-graph run is slow, whichever file it is in: `pytest -m
+    "not slow"` leaves them out, and with them the run."""
+    for item in items:
+        if "shipped_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 # --- a tiny random-weight chat model -----------------------------------------------------------

@@ -24,8 +24,7 @@ from synth_assets.core.dataset_card import (
     size_category,
     stage_diversity,
 )
-from synth_assets.definitions import build_resources
-from tests.pipeline_fixtures import copy_inputs, run_pipeline
+from tests.pipeline_fixtures import run_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -145,7 +144,7 @@ def test_the_funnel_names_the_largest_reasons_and_lumps_only_the_smallest():
 
 
 def test_stage_diversity_compares_equal_samples_and_sees_repetition():
-    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3))]
+    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3, strict=True))]
     repeated = ["write a function that adds two numbers"] * 40
     stages = stage_diversity({"varied": varied, "repeated": repeated, "empty": []})
     assert [s.stage for s in stages] == ["varied", "repeated"]  # an empty stage is left out
@@ -160,17 +159,17 @@ def test_stage_diversity_compares_equal_samples_and_sees_repetition():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    data_dir = copy_inputs(tmp_path_factory.mktemp("card-data"))
-    resources = build_resources(data_dir)
-    run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_config": {"threshold": 0.95}}}}}
-    first = run_pipeline(resources, run_config)
-    card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
-    # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
+def built(shipped_run, tmp_path_factory):
+    """The card of the session's shared run (its run config sets the semantic threshold), then, on a
+    copy of its folder, a reviewer rejects one queued row and the decisions and the card are
+    rebuilt, not the export."""
+    card = (shipped_run.data_dir / "exports" / "README.md").read_text(encoding="utf-8")
+    data_dir, resources = shipped_run.copy(tmp_path_factory.mktemp("card") / "data")
     queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
     (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
     second = run_pipeline(resources, select=["review_decisions", "reviewed_training_set", "dataset_card"])
-    return {"first": first, "second": second, "card": card, "data_dir": data_dir, "warehouse": resources["warehouse"]}
+    return {"first": shipped_run.result, "second": second, "card": card, "data_dir": data_dir,
+            "warehouse": resources["warehouse"]}
 
 
 def test_the_card_describes_the_export(built):

@@ -1,10 +1,17 @@
 """Blocking gates stop the run: a failing corpus gate keeps the mix from being built, a failing
-mix gate keeps it from being exported. Each asserts the reported figure and the offending rows."""
+mix gate keeps it from being exported. Each asserts the reported figure and the offending rows.
+
+Each test works on its own copy of the session's shared run of the shipped data and runs the corpus
+and everything after it again with the settings under test; what comes before the corpus (the
+teacher, the sandbox) is read from the copy, as it does not bear on these gates."""
 
 import pytest
 
-from synth_assets.definitions import build_resources
-from tests.pipeline_fixtures import copy_inputs, run_pipeline
+from tests.pipeline_fixtures import run_pipeline
+
+# The corpus and every asset downstream of it: what a gate of the corpus or the mix can stop.
+FROM_THE_CORPUS = ["deduplicated_corpus", "mixed_training_set", "review_queue", "review_decisions",
+                   "reviewed_training_set", "training_set_export", "dataset_card"]
 
 
 def check_evaluations(result):
@@ -20,14 +27,13 @@ def materialized(result):
 
 
 @pytest.fixture
-def resources(tmp_path):
-    return build_resources(copy_inputs(tmp_path, plant_bad_seeds=False))
+def resources(shipped_run, tmp_path):
+    return shipped_run.copy(tmp_path / "data")[1]
 
 
 def test_contamination_left_in_the_corpus_stops_the_mix(resources):
-    config = {"ops": {"deduplicated_corpus": {"config": {"decontaminate": False, "semantic": False}},
-                      "evolved_instructions": {"config": {"rounds": 1}}}}
-    result = run_pipeline(resources, config)
+    config = {"ops": {"deduplicated_corpus": {"config": {"decontaminate": False, "semantic": False}}}}
+    result = run_pipeline(resources, config, select=FROM_THE_CORPUS)
     gate = check_evaluations(result)["corpus_decontaminated"]
     assert not gate.passed
     assert gate.metadata["value"].value == 2.0  # the two planted human rows
@@ -44,9 +50,8 @@ def test_a_mix_off_target_is_not_exported(resources):
     # check follows the mix's human_fraction: tests/assets/test_settings_reach_gates.py).
     config = {"ops": {"mixed_training_set": {"config": {"human_fraction": 0.5}},
                       "mixed_training_set_mix_ratio": {"config": {"target": 0.7}},
-                      "deduplicated_corpus": {"config": {"semantic": False}},
-                      "evolved_instructions": {"config": {"rounds": 1}}}}
-    result = run_pipeline(resources, config)
+                      "deduplicated_corpus": {"config": {"semantic": False}}}}
+    result = run_pipeline(resources, config, select=FROM_THE_CORPUS)
     gate = check_evaluations(result)["mix_ratio"]
     assert not gate.passed
     assert gate.metadata["value"].value == pytest.approx(0.5, abs=0.01)

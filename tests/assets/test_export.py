@@ -5,21 +5,17 @@ from __future__ import annotations
 import pytest
 
 from synth_assets.core.export import PROVENANCE_FIELDS
-from synth_assets.definitions import build_resources
-from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(shipped_run, tmp_path_factory):
+    """The export of the session's shared run of the shipped data (read only)."""
     from datasets import load_dataset
 
-    data_dir = copy_inputs(tmp_path_factory.mktemp("export-data"))
-    resources = build_resources(data_dir)
-    result = run_pipeline(resources)
-    parquet = data_dir / "exports" / "training_set.parquet"
+    parquet = shipped_run.data_dir / "exports" / "training_set.parquet"
     dataset = load_dataset("parquet", data_files=str(parquet), split="train",
                            cache_dir=str(tmp_path_factory.mktemp("hf-cache")))
-    return result, dataset, resources["warehouse"].read_table("mixed_training_set")
+    return shipped_run.result, dataset, shipped_run.warehouse.read_table("mixed_training_set")
 
 
 def test_the_export_holds_every_row_of_the_mix_once(exported):

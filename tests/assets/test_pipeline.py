@@ -1,4 +1,5 @@
-"""The whole graph, materialized for real into a temporary folder with the rules teacher."""
+"""The whole graph, materialized for real into a temporary folder with the rules teacher: the
+session's shared run of the shipped data (`shipped_run`), read, and a second run on a copy of it."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ from resources.lineage import trace_row
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.math import check_answer
 from synth_assets.definitions import build_resources
-from tests.pipeline_fixtures import copy_inputs, run_pipeline
+from tests.pipeline_fixtures import run_pipeline
 
 FIVE_STAGES = ("seeds", "evolved_instructions", "verified_solutions", "deduplicated_corpus", "mixed_training_set")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    data_dir = copy_inputs(tmp_path_factory.mktemp("data"))
-    resources = build_resources(data_dir)
-    first = run_pipeline(resources)
-    warehouse = resources["warehouse"]
-    snapshot = warehouse.read_table("mixed_training_set")
-    return first, warehouse, snapshot, data_dir, resources
+def run(shipped_run):
+    snapshot = shipped_run.warehouse.read_table("mixed_training_set")
+    return shipped_run.result, shipped_run.warehouse, snapshot, shipped_run.data_dir, shipped_run.resources
 
 
 def test_the_run_succeeds_and_the_five_stages_hold_rows(run):
@@ -55,7 +52,7 @@ def test_the_mix_is_within_one_point_of_the_target(run):
 
 
 def test_bad_seed_lines_are_quarantined_and_good_ones_go_on(run):
-    _, warehouse, _, data_dir, _ = run
+    _, warehouse, *_ = run
     quarantine = warehouse.read_table("quarantine", "WHERE stage = 'seeds' ORDER BY source_line")
     planted = quarantine[quarantine["source_file"].str.endswith("zz_planted_bad.jsonl")]
     assert list(planted["source_line"]) == [2, 3, 4]
@@ -130,8 +127,11 @@ def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
     assert metadata["embedding_cache/misses"].value > 0 and metadata["embedding_cache/hits"].value == 0
 
 
-def test_a_second_run_gives_the_same_ids_and_no_duplicates(run):
-    _, warehouse, snapshot, _, resources = run
+def test_a_second_run_gives_the_same_ids_and_no_duplicates(shipped_run, tmp_path):
+    # On a copy of the shared run's folder (warehouse and caches included): the others read it.
+    snapshot = shipped_run.warehouse.read_table("mixed_training_set")
+    _, resources = shipped_run.copy(tmp_path / "data")
+    warehouse = resources["warehouse"]
     corpus = sorted(warehouse.read_table("deduplicated_corpus")["id"])
     again = run_pipeline(resources)
     assert again.success
