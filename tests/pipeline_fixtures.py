@@ -3,6 +3,7 @@ and the one whole-graph run of it that the session shares (`shipped_run` in conf
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from resources.warehouse import Warehouse
+from synth_assets.assets.curation import BENCHMARK_COLUMNS
+from synth_assets.core.rows import derived_row, root_row
+from synth_assets.core.schema import CORPUS_COLUMNS, TABLE_COLUMNS
 from synth_assets.definitions import build_resources
 from synth_assets.graph_run import GraphRun, run_graph
 
@@ -70,3 +75,57 @@ def run_shipped(target: Path) -> ShippedRun:
     data_dir = copy_inputs(target)
     resources = build_resources(data_dir)
     return ShippedRun(data_dir, run_pipeline(resources, SHIPPED_RUN_CONFIG), resources)
+
+
+# --- a small seeded warehouse: the mix and its gates, without the graph before them --------------
+
+CATEGORIES = {"code": ("lists", "strings"), "math": ("algebra", "rates"), "general": ("writing", "advice")}
+WORDS = [f"{a}{b}{c}" for a in "bcdfglmnprst" for b in "aeiou" for c in "klmnrst"]  # 420 made-up words
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def seed_warehouse(resources: Mapping[str, Any]) -> None:
+    """Seeds, human rows and a corpus of 180 human and 56 synthetic rows (two of generation 2, made
+    from a recycled synthetic seed), all of varied text; a benchmark nothing overlaps."""
+    rng = random.Random(7)
+    seeds, human, corpus = [], [], []
+    for domain, categories in CATEGORIES.items():
+        for category in categories:
+            for i in range(3):
+                seeds.append(root_row("seed", f"{domain}-{category}-{i}", _text(rng, 14), None, domain=domain,
+                                      category=category, seed_batch="main"))
+            for i in range(30):
+                human.append(root_row("human", f"h-{domain}-{category}-{i}", _text(rng, 14), _text(rng, 30),
+                                      domain=domain, category=category))
+    for seed in seeds:
+        for i in range(3):
+            corpus.append(derived_row(seed, "evolve", str(i), technique="evol_instruct", operation="deepen",
+                                      instruction=_text(rng, 14), response=_text(rng, 30), verified=True,
+                                      seed_batch="main"))
+    recycled = root_row("seed", "recycled", _text(rng, 14), None, origin="synthetic", generation=1,
+                        domain="general", category="writing", seed_batch="main")
+    seeds.append(recycled)
+    corpus += [derived_row(recycled, "evolve", str(i), technique="evol_instruct", instruction=_text(rng, 14),
+                           response=_text(rng, 30), seed_batch="main") for i in range(2)]
+    assert {row["generation"] for row in corpus} == {1, 2}
+    warehouse = resources["warehouse"]
+    warehouse.write_table("seeds", pd.DataFrame(seeds), TABLE_COLUMNS["seeds"])
+    warehouse.write_table("human_reference", pd.DataFrame(human), TABLE_COLUMNS["human_reference"])
+    warehouse.write_table("deduplicated_corpus", pd.DataFrame([*human, *corpus]).reindex(columns=list(CORPUS_COLUMNS)),
+                          CORPUS_COLUMNS)
+    warehouse.write_table("benchmark_items", pd.DataFrame([{"id": "b1", "domain": "math", "question": "unrelated",
+                                                            "answer": "1", "source_file": "b", "source_line": 1}]),
+                          BENCHMARK_COLUMNS)
+
+
+def seeded_resources(data_dir: Path) -> dict[str, object]:
+    """Resources on `data_dir` whose warehouse holds `seed_warehouse`'s rows, as the mix reads them."""
+    resources = build_resources(data_dir)
+    # The rows are of seed batch `main`: without its seed file, a run deletes them as a removed batch's.
+    (data_dir / "seeds").mkdir(parents=True)
+    (data_dir / "seeds" / "main.jsonl").touch()
+    seed_warehouse(resources)
+    return resources

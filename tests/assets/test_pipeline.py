@@ -147,6 +147,7 @@ def test_a_second_run_gives_the_same_ids_and_no_duplicates(shipped_run, tmp_path
     assert sorted(warehouse.read_table("deduplicated_corpus")["id"]) == corpus
 
 
+@pytest.mark.slow  # a run of the whole graph, if on nothing
 def test_an_empty_input_still_writes_empty_tables_with_their_schema(tmp_path):
     for folder in ("seeds", "human", "benchmarks"):
         (tmp_path / folder).mkdir()

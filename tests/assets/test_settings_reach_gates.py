@@ -2,13 +2,13 @@
 mix to the human fraction and generation cap it was built with, a check's own override wins and says
 so, and the card prints the values in force with where each came from.
 
-These run the mix, its checks, review, export and card on a small warehouse seeded here (varied
-random text, so only the settings under test decide the gates), not the whole graph."""
+These run the mix, its checks, review, export and card on a small seeded warehouse
+(`seed_warehouse` in tests/pipeline_fixtures.py: varied random text, so only the settings under test
+decide the gates), not the whole graph."""
 
 from __future__ import annotations
 
 import json
-import random
 
 import dagster as dg
 import pandas as pd
@@ -16,66 +16,19 @@ import pytest
 
 from synth_assets.assets.card import _settings, card_assets
 from synth_assets.assets.checks import MIX_CHECKS, THRESHOLDS_KEY
-from synth_assets.assets.curation import BENCHMARK_COLUMNS, mixed_training_set
+from synth_assets.assets.curation import mixed_training_set
 from synth_assets.assets.export import training_set_export
 from synth_assets.assets.generation import evolved_instructions
 from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.review import review_assets
 from synth_assets.assets.settings import EvolutionSettings
-from synth_assets.core.rows import derived_row, root_row
-from synth_assets.core.schema import CORPUS_COLUMNS, TABLE_COLUMNS
-from synth_assets.definitions import build_resources
-
-CATEGORIES = {"code": ("lists", "strings"), "math": ("algebra", "rates"), "general": ("writing", "advice")}
-WORDS = [f"{a}{b}{c}" for a in "bcdfglmnprst" for b in "aeiou" for c in "klmnrst"]  # 420 made-up words
-
-
-def _text(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
-
-
-def seed_warehouse(resources: dict) -> None:
-    """Seeds, human rows and a corpus of 180 human and 56 synthetic rows (two of generation 2, made
-    from a recycled synthetic seed), all of varied text; a benchmark nothing overlaps."""
-    rng = random.Random(7)
-    seeds, human, corpus = [], [], []
-    for domain, categories in CATEGORIES.items():
-        for category in categories:
-            for i in range(3):
-                seeds.append(root_row("seed", f"{domain}-{category}-{i}", _text(rng, 14), None, domain=domain,
-                                      category=category, seed_batch="main"))
-            for i in range(30):
-                human.append(root_row("human", f"h-{domain}-{category}-{i}", _text(rng, 14), _text(rng, 30),
-                                      domain=domain, category=category))
-    for seed in seeds:
-        for i in range(3):
-            corpus.append(derived_row(seed, "evolve", str(i), technique="evol_instruct", operation="deepen",
-                                      instruction=_text(rng, 14), response=_text(rng, 30), verified=True,
-                                      seed_batch="main"))
-    recycled = root_row("seed", "recycled", _text(rng, 14), None, origin="synthetic", generation=1,
-                        domain="general", category="writing", seed_batch="main")
-    seeds.append(recycled)
-    corpus += [derived_row(recycled, "evolve", str(i), technique="evol_instruct", instruction=_text(rng, 14),
-                           response=_text(rng, 30), seed_batch="main") for i in range(2)]
-    assert {row["generation"] for row in corpus} == {1, 2}
-    warehouse = resources["warehouse"]
-    warehouse.write_table("seeds", pd.DataFrame(seeds), TABLE_COLUMNS["seeds"])
-    warehouse.write_table("human_reference", pd.DataFrame(human), TABLE_COLUMNS["human_reference"])
-    warehouse.write_table("deduplicated_corpus", pd.DataFrame([*human, *corpus]).reindex(columns=list(CORPUS_COLUMNS)),
-                          CORPUS_COLUMNS)
-    warehouse.write_table("benchmark_items", pd.DataFrame([{"id": "b1", "domain": "math", "question": "unrelated",
-                                                            "answer": "1", "source_file": "b", "source_line": 1}]),
-                          BENCHMARK_COLUMNS)
+from synth_assets.core.schema import TABLE_COLUMNS
+from tests.pipeline_fixtures import seeded_resources
 
 
 @pytest.fixture
 def resources(tmp_path):
-    resources = build_resources(tmp_path / "data")
-    # The rows are of seed batch `main`: without its seed file, a run deletes them as a removed batch's.
-    (tmp_path / "data" / "seeds").mkdir(parents=True)
-    (tmp_path / "data" / "seeds" / "main.jsonl").touch()
-    seed_warehouse(resources)
-    return resources
+    return seeded_resources(tmp_path / "data")
 
 
 def run(resources, run_config, *assets, instance=None):
