@@ -161,11 +161,13 @@ def test_stage_diversity_compares_equal_samples_and_sees_repetition():
 @pytest.fixture(scope="module")
 def built(shipped_run, tmp_path_factory):
     """The card of the session's shared run (its run config sets the semantic threshold), then, on a
-    copy of its folder, a reviewer rejects one queued row and the decisions and the card are
-    rebuilt, not the export."""
+    copy of its folder, a reviewer rejects one queued row of the mix (the queue may also hold rows
+    the mix does not) and the decisions and the card are rebuilt, not the export."""
     card = (shipped_run.data_dir / "exports" / "README.md").read_text(encoding="utf-8")
     data_dir, resources = shipped_run.copy(tmp_path_factory.mktemp("card") / "data")
-    queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
+    mix = set(resources["warehouse"].read_table("mixed_training_set")["id"])
+    queue = [json.loads(line) for line in (data_dir / "review" / "review_queue.jsonl").read_text().splitlines()]
+    queued = next(line for line in queue if line["id"] in mix)
     (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
     second = run_pipeline(resources, select=["review_decisions", "reviewed_training_set", "dataset_card"])
     return {"first": shipped_run.result, "second": second, "card": card, "data_dir": data_dir,
