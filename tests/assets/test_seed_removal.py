@@ -19,6 +19,7 @@ from resources.source_files import SourceFiles
 from sensors.file_sensors import seed_files_sensor
 from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.curation import mixed_training_set
+from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.core.metrics import check_tail_coverage
 from synth_assets.definitions import PIPELINE, build_resources, synthesize_job
 from tests.pipeline_fixtures import REPO, run_pipeline
@@ -42,20 +43,6 @@ def seed_lines(domain: str, count: int) -> str:
     return "\n".join(lines[:: len(lines) // count][:count]) + "\n"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    data = tmp_path_factory.mktemp("removal")
-    (data / "seeds").mkdir()
-    for domain in ("code", "math"):
-        (data / "seeds" / f"{domain}.jsonl").write_text(seed_lines(domain, 12), encoding="utf-8")
-    for folder in ("human", "documents", "benchmarks"):
-        shutil.copytree(REPO / "data" / folder, data / folder, ignore=shutil.ignore_patterns("*.md"))
-    instance = dg.DagsterInstance.ephemeral()
-    resources = build_resources(data)
-    assert run_pipeline(resources, RUN_CONFIG, instance).success
-    return {"data": data, "instance": instance, "resources": resources, "warehouse": resources["warehouse"]}
-
-
 def add_limericks(world) -> None:
     """Write the limericks seed file and make its batch and the union, as `synth run --batch` does."""
     (world["data"] / "seeds" / "limericks.jsonl").write_text(
@@ -64,6 +51,36 @@ def add_limericks(world) -> None:
     assert run.success
     mix = world["warehouse"].read_table("mixed_training_set")
     assert "limericks" in set(mix["category"]) and "limericks" in held_batches(world["warehouse"])
+
+
+@pytest.fixture(scope="module")
+def with_limericks(tmp_path_factory):
+    """The sample's batches and the limericks batch, made once; each test removes it its own way."""
+    data = tmp_path_factory.mktemp("removal") / "data"
+    (data / "seeds").mkdir(parents=True)
+    for domain in ("code", "math"):
+        (data / "seeds" / f"{domain}.jsonl").write_text(seed_lines(domain, 12), encoding="utf-8")
+    for folder in ("human", "documents", "benchmarks"):
+        shutil.copytree(REPO / "data" / folder, data / folder, ignore=shutil.ignore_patterns("*.md"))
+    instance = dg.DagsterInstance.ephemeral()
+    resources = build_resources(data)
+    assert run_pipeline(resources, RUN_CONFIG, instance).success
+    world = {"data": data, "instance": instance, "resources": resources, "warehouse": resources["warehouse"]}
+    add_limericks(world)
+    return world
+
+
+@pytest.fixture
+def world(with_limericks, tmp_path):
+    """A copy of `with_limericks`'s folder (warehouse included), and an instance that knows the same
+    seed batches, as the one that made them does: the tests delete rows and partitions."""
+    data = tmp_path / "data"
+    shutil.copytree(with_limericks["data"], data)
+    instance = dg.DagsterInstance.ephemeral()
+    batches = with_limericks["instance"].get_dynamic_partitions(SEED_BATCHES.name)
+    instance.add_dynamic_partitions(SEED_BATCHES.name, batches)
+    resources = build_resources(data)
+    return {"data": data, "instance": instance, "resources": resources, "warehouse": resources["warehouse"]}
 
 
 def assert_gone_and_uncounted(world, result) -> None:
@@ -88,7 +105,6 @@ def execute(world, **options) -> dg.ExecuteInProcessResult:
 
 
 def test_a_seed_sensor_tick_and_its_run(world):
-    add_limericks(world)
     def context(cursor):
         return dg.build_sensor_context(cursor=cursor, instance=world["instance"],
                                        resources={"source_files": SourceFiles(root=str(world["data"]))})
@@ -108,7 +124,6 @@ def test_a_seed_sensor_tick_and_its_run(world):
 def test_materializing_the_union_assets_as_the_ui_does(world):
     """No sensor, no `synth run`: the partition is still registered, and `deduplicated_corpus` and
     `mixed_training_set` are materialized with their checks."""
-    add_limericks(world)
     (world["data"] / "seeds" / "limericks.jsonl").unlink()
     assert "limericks" in world["instance"].get_dynamic_partitions("seed_batches")
     result = execute(world, asset_selection=[dg.AssetKey("deduplicated_corpus"), dg.AssetKey("mixed_training_set")])
@@ -119,7 +134,6 @@ def test_materializing_the_union_assets_as_the_ui_does(world):
 def test_materializing_only_the_mix_below_the_corpus(world):
     """The mix alone, as from its own page in the UI: it deletes the removed rows (the corpus's
     too) before it reads the corpus, and its gates do not count them."""
-    add_limericks(world)
     (world["data"] / "seeds" / "limericks.jsonl").unlink()
     checks = [c for c in ALL_CHECKS if any(k.asset_key == mixed_training_set.key for k in c.check_keys)]
     config = {"ops": {op: cfg for op, cfg in UNION_CONFIG["ops"].items() if op.startswith("mixed_training_set")}}
@@ -130,7 +144,6 @@ def test_materializing_only_the_mix_below_the_corpus(world):
 
 
 def test_synth_run(world):
-    add_limericks(world)
     (world["data"] / "seeds" / "limericks.jsonl").unlink()
     run = run_pipeline(world["resources"], RUN_CONFIG, world["instance"])
     assert run.success and run.sync.removed == ["limericks"]
