@@ -157,7 +157,7 @@ class TeacherResource(dg.ConfigurableResource):
             if len(fresh_answers) != len(batch):
                 raise BackendError(f"{teacher} answered {len(fresh_answers)} of {len(batch)} requests")
             fresh = pending if cheap and self.use_cache else []
-            for i, completions in zip(batch, fresh_answers):
+            for i, completions in zip(batch, fresh_answers, strict=True):
                 if len(completions) != requests[i].sampling.n:
                     raise BackendError(
                         f"{teacher} gave {len(completions)} completions where n={requests[i].sampling.n}"

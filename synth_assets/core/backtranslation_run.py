@@ -62,10 +62,10 @@ def run_backtranslation(
         [GenerationRequest((Message("user", rate.render(instruction=instruction, response=segment)),),
                            SamplingParams(temperature=0.0, max_tokens=config.max_tokens),
                            {"kind": "curate", "instruction": instruction, "response": segment})
-         for (_, segment), instruction in zip(pieces, instructions)]
+         for (_, segment), instruction in zip(pieces, instructions, strict=True)]
     )
     version = f"{augment.version}+{rate.version}"
-    for (doc, segment), instruction, answers in zip(pieces, instructions, scores):
+    for (doc, segment), instruction, answers in zip(pieces, instructions, scores, strict=True):
         score = parse_score(answers[0].text)
         verdict = curate(score, config.threshold)
         row = derived_row(

@@ -71,12 +71,12 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
             [
                 _request(t.render(instruction=p["instruction"]), sampling, kind="evolve", operation=op,
                          instruction=p["instruction"], domain=p["domain"])
-                for p, op, t in zip(parents, operations, templates)
+                for p, op, t in zip(parents, operations, templates, strict=True)
             ]
         )
         children = [answers[0].text.strip() for answers in rewritten]
         responses = generate(
-            [_request(child, sampling, kind="respond", **_solve_hints(p, child)) for p, child in zip(parents, children)]
+            [_request(child, sampling, kind="respond", **_solve_hints(p, child)) for p, child in zip(parents, children, strict=True)]
         )
         equal_template = load_template("evol_equal")
         judging = SamplingParams(temperature=0, max_tokens=16)
@@ -84,19 +84,19 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
             [
                 _request(equal_template.render(first=p["instruction"], second=child), judging,
                          kind="judge_equal", first=p["instruction"], second=child)
-                for p, child in zip(parents, children)
+                for p, child in zip(parents, children, strict=True)
             ]
         )
         rows = [_evolved_row(p, child, op, round_, teacher, t.version)
-                for p, child, op, t in zip(parents, children, operations, templates)]
+                for p, child, op, t in zip(parents, children, operations, templates, strict=True)]
         verdicts = [eliminate(child, response[0].text, judgment[0].text)
-                    for child, response, judgment in zip(children, responses, judgments)]
-        for parent, row, verdict in zip(parents, rows, verdicts):
+                    for child, response, judgment in zip(children, responses, judgments, strict=True)]
+        for parent, row, verdict in zip(parents, rows, verdicts, strict=True):
             if verdict.keep:
                 accepted.append(row)
             else:
                 rejected.append(reject_row(row, verdict.reason, verdict.detail, related_id=parent["id"]))
-        pool = dict(zip(lineages, next_pool(parents, rows, verdicts)))
+        pool = dict(zip(lineages, next_pool(parents, rows, verdicts), strict=True))
     return EvolutionOutcome(accepted, rejected)
 
 

@@ -70,13 +70,13 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
                 for ctx in contexts
             ]
         )
-        for prompt_index, (ctx, completions) in enumerate(zip(contexts, answers)):
+        for prompt_index, (ctx, completions) in enumerate(zip(contexts, answers, strict=True)):
             parent = by_text[next(t for t in ctx if t in by_text)]
             truncated = completions[0].finish_reason == "length"
             tasks = parse_generated_tasks(completions[0].text, truncated=truncated)
             verdicts = filter_instructions(tasks, index, min_words=config.min_words, max_words=config.max_words,
                                            threshold=config.rouge_threshold)
-            for position, (task, verdict) in enumerate(zip(tasks, verdicts)):
+            for position, (task, verdict) in enumerate(zip(tasks, verdicts, strict=True)):
                 row = _task_row(parent, task, step + 1, f"{step}:{prompt_index}:{position}", teacher, version)
                 if verdict.keep:
                     outcome.rows.append(row)

@@ -72,7 +72,7 @@ def candidate_rows(
     instruction. The verifier's needs (tests, reference answer) travel along."""
     rows = []
     versions: dict[str, str] = {}  # one string per domain, shared by every row (millions of them)
-    for instruction, samples in zip(instructions, completions):
+    for instruction, samples in zip(instructions, completions, strict=True):
         domain = instruction["domain"]
         if domain not in versions:
             versions[domain] = solve_template_version(domain)

@@ -41,7 +41,7 @@ RunCode = Callable[[Sequence[tuple[str, str]]], Sequence[CodeResult]]
 
 @dataclass(frozen=True)
 class VerificationConfig:
-    selection: SelectionConfig = SelectionConfig()
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     judge_threshold: float = 6.0
 
     def __post_init__(self) -> None:
@@ -162,7 +162,7 @@ def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: flo
         )
         for r in rows
     ]
-    for row, answers in zip(rows, generate(requests)):
+    for row, answers in zip(rows, generate(requests), strict=True):
         text = answers[0].text
         score = parse_score(text)
         if score is None:
