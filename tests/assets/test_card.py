@@ -145,7 +145,7 @@ def test_the_funnel_names_the_largest_reasons_and_lumps_only_the_smallest():
 
 
 def test_stage_diversity_compares_equal_samples_and_sees_repetition():
-    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3))]
+    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3, strict=True))]
     repeated = ["write a function that adds two numbers"] * 40
     stages = stage_diversity({"varied": varied, "repeated": repeated, "empty": []})
     assert [s.stage for s in stages] == ["varied", "repeated"]  # an empty stage is left out

@@ -212,7 +212,7 @@ def test_backoff_is_capped() -> None:
 def test_429_after_every_retry_is_rate_limited() -> None:
     backend, recorder, _ = mock_backend(lambda body, _: httpx.Response(429), max_retries=2)
 
-    with pytest.raises(RateLimited, match="429.*3 attempts"):
+    with pytest.raises(RateLimited, match=r"429.*3 attempts"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) == 3
 
@@ -238,7 +238,7 @@ def test_a_4xx_fails_at_once_with_the_server_message() -> None:
     reply = {"error": {"message": "model 'test-model' not found"}}
     backend, recorder, _ = mock_backend(lambda body, _: httpx.Response(404, json=reply))
 
-    with pytest.raises(RequestRejected, match="404.*not found"):
+    with pytest.raises(RequestRejected, match=r"404.*not found"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) == 1
 
@@ -261,7 +261,7 @@ def test_a_server_that_cannot_be_reached_is_unavailable() -> None:
 
     backend, _, _ = mock_backend(refuse, max_retries=1)
 
-    with pytest.raises(BackendUnavailable, match="cannot reach http://teacher.test/v1") as raised:
+    with pytest.raises(BackendUnavailable, match=r"cannot reach http://teacher.test/v1") as raised:
         backend.generate([ask("hello")])
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
 
@@ -271,7 +271,7 @@ def test_the_deadline_stops_retries_early() -> None:
         lambda body, _: httpx.Response(503), max_retries=50, backoff_base_s=10.0, deadline_s=15.0
     )
 
-    with pytest.raises(BackendError, match="15.0s deadline"):
+    with pytest.raises(BackendError, match=r"15.0s deadline"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) < 5
 
@@ -466,7 +466,7 @@ def test_a_slow_server_times_out(chat_server: Any) -> None:
     slow = chat_server(delay_s=1.0)
     backend = OpenAIBackend("m", OpenAIOptions(base_urls=[slow.url], timeout_s=0.2, max_retries=1, backoff_base_s=0.01))
 
-    with pytest.raises(BackendTimeout, match="no answer within 0.2s"):
+    with pytest.raises(BackendTimeout, match=r"no answer within 0.2s"):
         backend.generate([ask("hi")])
 
 

@@ -283,13 +283,13 @@ def test_uses_gpu(warehouse: Warehouse, backend: str, device: str, expected: boo
 
 
 def test_an_unknown_backend_is_refused_when_used(warehouse: Warehouse) -> None:
-    with pytest.raises(ValueError, match="TeacherResource.backend must be one of"):
+    with pytest.raises(ValueError, match=r"TeacherResource.backend must be one of"):
         _ = TeacherResource(backend="gpt", warehouse=warehouse).teacher_id
 
 
 @pytest.mark.parametrize("backend", ["openai", "transformers"])
 def test_language_model_backends_need_a_model(backend: str) -> None:
-    with pytest.raises(ValueError, match="TeacherResource.model"):
+    with pytest.raises(ValueError, match=r"TeacherResource.model"):
         make_backend(backend, "")
 
 

@@ -141,5 +141,5 @@ def test_options_are_validated(field: str, value: object) -> None:
 
 
 def test_model_is_required() -> None:
-    with pytest.raises(ValueError, match="TeacherResource.model"):
+    with pytest.raises(ValueError, match=r"TeacherResource.model"):
         TransformersBackend("")

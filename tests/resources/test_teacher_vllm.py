@@ -117,7 +117,7 @@ class FakeLLM:
         if self.error is not None:
             raise self.error
         outputs = []
-        for k, (conversation, params) in enumerate(zip(messages, sampling_params)):
+        for k, (conversation, params) in enumerate(zip(messages, sampling_params, strict=True)):
             prompt = conversation[-1]["content"]
             samples = [
                 FakeCompletionOutput(
@@ -273,7 +273,7 @@ def test_an_engine_that_fails_to_start_is_unavailable(monkeypatch: pytest.Monkey
 
     backend = VLLMBackend("big-model", api=VLLMApi(llm=broken_llm, sampling_params=FakeSamplingParams))
 
-    with pytest.raises(BackendUnavailable, match="could not start 'big-model'.*out of memory"):
+    with pytest.raises(BackendUnavailable, match=r"could not start 'big-model'.*out of memory"):
         backend.generate([ask("x")])
 
 
