@@ -50,7 +50,8 @@ def preference_pairs(
     decontaminate = (recorded_settings(context.instance, "deduplicated_corpus") or {}).get("decontaminate", {"value": True})
     benchmark = BenchmarkIndex.build(warehouse.query("SELECT id, question FROM benchmark_items").itertuples(index=False)) \
         if decontaminate["value"] else None
-    outcome = filter_pairs(pairs, corpus_prompts, mix, benchmark, removals.set_index("parent_id").to_dict("index"))
+    outcome = filter_pairs(pairs, corpus_prompts, mix, benchmark, removals.set_index("parent_id").to_dict("index"),
+                           max_text_chars=source_files.max_text_chars)
 
     out, rejects = write_stage(warehouse, "preference_pairs", outcome.kept, outcome.removed)
     by_kind = out["operation"].value_counts().to_dict() if not out.empty else {}

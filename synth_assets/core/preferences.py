@@ -13,7 +13,8 @@ Two kinds, by what decided the preference (`operation` of the pair row):
 Then, in `filter_pairs`, the rules the SFT set is held to: a pair's prompt must have survived
 `deduplicated_corpus` (its kept answer is in the corpus, so the prompt passed exact, near and
 semantic dedup and benchmark decontamination there); the pair's texts (prompt, chosen and rejected)
-must share no n-gram with a benchmark item; and the mix's human fraction and generation cap apply
+must be neither empty nor over the row limit (`curation.unfit_for_corpus`) and share no n-gram with
+a benchmark item; and the mix's human fraction and generation cap apply
 (`core.mixing.plan_mix`). A pair counts as human when its prompt is human-written (a seed); both
 answers are always the teacher's, as in UltraFeedback. Every pair dropped is returned as a reject
 row with its reason.
@@ -27,12 +28,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from synth_assets.core.curation import unfit_for_corpus
 from synth_assets.core.dedup import BenchmarkIndex
 from synth_assets.core.mixing import MixConfig, plan_mix
 from synth_assets.core.rows import RejectReason, derived_row, reject_row
 from synth_assets.core.values import is_missing
 
 __all__ = [
+    "PAIR_TEXT_COLUMNS",
     "REAL_CHECKS",
     "VERIFIER_FAILURES",
     "NoPair",
@@ -50,6 +53,8 @@ VERIFIER_FAILURES = frozenset({
     RejectReason.FORBIDDEN, RejectReason.CRASH, RejectReason.NO_CODE, RejectReason.NO_ANSWER,
     RejectReason.WRONG_ANSWER,
 })
+# The texts a trainer reads of a pair: held to the row limit the corpus holds its rows to.
+PAIR_TEXT_COLUMNS = ("instruction", "response", "rejected_response")
 # What a pair keeps of its chosen answer, beyond what `derived_row` sets.
 _FROM_CHOSEN = ("round", "teacher", "template_version", "seed_batch")
 
@@ -192,23 +197,26 @@ def filter_pairs(
     mix: MixConfig,
     benchmark: BenchmarkIndex | None = None,
     corpus_removals: Mapping[str, Mapping[str, Any]] | None = None,
+    max_text_chars: int | None = None,
 ) -> PairOutcome:
     """Keep the pairs whose prompt survived the corpus (`corpus_prompts`: the task ids of its rows),
-    whose texts share no n-gram with a benchmark item (`benchmark`; None: decontamination off), at
-    the mix's human fraction and under its generation cap. `corpus_removals` maps a task id to one
-    of its answers' rows in `rejects` of `deduplicated_corpus` (reason, related_id), to say why."""
-    removed: list[dict[str, Any]] = []
+    whose texts are neither empty nor over `max_text_chars` (None: no limit) and share no n-gram
+    with a benchmark item (`benchmark`; None: decontamination off), at the mix's human fraction and
+    under its generation cap. `corpus_removals` maps a task id to one of its answers' rows in
+    `rejects` of `deduplicated_corpus` (reason, related_id), to say why a prompt is not there."""
+    removed = unfit_for_corpus(pairs, max_text_chars, PAIR_TEXT_COLUMNS) if max_text_chars is not None else []
+    unfit = {row["id"] for row in removed}
     alive = []
-    for pair in pairs:
+    for pair in (p for p in pairs if p["id"] not in unfit):
         if pair["prompt_id"] in corpus_prompts:
             alive.append(pair)
             continue
         why = (corpus_removals or {}).get(pair["prompt_id"])
         detail = ("its answers never reached the corpus" if why is None
                   else f"deduplicated_corpus removed its answer: {why['reason']}"
-                  + (f" (related {why['related_id']})" if not is_missing(why.get("related_id")) else ""))
-        removed.append(reject_row(pair, RejectReason.PROMPT_NOT_IN_CORPUS, detail,
-                                  related_id=None if why is None else why.get("related_id")))
+                  + ("" if is_missing(why.get("related_id")) else f" (related {why['related_id']})"))
+        related = None if why is None or is_missing(why.get("related_id")) else why["related_id"]
+        removed.append(reject_row(pair, RejectReason.PROMPT_NOT_IN_CORPUS, detail, related_id=related))
 
     if benchmark is not None and len(benchmark) and alive:
         matches = benchmark.match_many([f"{p['instruction']}\n{p['response'] or ''}\n{p['rejected_response'] or ''}"

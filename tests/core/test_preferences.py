@@ -123,6 +123,17 @@ def test_a_pair_whose_rejected_answer_holds_a_benchmark_ngram_is_removed():
     assert removed["reason"] == "benchmark_contamination" and removed["related_id"] == "bench-1"
 
 
+def test_a_pair_with_an_empty_or_over_long_text_is_removed_as_the_corpus_would_remove_it():
+    pairs = _pairs(3, human=False)
+    pairs[1]["rejected_response"] = "x" * 101
+    pairs[2]["rejected_response"] = "  "
+    outcome = filter_pairs(pairs, {p["prompt_id"] for p in pairs}, MixConfig(human_fraction=0.0), max_text_chars=100)
+    assert [p["id"] for p in outcome.kept] == [pairs[0]["id"]]
+    reasons = {r["id"]: (r["reason"], r["detail"]) for r in outcome.removed}
+    assert reasons[pairs[1]["id"]][0] == "text_too_long" and "rejected_response has 101 characters" in reasons[pairs[1]["id"]][1]
+    assert reasons[pairs[2]["id"]] == ("empty_text", "rejected_response is empty")
+
+
 def test_the_mix_human_fraction_and_generation_cap_apply_on_the_prompts_origin():
     pairs = _pairs(6, human=True) + _pairs(10, human=False) + _pairs(2, human=False, generation=2)
     outcome = filter_pairs(pairs, {p["prompt_id"] for p in pairs}, MixConfig(human_fraction=0.6, max_generation=1))
