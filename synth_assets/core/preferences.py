@@ -26,6 +26,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from synth_assets.core.curation import unfit_for_corpus
@@ -59,11 +60,11 @@ PAIR_TEXT_COLUMNS = ("instruction", "response", "rejected_response")
 _FROM_CHOSEN = ("round", "teacher", "template_version", "seed_batch")
 
 
-class NoPair:
+class NoPair(StrEnum):
     """Why a prompt with candidates has no pair (counted, not rows: no pair existed to drop)."""
 
     NONE_PASSED = "none_passed"  # no candidate passed its check: nothing to choose
-    NONE_FAILED = "none_failed"  # every candidate passed its real check: nothing to reject
+    NONE_FAILED = "none_failed"  # no candidate failed the real check on its content: nothing to reject
     NO_SCORE_MARGIN = "no_score_margin"  # no scored answer at least the margin below the best
     NO_REAL_CHECK_OR_SCORE = "no_real_check_or_score"  # only voted on (self-consistency) or cut off
 
