@@ -15,6 +15,7 @@ __all__ = ["TraceStep", "explain_drop", "format_trace", "trace_row"]
 
 # Tables that hold rows by id, downstream first: where a row was kept.
 STAGE_TABLES = (
+    "preference_pairs",
     "reviewed_training_set",
     "mixed_training_set",
     "deduplicated_corpus",

@@ -30,6 +30,7 @@ from synth_assets.assets.export import training_set_export
 from synth_assets.assets.generation import backtranslated_pairs, evolved_instructions, self_instruct_tasks
 from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.partitions import SEED_BATCHES
+from synth_assets.assets.preferences import preference_assets
 from synth_assets.assets.review import review_assets
 from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
 from synth_assets.core.input_rules import LIMIT_VARIABLES, InputLimits
@@ -59,6 +60,7 @@ PIPELINE_ASSETS = [
     mixed_training_set,
     *review_assets,
     training_set_export,
+    *preference_assets,
     *card_assets,
 ]
 

@@ -34,7 +34,7 @@ from synth_assets.core.dataset_card import (
     render_card,
     stage_diversity,
 )
-from synth_assets.core.export import PROVENANCE_FIELDS
+from synth_assets.core.export import PREFERENCE_EXPORT, PROVENANCE_FIELDS
 from synth_assets.core.review import QUEUE_FILE, agreement_summary
 
 __all__ = ["card_assets", "dataset_card"]
@@ -46,7 +46,7 @@ DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "bac
                     "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 
-@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"},
+@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set", "preference_pairs_export"], kinds={"markdown"},
           automation_condition=FOLLOWS_UPSTREAM)
 def dataset_card(
     context: dg.AssetExecutionContext, config: CardSettings, source_files: SourceFiles, warehouse: Warehouse
@@ -73,7 +73,7 @@ def dataset_card(
         rows=rows, data_file=f"{export_name}.parquet", filters=filters, gates=_gate_facts(context.instance),
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        config=config.to_core(), funnel_image=FUNNEL_FILE,
+        config=config.to_core(), funnel_image=FUNNEL_FILE, **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -108,6 +108,13 @@ def _export_rows(parquet) -> pd.DataFrame:
     rows["instruction"] = [m[0]["content"] for m in rows["messages"]]
     rows["response"] = [m[-1]["content"] for m in rows["messages"]]
     return rows
+
+
+def _preference_facts(parquet) -> dict[str, Any]:
+    """The preference export, if it was built: the card describes it as its own config."""
+    if not parquet.exists():
+        return {}
+    return {"preferences": pq.read_table(parquet).to_pandas(), "preference_file": parquet.name}
 
 
 def _settings(instance: dg.DagsterInstance, stage: str, config_class: type[dg.Config]) -> tuple[dict[str, Any], frozenset]:

@@ -19,6 +19,7 @@ from synth_assets.core.dataset_card import CardConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
 from synth_assets.core.mixing import MixConfig
+from synth_assets.core.preferences import PreferenceConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
 from synth_assets.core.solutions import CandidateConfig
@@ -35,6 +36,7 @@ __all__ = [
     "GaussianRefitLabConfig",
     "MixSettings",
     "NgramLabConfig",
+    "PreferenceSettings",
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
@@ -48,6 +50,7 @@ BacktranslationSettings = derive(BacktranslationConfig, "BacktranslationSettings
 CandidateSettings = derive(CandidateConfig, "CandidateSettings")
 VerificationSettings = derive(VerificationConfig, "VerificationSettings")
 MixSettings = derive(MixConfig, "MixSettings")
+PreferenceSettings = derive(PreferenceConfig, "PreferenceSettings")
 ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
@@ -77,6 +80,7 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,
     "mixed_training_set": MixSettings,
+    "preference_pairs": PreferenceSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
     "training_set_export": ExportSettings,

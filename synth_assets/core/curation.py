@@ -101,12 +101,14 @@ def curate_corpus(
     return CurationOutcome(alive, removed, steps)
 
 
-def unfit_for_corpus(rows: Sequence[Mapping[str, Any]], max_text_chars: int) -> list[dict[str, Any]]:
-    """The rows whose instruction or response is empty (missing or only whitespace) or longer than
-    `max_text_chars`, as reject rows naming the column and its length."""
+def unfit_for_corpus(
+    rows: Sequence[Mapping[str, Any]], max_text_chars: int, columns: Sequence[str] = CORPUS_TEXT_COLUMNS
+) -> list[dict[str, Any]]:
+    """The rows whose instruction or response (or other text `columns`) is empty (missing or only
+    whitespace) or longer than `max_text_chars`, as reject rows naming the column and its length."""
     rejected = []
     for row in rows:
-        for column in CORPUS_TEXT_COLUMNS:
+        for column in columns:
             text = row.get(column)
             if not isinstance(text, str) or not text.strip():
                 rejected.append(reject_row(row, RejectReason.EMPTY_TEXT, f"{column} is empty"))

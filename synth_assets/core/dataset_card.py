@@ -64,6 +64,9 @@ STAGE_RULES: Mapping[str, str] = {
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",
     "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
+    "preference_pairs": "one chosen/rejected pair per prompt: a passing against a failing answer of a real check "
+    "(code, math), else the judge's best against one at least `min_score_margin` lower; only prompts kept by "
+    "deduplicated_corpus, no benchmark 13-gram, the mix's human fraction (on the prompt) and generation cap",
 }
 
 _SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -131,6 +134,9 @@ class CardFacts:
     target_human_fraction: float | None = None
     config: CardConfig = CardConfig()
     funnel_image: str | None = None  # file name of the funnel PNG next to the card
+    # The preference export (`core.export.to_preference_record` columns) and its Parquet file, if built.
+    preferences: pd.DataFrame | None = None
+    preference_file: str | None = None
 
 
 def card_header(facts: CardFacts) -> str:
@@ -144,6 +150,10 @@ def card_header(facts: CardFacts) -> str:
         "size_categories": [size_category(len(facts.rows))],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": facts.data_file}]}],
     }
+    if facts.preference_file:  # its own config: a DPO trainer loads it by name
+        header["tags"] += ["dpo", "preference"]
+        header["configs"].append({"config_name": "preference_pairs",
+                                  "data_files": [{"split": "train", "path": facts.preference_file}]})
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
 
 
@@ -282,6 +292,39 @@ def _counts_section(facts: CardFacts) -> list[str]:
     ]
 
 
+_PREFERENCE_INTRO = (
+    "Chosen/rejected answers to one prompt each, for DPO and other preference trainers, in TRL's conversational "
+    "preference format: `prompt` (a user turn), `chosen` and `rejected` (one assistant turn each). `operation` says "
+    "what decided the preference: `verifier` (code and math: the chosen answer passed the task's unit tests or "
+    "matched the reference answer, the rejected one failed them) or `judge` (the rest: the judge's best-scored "
+    "answer against one scored at least the margin lower, UltraFeedback-style; `chosen_score`, `rejected_score`, "
+    "`score_margin`, `judge_model`). Both sides keep their row ids (`chosen_id`, `rejected_id`: `synth trace` "
+    "follows them), verdicts and teachers. `prompt_origin` is `human` for a prompt a person wrote (a seed): the "
+    "mix's human fraction is applied to it; both answers are always the teacher's.\n"
+)
+
+
+def _preference_section(facts: CardFacts) -> list[str]:
+    pairs = facts.preferences if facts.preferences is not None else pd.DataFrame()
+    load = (f'ds = load_dataset("parquet", data_files="{facts.preference_file}", split="train")\n'
+            "# or, from the Hub: load_dataset(REPO, \"preference_pairs\", split=\"train\")")
+    sections = ["\n## Preference pairs\n", _PREFERENCE_INTRO,
+                f"```python\nfrom datasets import load_dataset\n\n{load}\n```\n"]
+    if pairs.empty:
+        return [*sections, "No pairs: no prompt had both a preferred and a worse answer that passed the filters.\n"]
+    human = int((pairs["prompt_origin"] == "human").sum())
+    sections.append(f"{len(pairs)} pairs: {human} on human-written prompts ({human / len(pairs):.1%}), "
+                    f"{len(pairs) - human} on synthetic prompts.\n")
+    kinds = pairs.groupby(["operation", "domain"]).size().rename("pairs").reset_index().values.tolist()
+    sections.append(_table(["decided by", "domain", "pairs"], kinds))
+    judged = pairs.loc[pairs["operation"] == "judge", "score_margin"].dropna()
+    if len(judged):
+        sections.append(f"\nJudge pairs: score margin median {judged.median():.3g}, smallest {judged.min():.3g}.\n")
+    rejected = _counts(pairs, "rejected_reason")
+    sections += ["\nWhy the rejected answers failed:\n", _table(["reason", "pairs", "share"], rejected)]
+    return sections
+
+
 def _review_section(review: ReviewFacts) -> list[str]:
     if review.decided:
         summary = (f"{review.queued} synthetic rows were queued for review and {review.decided} decided: "
@@ -330,6 +373,8 @@ def render_card(facts: CardFacts) -> str:
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
     if facts.review is not None:
         sections += _review_section(facts.review)
+    if facts.preference_file:
+        sections += _preference_section(facts)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]
     return "\n".join(sections)
 

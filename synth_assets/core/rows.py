@@ -84,6 +84,8 @@ class RejectReason(StrEnum):
     # mixed_training_set (`core.mixing`)
     OVER_QUOTA = "over_quota"
     ABOVE_GENERATION_CAP = "above_generation_cap"
+    # preference_pairs (`core.preferences`): a pair whose prompt's answers did not survive deduplicated_corpus
+    PROMPT_NOT_IN_CORPUS = "prompt_not_in_corpus"
     # reviewed_training_set (`core.review`)
     HUMAN_REJECTED = "human_rejected"
 

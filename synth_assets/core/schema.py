@@ -23,6 +23,7 @@ __all__ = [
     "DOMAINS",
     "MAX_TEXT_CHARS",
     "ORIGINS",
+    "PREFERENCE_COLUMNS",
     "QUARANTINE_COLUMNS",
     "REJECT_COLUMNS",
     "SAMPLE_COLUMNS",
@@ -94,6 +95,30 @@ CORPUS_COLUMNS = {
     "judge_score": "DOUBLE",
 }
 
+# A preference pair (`core.preferences`): `instruction` is the prompt, `response` the chosen answer
+# (the pair's parent); the rejected answer and both sides' verdicts, scores and makers beside them.
+PREFERENCE_COLUMNS = {
+    **SAMPLE_COLUMNS,
+    "prompt_id": "VARCHAR",  # the task (seed, evolution, Self-Instruct task) both answers answer
+    "prompt_origin": "VARCHAR",  # human when a person wrote the prompt: what the mix's human fraction counts
+    "prompt_technique": "VARCHAR",
+    "prompt_operation": "VARCHAR",
+    "chosen_id": "VARCHAR",
+    "chosen_verifier": "VARCHAR",
+    "chosen_score": "DOUBLE",  # judge score (judge pairs)
+    "chosen_verdict": "VARCHAR",
+    "rejected_id": "VARCHAR",
+    "rejected_response": "VARCHAR",
+    "rejected_teacher": "VARCHAR",
+    "rejected_verifier": "VARCHAR",
+    "rejected_reason": "VARCHAR",  # why its check failed it (test_failure, wrong_answer, low_judge_score, ...)
+    "rejected_verdict": "VARCHAR",
+    "rejected_score": "DOUBLE",
+    "score_margin": "DOUBLE",  # chosen_score - rejected_score (judge pairs)
+    "min_score_margin": "DOUBLE",  # the margin the pair was held to (judge pairs)
+    "judge_model": "VARCHAR",  # the judge that scored the two answers, where the rows record it
+}
+
 # Every row a stage did not pass on, with the stage and the reason; the content is kept.
 REJECT_COLUMNS = {
     "stage": "VARCHAR",
@@ -128,6 +153,7 @@ TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "correction_pairs": CORPUS_COLUMNS,
     "deduplicated_corpus": CORPUS_COLUMNS,
     "mixed_training_set": CORPUS_COLUMNS,
+    "preference_pairs": PREFERENCE_COLUMNS,
     "rejects": REJECT_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
 }

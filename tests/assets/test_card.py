@@ -77,6 +77,24 @@ def test_the_header_has_what_the_hub_reads():
     assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "training_set.parquet"}]}]
 
 
+def test_the_preference_pairs_are_their_own_config_and_section_only_when_exported():
+    assert "## Preference pairs" not in render_card(_facts())
+    pairs = pd.DataFrame([
+        {"operation": "verifier", "domain": "code", "prompt_origin": "human", "score_margin": None,
+         "rejected_reason": "test_failure"},
+        {"operation": "judge", "domain": "general", "prompt_origin": "synthetic", "score_margin": 5.0,
+         "rejected_reason": "low_judge_score"},
+    ])
+    card = render_card(_facts(preferences=pairs, preference_file="preference_pairs.parquet"))
+    header = _header(card)
+    assert header["configs"][1] == {"config_name": "preference_pairs",
+                                    "data_files": [{"split": "train", "path": "preference_pairs.parquet"}]}
+    assert {"dpo", "preference"} <= set(header["tags"])
+    assert "2 pairs: 1 on human-written prompts (50.0%), 1 on synthetic prompts." in card
+    assert "| verifier | code | 1 |" in card and "| judge | general | 1 |" in card
+    assert "score margin median 5" in card and "| test_failure | 1 | 50.0% |" in card
+
+
 def test_every_filter_shows_its_settings_and_what_it_removed():
     card = render_card(_facts())
     assert "`minhash.threshold` = 0.8" in card
