@@ -18,6 +18,7 @@ from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dataset_card import CardConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
+from synth_assets.core.judge_calibration import CalibrationConfig
 from synth_assets.core.mixing import MixConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
@@ -27,6 +28,7 @@ from synth_assets.core.verify.run import VerificationConfig
 __all__ = [
     "STAGE_SETTINGS",
     "BacktranslationSettings",
+    "CalibrationSettings",
     "CandidateSettings",
     "CardSettings",
     "CurationSettings",
@@ -50,6 +52,7 @@ VerificationSettings = derive(VerificationConfig, "VerificationSettings")
 MixSettings = derive(MixConfig, "MixSettings")
 ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
+CalibrationSettings = derive(CalibrationConfig, "CalibrationSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
 
@@ -79,5 +82,6 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "mixed_training_set": MixSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
+    "judge_calibration": CalibrationSettings,
     "training_set_export": ExportSettings,
 }

@@ -80,6 +80,10 @@ VERIFIED_COLUMNS = {
     "verifier": "VARCHAR",  # code_tests | math_answer | self_consistency | judge | self_curation
     "verdict_detail": "VARCHAR",
     "judge_score": "DOUBLE",
+    # What decided a judged row: the threshold, and `default`, `calibrated from N decisions` or
+    # `human review` (`core.judge_calibration`); NULL for rows a real check or a vote decided.
+    "judge_threshold": "DOUBLE",
+    "judge_threshold_source": "VARCHAR",
     "task_candidates": "INTEGER",
     "task_passed": "INTEGER",
     "task_pass_rate": "DOUBLE",
@@ -92,6 +96,8 @@ CORPUS_COLUMNS = {
     "verifier": "VARCHAR",
     "verdict_detail": "VARCHAR",
     "judge_score": "DOUBLE",
+    "judge_threshold": "DOUBLE",
+    "judge_threshold_source": "VARCHAR",
 }
 
 # Every row a stage did not pass on, with the stage and the reason; the content is kept.
