@@ -189,8 +189,11 @@ def built(tmp_path_factory):
     run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_config": {"threshold": 0.95}}}}}
     first = run_pipeline(resources, run_config)
     card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
-    # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
-    queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
+    # A reviewer rejects one queued row of the mix (the queue also holds judged rows the filter
+    # rejected); the decisions and the card are rebuilt, not the export.
+    mix = set(resources["warehouse"].read_table("mixed_training_set")["id"])
+    queue = [json.loads(line) for line in (data_dir / "review" / "review_queue.jsonl").read_text().splitlines()]
+    queued = next(line for line in queue if line["id"] in mix)
     (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
     second = run_pipeline(resources, select=["review_decisions", "reviewed_training_set", "dataset_card"])
     return {"first": first, "second": second, "card": card, "data_dir": data_dir, "warehouse": resources["warehouse"]}
@@ -210,6 +213,10 @@ def test_the_card_describes_the_export(built):
     sibling = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
+    low = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
+                              "AND reason = 'low_judge_score'")["n"].iloc[0])
+    assert f"Rows removed by each rule: the judge threshold {low} (`low_judge_score`), the top fraction 0" in card
+    assert "No review decisions on judged rows yet: every domain used the default threshold." in card
     assert "which is not a language model" in card
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
