@@ -18,7 +18,7 @@ from synth_assets.assets.review import review_assets
 from synth_assets.core.schema import CORPUS_COLUMNS
 from tests.pipeline_fixtures import REPO
 
-APPLY = "synth run --select review_decisions,reviewed_training_set,training_set_export,dataset_card"
+APPLY = "synth run --select review_decisions,reviewed_training_set,judge_calibration,training_set_export,dataset_card"
 
 
 def _mix() -> list[dict]:

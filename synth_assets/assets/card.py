@@ -27,6 +27,7 @@ from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFilterFacts,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -46,7 +47,9 @@ DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "bac
                     "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 
-@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set", "preference_pairs_export"], kinds={"markdown"},
+@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set", "preference_pairs_export",
+                                     "judge_calibration"],
+          kinds={"markdown"},
           automation_condition=FOLLOWS_UPSTREAM)
 def dataset_card(
     context: dg.AssetExecutionContext, config: CardSettings, source_files: SourceFiles, warehouse: Warehouse
@@ -72,6 +75,7 @@ def dataset_card(
     facts = CardFacts(
         rows=rows, data_file=f"{export_name}.parquet", filters=filters, gates=_gate_facts(context.instance),
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
+        judge=_judge_facts(warehouse, settings["verified_solutions"][0], settings["judge_calibration"][0]),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
         config=config.to_core(), funnel_image=FUNNEL_FILE, **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
     )
@@ -176,6 +180,29 @@ def _review_facts(
         warehouse.read_table("reviewed_training_set")["id"])
     return ReviewFacts(queued, summary.decided, summary.accepted, summary.rejected, summary.edited, summary.agreement,
                        in_export, summary.edit_credit)
+
+
+def _judge_facts(warehouse: Warehouse, verification: dict[str, Any], calibration: dict[str, Any]) -> JudgeFilterFacts:
+    """What the judge's rules removed at `verified_solutions`, what decided each judged row, and the
+    last calibration of its threshold."""
+    removed, decided_by, fits = {}, {}, []
+    if warehouse.table_exists("rejects"):
+        removed = dict(warehouse.query(
+            "SELECT reason, count(*) AS n FROM rejects WHERE stage = 'verified_solutions' GROUP BY reason"
+        ).itertuples(index=False))
+    if warehouse.table_exists("verified_solutions"):
+        judged = "SELECT judge_threshold_source AS source FROM {} WHERE judge_threshold_source IS NOT NULL{}"
+        union = judged.format("verified_solutions", "")
+        if warehouse.table_exists("rejects"):
+            union += " UNION ALL " + judged.format("rejects", " AND stage = 'verified_solutions'")
+        decided_by = dict(warehouse.query(f"SELECT source, count(*) AS n FROM ({union}) GROUP BY source")
+                          .itertuples(index=False))
+    if warehouse.table_exists("judge_calibration"):
+        fits = warehouse.read_table("judge_calibration", "ORDER BY domain").to_dict("records")
+    # A stage recorded before keep_top_fraction existed kept every row that passed.
+    return JudgeFilterFacts(verification["judge_threshold"], verification.get("keep_top_fraction", 1.0),
+                            {str(k): int(v) for k, v in removed.items()}, {str(k): int(v) for k, v in decided_by.items()},
+                            fits, calibration["confidence"])
 
 
 card_assets = [dataset_card]

@@ -18,6 +18,7 @@ from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dataset_card import CardConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
+from synth_assets.core.judge_calibration import CalibrationConfig
 from synth_assets.core.mixing import MixConfig
 from synth_assets.core.preferences import PreferenceConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
@@ -28,6 +29,7 @@ from synth_assets.core.verify.run import VerificationConfig
 __all__ = [
     "STAGE_SETTINGS",
     "BacktranslationSettings",
+    "CalibrationSettings",
     "CandidateSettings",
     "CardSettings",
     "CurationSettings",
@@ -53,6 +55,7 @@ MixSettings = derive(MixConfig, "MixSettings")
 PreferenceSettings = derive(PreferenceConfig, "PreferenceSettings")
 ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
+CalibrationSettings = derive(CalibrationConfig, "CalibrationSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
 
@@ -83,5 +86,6 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "preference_pairs": PreferenceSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
+    "judge_calibration": CalibrationSettings,
     "training_set_export": ExportSettings,
 }

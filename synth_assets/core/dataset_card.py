@@ -26,6 +26,7 @@ __all__ = [
     "CardFacts",
     "FunnelStage",
     "GateFact",
+    "JudgeFilterFacts",
     "ReviewFacts",
     "StageDiversity",
     "StageFilter",
@@ -54,8 +55,9 @@ STAGE_RULES: Mapping[str, str] = {
     "least `threshold`; segments of `min_words` to `max_words` words",
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
-    "reference or the majority; general: judge score at least `judge_threshold`; `selection.policy` best keeps "
-    "one per task",
+    "reference or the majority; general: judge score at least `judge_threshold` (or the domain's threshold "
+    "calibrated on review decisions, see below); `selection.policy` best keeps one per task; then each "
+    "(domain, category) keeps its best `keep_top_fraction`",
     "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
     "answer of the same task; in the corpus only with `include_corrections`",
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
@@ -116,6 +118,18 @@ class ReviewFacts:
 
 
 @dataclass(frozen=True)
+class JudgeFilterFacts:
+    """The judge's two rules at `verified_solutions` and the calibration of its threshold."""
+
+    judge_threshold: Any  # the default, as recorded (text when seed batches ran with different values)
+    keep_top_fraction: Any
+    removed: Mapping[str, int] = field(default_factory=dict)  # reject reason -> rows, of the judge's rules
+    decided_by: Mapping[str, int] = field(default_factory=dict)  # threshold source -> judged rows
+    calibration: Sequence[Mapping[str, Any]] = ()  # the `judge_calibration` rows, one per domain
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
 class CardConfig:
     """What the card says about the set that no stage knows: its name, licence and languages."""
 
@@ -131,6 +145,7 @@ class CardFacts:
     filters: Sequence[StageFilter]
     gates: Sequence[GateFact]  # the quality gates with the thresholds they held this set to
     review: ReviewFacts | None = None
+    judge: JudgeFilterFacts | None = None
     target_human_fraction: float | None = None
     config: CardConfig = CardConfig()
     funnel_image: str | None = None  # file name of the funnel PNG next to the card
@@ -226,6 +241,12 @@ def _limitations(facts: CardFacts) -> list[str]:
         ("Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
          "benchmarks may still overlap."),
     ]
+    calibrated = [c for c in (facts.judge.calibration if facts.judge else ()) if c["status"] == "calibrated"]
+    if calibrated:
+        items.append("The judge threshold of " + ", ".join(
+            f"{c['domain']} ({int(c['decisions'])} decisions)" for c in calibrated)
+            + " was calibrated on people's review decisions; its agreement after calibration is measured on "
+            "the decisions it was fitted on.")
     if facts.review is None or not facts.review.decided:
         items.append("No person has reviewed rows of this set yet.")
     else:
@@ -340,6 +361,49 @@ def _review_section(review: ReviewFacts) -> list[str]:
     return sections
 
 
+_JUDGE_INTRO = (
+    "Answers no test or reference answer can check are scored by a judge (1-10) and kept at or above a "
+    "threshold: the default `judge_threshold` = {threshold}, or their domain's threshold calibrated on review "
+    "decisions; a row a person reviewed keeps their decision. Of the rows that pass, each (domain, category) "
+    "of a seed batch keeps its best `keep_top_fraction` = {fraction} (1 keeps every row that passed).\n"
+)
+# The judge's rules at verified_solutions, by the reject reason each records.
+_JUDGE_RULES = {"low_judge_score": "the judge threshold", "below_top_fraction": "the top fraction",
+                "human_rejected": "a reviewer's decision"}
+
+
+def _judge_section(judge: JudgeFilterFacts) -> list[str]:
+    removed = ", ".join(f"{rule} {judge.removed.get(reason, 0)} (`{reason}`)" for reason, rule in _JUDGE_RULES.items())
+    decided = ", ".join(f"{source} {n}" for source, n in sorted(judge.decided_by.items())) or "none"
+    sections = ["\n## Judge filter and its calibration\n",
+                _JUDGE_INTRO.format(threshold=_fmt(judge.judge_threshold), fraction=_fmt(judge.keep_top_fraction)),
+                f"Rows removed by each rule: {removed}. Judged rows by what decided them: {decided}.\n"]
+    if not judge.calibration:
+        return [*sections, "No review decisions on judged rows yet: every domain used the default threshold.\n"]
+    level = f"{judge.confidence:.0%}"
+    header = ["domain", "reviewed", "accepted", "status", "threshold", f"{level} interval (bootstrap)",
+              "agreement before (default)", "agreement after", f"{level} interval (Wilson)", "precision after"]
+    rows = [[c["domain"], int(c["decisions"]), int(c["accepted"]), c["status"],
+             f"{_fmt(c['default_threshold'])} -> {_fmt(c['threshold'])}", _interval(c, "threshold", "{:g}"),
+             _share(c["agreement_default"]), _share(c["agreement"]), _interval(c, "agreement", "{:.1%}"),
+             _share(c["precision"])] for c in judge.calibration]
+    return [*sections, ("The threshold per domain that agrees best with the reviewers (accept: keep, reject: drop) "
+                        "among those whose kept rows reviewers accepted at least the minimum precision; before is "
+                        "the default threshold on the same decisions. After is measured on the decisions it was "
+                        "fitted on; a fresh sample measures it out of sample.\n"), _table(header, rows)]
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def _interval(row: Mapping[str, Any], name: str, form: str) -> str:
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if low is None or high is None or low != low or high != high:
+        return "-"
+    return f"{form.format(low)} to {form.format(high)}"
+
+
 def render_card(facts: CardFacts) -> str:
     """The whole `README.md`: YAML header, then counts, mix, techniques, teacher, filters, diversity,
     provenance, review and known limitations."""
@@ -373,6 +437,8 @@ def render_card(facts: CardFacts) -> str:
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
     if facts.review is not None:
         sections += _review_section(facts.review)
+    if facts.judge is not None:
+        sections += _judge_section(facts.judge)
     if facts.preference_file:
         sections += _preference_section(facts)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]

@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "INPUT_TECHNIQUES",
+    "PASSED_BUT_NOT_KEPT",
     "RejectReason",
     "derived_generation",
     "derived_row",
@@ -73,6 +74,7 @@ class RejectReason(StrEnum):
     UNPARSEABLE_JUDGE_SCORE = "unparseable_judge_score"
     TRUNCATED = "truncated"
     SIBLING_SELECTED = "sibling_selected"  # passed, but best-of-k kept a sibling instead
+    BELOW_TOP_FRACTION = "below_top_fraction"  # passed, but not among its (domain, category)'s best keep_top_fraction
     # deduplicated_corpus (`core.curation`): rows the corpus_schema gate would refuse, before dedup
     EMPTY_TEXT = "empty_text"  # an instruction or response that is missing or only whitespace
     TEXT_TOO_LONG = "text_too_long"  # an instruction or response over max_text_chars
@@ -86,8 +88,12 @@ class RejectReason(StrEnum):
     ABOVE_GENERATION_CAP = "above_generation_cap"
     # preference_pairs (`core.preferences`): a pair whose prompt's answers did not survive deduplicated_corpus
     PROMPT_NOT_IN_CORPUS = "prompt_not_in_corpus"
-    # reviewed_training_set (`core.review`)
+    # reviewed_training_set (`core.review`), and verified_solutions for a judged row a person rejected
     HUMAN_REJECTED = "human_rejected"
+
+
+# verified_solutions: candidates that passed their check but were not kept (a pass rate counts them).
+PASSED_BUT_NOT_KEPT = frozenset({RejectReason.SIBLING_SELECTED, RejectReason.BELOW_TOP_FRACTION})
 
 
 def row_id(kind: str, parent: str | None, *content: str | None) -> str:

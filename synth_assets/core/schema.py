@@ -81,6 +81,10 @@ VERIFIED_COLUMNS = {
     "verifier": "VARCHAR",  # code_tests | math_answer | self_consistency | judge | self_curation
     "verdict_detail": "VARCHAR",
     "judge_score": "DOUBLE",
+    # What decided a judged row: the threshold, and `default`, `calibrated from N decisions` or
+    # `human review` (`core.judge_calibration`); NULL for rows a real check or a vote decided.
+    "judge_threshold": "DOUBLE",
+    "judge_threshold_source": "VARCHAR",
     "task_candidates": "INTEGER",
     "task_passed": "INTEGER",
     "task_pass_rate": "DOUBLE",
@@ -93,6 +97,8 @@ CORPUS_COLUMNS = {
     "verifier": "VARCHAR",
     "verdict_detail": "VARCHAR",
     "judge_score": "DOUBLE",
+    "judge_threshold": "DOUBLE",
+    "judge_threshold_source": "VARCHAR",
 }
 
 # A preference pair (`core.preferences`): `instruction` is the prompt, `response` the chosen answer

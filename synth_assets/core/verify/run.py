@@ -3,8 +3,11 @@
 - code with unit tests: run in the sandbox (`run_code`), pass only on a positive signal;
 - math with a reference answer: symbolic comparison; without one: self-consistency (the answer a
   strict majority of the k samples agree on);
-- everything else: the teacher as judge, scored 1 to 10, kept at or above a threshold.
-A truncated answer (finish_reason "length") fails before any check.
+- everything else: the teacher as judge, scored 1 to 10, kept at or above a threshold: the
+  default, or its domain's threshold calibrated on review decisions (`core.judge_calibration`);
+  a row a person reviewed keeps their decision.
+A truncated answer (finish_reason "length") fails before any check. Of the rows kept, best of k per
+task, each (domain, category) then keeps its best `keep_top_fraction` (`core.verify.top_fraction`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from synth_assets.core.judge_calibration import JudgeThresholds, ThresholdDecision
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
 from synth_assets.core.rows import RejectReason, reject_fields
 from synth_assets.core.solutions import SelectionConfig, pass_at_k, select_kept
@@ -21,6 +25,7 @@ from synth_assets.core.templates import load_template
 from synth_assets.core.verify.code import extract_code
 from synth_assets.core.verify.judge import parse_score
 from synth_assets.core.verify.math import answers_match, check_answer, extract_final_answer, majority_answer
+from synth_assets.core.verify.top_fraction import keep_top_fraction
 
 __all__ = ["CodeResult", "VerificationConfig", "VerificationOutcome", "verify_candidates"]
 
@@ -42,11 +47,19 @@ RunCode = Callable[[Sequence[tuple[str, str]]], Sequence[CodeResult]]
 @dataclass(frozen=True)
 class VerificationConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    judge_threshold: float = 6.0
+    judge_threshold: float = 6.0  # the default; a domain calibrated on review decisions uses its own
+    # Of the rows kept, the share of each (domain, category) of a seed batch to keep, best first
+    # (`core.verify.top_fraction`); 1.0 keeps every row that passed.
+    keep_top_fraction: float = 1.0
+    # Apply the judge thresholds the last `judge_calibration` fitted on review decisions, and the
+    # reviewers' own decisions to the rows they reviewed; false: the default threshold for every row.
+    use_calibration: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.judge_threshold <= 10:
             raise ValueError(f"VerificationConfig.judge_threshold must be in [1, 10], got {self.judge_threshold}")
+        if not 0 < self.keep_top_fraction <= 1:
+            raise ValueError(f"VerificationConfig.keep_top_fraction must be in (0, 1], got {self.keep_top_fraction}")
 
 
 @dataclass
@@ -66,13 +79,17 @@ class _Checked:
     reason: RejectReason | None = None
     detail: str = ""
     judge_score: float | None = None
+    judge_threshold: float | None = None  # the threshold that decided a judged row (None: a person did)
+    judge_threshold_source: str | None = None  # default | calibrated from N decisions | human review
 
 
 def verify_candidates(
-    candidates: Sequence[Mapping[str, Any]], run_code: RunCode, generate: Generate, config: VerificationConfig
+    candidates: Sequence[Mapping[str, Any]], run_code: RunCode, generate: Generate, config: VerificationConfig,
+    thresholds: JudgeThresholds | None = None,
 ) -> VerificationOutcome:
     """Every candidate gets a verdict and lands in `kept` or `rejected`, with the verdict columns
-    (and the task stats, or the reject reason) added. Candidates that are dicts are extended in
+    (and the task stats, or the reject reason) added. Judged rows meet `thresholds` (the config's
+    `judge_threshold` for every row when None). Candidates that are dicts are extended in
     place and become the outcome's rows (a stage holds millions of them; a copy doubled its
     memory): pass copies to keep the originals untouched. Other mappings are copied."""
     verdicts: dict[str, _Checked] = {}
@@ -124,9 +141,12 @@ def verify_candidates(
             _vote(voters, verdicts)
 
     if judged:
-        _judge(judged, generate, config.judge_threshold, verdicts)
+        _judge(judged, generate, thresholds or JudgeThresholds(config.judge_threshold), verdicts)
 
-    return _select(by_task, verdicts, config.selection)
+    outcome = _select(by_task, verdicts, config.selection)
+    outcome.kept, below = keep_top_fraction(outcome.kept, config.keep_top_fraction)
+    outcome.rejected += below
+    return outcome
 
 
 def _verifier_for(row: Mapping[str, Any]) -> str:
@@ -152,7 +172,9 @@ def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Checked]) -> N
             )
 
 
-def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Checked]) -> None:
+def _judge(
+    rows: Sequence[Mapping[str, Any]], generate: Generate, thresholds: JudgeThresholds, verdicts: dict[str, _Checked]
+) -> None:
     template = load_template("judge_score")
     requests = [
         GenerationRequest(
@@ -167,10 +189,19 @@ def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: flo
         score = parse_score(text)
         if score is None:
             verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.UNPARSEABLE_JUDGE_SCORE, text[-200:])
-        elif score >= threshold:
-            verdicts[row["id"]] = _Checked("judge", True, None, None, f"score {score:g} >= {threshold:g}", score)
         else:
-            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.LOW_JUDGE_SCORE, f"score {score:g} < {threshold:g}", score)
+            verdicts[row["id"]] = _judged(score, thresholds.decide(row["id"], row["domain"], score))
+
+
+def _judged(score: float, decided: ThresholdDecision) -> _Checked:
+    """The verdict on a judged row from what decided it: a threshold (default or calibrated) or a person."""
+    if decided.threshold is None:
+        reason = None if decided.keep else RejectReason.HUMAN_REJECTED
+        detail = f"score {score:g}; {'accepted' if decided.keep else 'rejected'} in human review"
+    else:
+        reason = None if decided.keep else RejectReason.LOW_JUDGE_SCORE
+        detail = f"score {score:g} {'>=' if decided.keep else '<'} {decided.threshold:g} ({decided.source})"
+    return _Checked("judge", decided.keep, None, reason, detail, score, decided.threshold, decided.source)
 
 
 def _select(
@@ -211,5 +242,6 @@ def _annotate(row: Mapping[str, Any], verdict: _Checked) -> dict[str, Any]:
     # second copy of the whole stage in memory.
     out = row if isinstance(row, dict) else dict(row)
     out.update(verified=verdict.verified, verifier=verdict.verifier, verdict_detail=verdict.detail,
-               judge_score=verdict.judge_score)
+               judge_score=verdict.judge_score, judge_threshold=verdict.judge_threshold,
+               judge_threshold_source=verdict.judge_threshold_source)
     return out
