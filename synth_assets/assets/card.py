@@ -37,6 +37,7 @@ from synth_assets.core.dataset_card import (
 )
 from synth_assets.core.export import PREFERENCE_EXPORT, PROVENANCE_FIELDS
 from synth_assets.core.review import QUEUE_FILE, agreement_summary
+from synth_assets.core.schema import TABLE_COLUMNS
 
 __all__ = ["card_assets", "dataset_card"]
 
@@ -191,10 +192,13 @@ def _judge_facts(warehouse: Warehouse, verification: dict[str, Any], calibration
             "SELECT reason, count(*) AS n FROM rejects WHERE stage = 'verified_solutions' GROUP BY reason"
         ).itertuples(index=False))
     if warehouse.table_exists("verified_solutions"):
+        # A warehouse whose verified_solutions ran before thresholds were recorded per row gains the
+        # column (empty) rather than failing the card.
+        for table in ("verified_solutions", "rejects"):
+            warehouse.ensure_table(table, TABLE_COLUMNS[table])
         judged = "SELECT judge_threshold_source AS source FROM {} WHERE judge_threshold_source IS NOT NULL{}"
         union = judged.format("verified_solutions", "")
-        if warehouse.table_exists("rejects"):
-            union += " UNION ALL " + judged.format("rejects", " AND stage = 'verified_solutions'")
+        union += " UNION ALL " + judged.format("rejects", " AND stage = 'verified_solutions'")
         decided_by = dict(warehouse.query(f"SELECT source, count(*) AS n FROM ({union}) GROUP BY source")
                           .itertuples(index=False))
     if warehouse.table_exists("judge_calibration"):
