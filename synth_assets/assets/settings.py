@@ -22,6 +22,7 @@ from synth_assets.core.mixing import MixConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
 from synth_assets.core.solutions import CandidateConfig
+from synth_assets.core.tail_fill import TailFillConfig
 from synth_assets.core.verify.run import VerificationConfig
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
+    "TailFillSettings",
     "VerificationSettings",
     "ZipfTailLabConfig",
 ]
@@ -52,6 +54,7 @@ ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
+TailFillSettings = derive(TailFillConfig, "TailFillSettings")
 
 
 CurationSettings = derive(CurationConfig, "CurationSettings", extra={
@@ -76,6 +79,7 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "candidate_solutions": CandidateSettings,
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,
+    "tail_fill": TailFillSettings,
     "mixed_training_set": MixSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
