@@ -99,7 +99,7 @@ def curate_corpus(
         steps.append("decontaminate")
         matches = benchmark.match_many([f"{r['instruction']}\n{r.get('response') or ''}" for r in alive])
         survivors = []
-        for row, match in zip(alive, matches):
+        for row, match in zip(alive, matches, strict=True):
             if match is None:
                 survivors.append(row)
             else:

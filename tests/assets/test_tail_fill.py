@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import dagster as dg
 import pytest
 
 from resources.lineage import trace_row
@@ -28,7 +29,8 @@ SELECT = ["seeds", "human_reference", "documents", "evolved_instructions", "self
           "backtranslated_pairs", "candidate_solutions", "verified_solutions", "correction_pairs", "benchmark_index",
           "deduplicated_corpus", "tail_fill", "mixed_training_set"]
 RUN_CONFIG = {"ops": {"evolved_instructions": {"config": {"rounds": 0}},
-                      "self_instruct_tasks": {"config": {"steps": 0}}}}
+                      "self_instruct_tasks": {"config": {"steps": 0}},
+                      "deduplicated_corpus": {"config": {"minhash": {"threshold": 0.85}}}}}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,9 @@ def filled(tmp_path_factory):
     shutil.copy(REPO / "data" / "benchmarks" / "heldout.jsonl", data / "benchmarks" / "heldout.jsonl")
     (data / "seeds" / "planted.jsonl").write_text("".join(json.dumps(s) + "\n" for s in PLANTED), encoding="utf-8")
     resources = build_resources(data)
-    result = run_pipeline(resources, RUN_CONFIG, select=SELECT)
-    return result, resources["warehouse"]
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_pipeline(resources, RUN_CONFIG, instance, select=SELECT)
+    return result, resources["warehouse"], instance
 
 
 def _materialization(result, asset: str):
@@ -54,7 +57,7 @@ def _materialization(result, asset: str):
 
 
 def test_the_planted_thin_category_is_filled_and_joins_the_mix(filled):
-    result, warehouse = filled
+    result, warehouse, _ = filled
     assert result.success
     corpus = warehouse.read_table("deduplicated_corpus")
     before = int(((corpus["category"] == "ratios") & (corpus["origin"] == "synthetic")).sum())
@@ -74,7 +77,7 @@ def test_the_planted_thin_category_is_filled_and_joins_the_mix(filled):
 
 
 def test_the_metadata_shows_coverage_before_and_after(filled):
-    result, _ = filled
+    result, *_ = filled
     metadata = _materialization(result, "tail_fill").metadata
     assert metadata["categories_under_before"].value == 1
     assert metadata["categories_under_after"].value == 0
@@ -86,7 +89,7 @@ def test_the_metadata_shows_coverage_before_and_after(filled):
 
 
 def test_every_candidate_is_kept_or_rejected_with_a_reason_and_traces_to_its_seed(filled):
-    _, warehouse = filled
+    _, warehouse, _ = filled
     instructions = warehouse.read_table("tail_fill_instructions")
     rejects = warehouse.read_table("rejects", "WHERE stage = 'tail_fill'")
     kept = warehouse.read_table("tail_fill")
@@ -113,8 +116,8 @@ def test_a_budget_of_zero_makes_nothing(tmp_path):
 
 
 def test_dedup_follows_the_settings_the_corpus_ran_with(filled):
-    import dagster as dg
-
-    instance = dg.DagsterInstance.ephemeral()
+    *_, instance = filled
     curation, source = _corpus_curation(instance)
-    assert "recorded no settings" in source and curation.near
+    assert source == "as deduplicated_corpus last ran" and curation.minhash.threshold == 0.85
+    curation, source = _corpus_curation(dg.DagsterInstance.ephemeral())
+    assert "recorded no settings" in source and curation.minhash.threshold == 0.8
