@@ -131,6 +131,8 @@ class CardFacts:
     target_human_fraction: float | None = None
     config: CardConfig = CardConfig()
     funnel_image: str | None = None  # file name of the funnel PNG next to the card
+    # The joint coverage of the attributes prompts were conditioned on (`attributes.coverage_lines`).
+    attribute_coverage: tuple[str, ...] = ()
 
 
 def card_header(facts: CardFacts) -> str:
@@ -328,6 +330,8 @@ def render_card(facts: CardFacts) -> str:
     if total and "seed_batch" in rows:
         sections += ["\nRows per seed batch (the seed file they descend from; `(none)` for human rows and documents):\n",
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
+    if facts.attribute_coverage:
+        sections += ["\n## Attributes\n", *facts.attribute_coverage]
     if facts.review is not None:
         sections += _review_section(facts.review)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]

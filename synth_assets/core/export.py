@@ -16,7 +16,7 @@ from synth_assets.core.values import plain
 __all__ = ["PROVENANCE_FIELDS", "ExportConfig", "to_chat_record", "write_jsonl", "write_parquet"]
 
 PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
-                     "teacher", "template_version", "domain", "category", "seed_batch")
+                     "teacher", "template_version", "domain", "category", "seed_batch", "attributes")
 
 
 @dataclass(frozen=True)
