@@ -61,6 +61,9 @@ STAGE_RULES: Mapping[str, str] = {
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
     "of the normalised text, MinHash near-duplicates (Jaccard at least `minhash.threshold`), semantic "
     "duplicates (cosine at least `semantic_config.threshold`), 13-gram benchmark overlap",
+    "tail_fill": "rows for the seed categories under their target share (`tolerance`, `min_rows`, `targets`): "
+    "edge-case and rare-scenario rewrites of their seeds, verified as `verified_solutions` and deduplicated "
+    "against the corpus, for up to `rounds` rounds and `max_teacher_calls` completions; they join the corpus",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",
     "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
