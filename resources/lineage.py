@@ -19,6 +19,8 @@ STAGE_TABLES = (
     "reviewed_training_set",
     "mixed_training_set",
     "deduplicated_corpus",
+    "tail_fill",
+    "tail_fill_instructions",
     "correction_pairs",
     "verified_solutions",
     "candidate_solutions",

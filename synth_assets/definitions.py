@@ -32,6 +32,7 @@ from synth_assets.assets.ingest import documents, human_reference, seeds
 from synth_assets.assets.partitions import SEED_BATCHES
 from synth_assets.assets.preferences import preference_assets
 from synth_assets.assets.review import review_assets
+from synth_assets.assets.tails import TAIL_CHECKS, tail_fill
 from synth_assets.assets.verification import candidate_solutions, correction_pairs, verified_solutions
 from synth_assets.core.input_rules import LIMIT_VARIABLES, InputLimits
 
@@ -57,6 +58,7 @@ PIPELINE_ASSETS = [
     correction_pairs,
     benchmark_index,
     deduplicated_corpus,
+    tail_fill,
     mixed_training_set,
     *review_assets,
     training_set_export,
@@ -68,7 +70,7 @@ PIPELINE_ASSETS = [
 BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions, correction_pairs]
 
 # The graph with its quality gates: what tests and scripts materialize (`graph_run.run_graph`).
-PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS]
+PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS, *TAIL_CHECKS]
 
 # The whole synthetic-data graph for one seed batch; the collapse lab's experiments stay out of it.
 synthesize_job = dg.define_asset_job(
@@ -117,7 +119,7 @@ def input_limits_from_env() -> InputLimits:
 
 defs = dg.Definitions(
     assets=[*PIPELINE_ASSETS, *collapse_lab_assets],
-    asset_checks=ALL_CHECKS,
+    asset_checks=[*ALL_CHECKS, *TAIL_CHECKS],
     jobs=[synthesize_job],
     schedules=schedules,
     sensors=sensors,

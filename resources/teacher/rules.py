@@ -12,8 +12,10 @@ makes mistakes on purpose, at fixed rates, so every filter downstream has real w
   or with the rewriting prompt's words left in, which the elimination rules must catch;
 - judging: a documented heuristic score (see `_heuristic_score`), never a real judgment.
 
+- tail filling: the task with one edge case or rare scenario of its domain added (`_TAIL_ADDITIONS`).
+
 Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_score, self_instruct,
-backtranslate, curate.
+backtranslate, curate, tail_fill.
 """
 
 from __future__ import annotations
@@ -130,6 +132,51 @@ _RARE_TOPICS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Tail filling (`core.tail_fill`): sentences that keep the task's contract (function, inputs, answer).
+_TAIL_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "edge_case": {
+        "code": (
+            "Make sure it also works when the input is empty.",
+            "It must handle an input of exactly one element.",
+            "Inputs may contain repeated or negative values; handle them.",
+            "It must stay correct for very large inputs.",
+            "Explain in a comment how the boundary cases are handled.",
+        ),
+        "math": (
+            "Before answering, state what would happen if one of the quantities were zero.",
+            "Check that the result is not negative and say why.",
+            "Point out which step is easiest to get wrong.",
+            "Say whether rounding is needed at any step.",
+        ),
+        "general": (
+            "Address what to do when the usual advice does not apply.",
+            "Cover the case where the reader has almost no time.",
+            "Say what to do when two sources contradict each other.",
+            "Include the rare case where the obvious approach fails.",
+        ),
+    },
+    "rare_scenario": {
+        "code": (
+            "The function is used by a lighthouse keeper logging ship sightings.",
+            "It runs on a weather buoy with little memory.",
+            "A glass-blowing studio uses it to track kiln batches.",
+            "It is part of a tool that catalogues antique typewriter keys.",
+        ),
+        "math": (
+            "This comes up while a falconer plans feeding amounts.",
+            "A harbour master needs this figure for the tide log.",
+            "A bell foundry uses this to plan a casting.",
+            "An orchid grower needs it for a greenhouse schedule.",
+        ),
+        "general": (
+            "Frame it for a night-shift worker at a remote research station.",
+            "Frame it for a volunteer restoring a canal lock.",
+            "Frame it for someone living on a houseboat in winter.",
+            "Frame it for a beekeeper moving hives at night.",
+        ),
+    },
+}
+
 _SELF_INSTRUCT_FORMS = (
     "Explain {topic} to someone who has never heard of it.",
     "Write a short step-by-step guide to {topic}.",
@@ -181,6 +228,7 @@ class RulesBackend(TeacherBackend):
             "self_instruct": self._self_instruct,
             "backtranslate": self._backtranslate,
             "curate": self._curate,
+            "tail_fill": self._tail_fill,
         }
 
     @property
@@ -219,6 +267,11 @@ class RulesBackend(TeacherBackend):
             return f"{instruction.rstrip()} Now pose the same kind of task about {topic}.", "stop"
         additions = _ADDITIONS[operation].get(domain, _ADDITIONS[operation]["general"])
         return f"{instruction.rstrip()} {_pick(additions, seed, operation, instruction)}", "stop"
+
+    def _tail_fill(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        instruction, operation, domain = hints["instruction"], hints["operation"], hints.get("domain", "general")
+        additions = _TAIL_ADDITIONS[operation].get(domain, _TAIL_ADDITIONS[operation]["general"])
+        return f"{instruction.rstrip()} {_pick(additions, seed, 'tail', operation, instruction)}", "stop"
 
     def _respond(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
         fault = _draw(seed, "respond-fault", hints.get("instruction", ""))

@@ -3,6 +3,7 @@ the funnel of rows through the stages as a picture in the asset's metadata."""
 
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,6 +24,7 @@ from synth_assets.assets.stage_config import (
     recorded_settings_by_partition,
     settings_in_force,
 )
+from synth_assets.core.attributes import ATTRIBUTES_FILE, coverage_lines, joint_coverage, load_attributes
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
@@ -78,7 +80,8 @@ def dataset_card(
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
         judge=_judge_facts(warehouse, settings["verified_solutions"][0], settings["judge_calibration"][0]),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        config=config.to_core(), funnel_image=FUNNEL_FILE, **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
+        config=config.to_core(), funnel_image=FUNNEL_FILE, attribute_coverage=_attribute_coverage(source_files, rows),
+        **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -94,6 +97,14 @@ def dataset_card(
         "card": dg.MetadataValue.md(card.split("---\n", 2)[-1]),
         **record_settings(context, config),
     })
+
+
+def _attribute_coverage(source_files: SourceFiles, rows: pd.DataFrame) -> tuple[str, ...]:
+    """The card's lines on how much of the attribute space the export covers (none without a file)."""
+    space = load_attributes(Path(source_files.root) / ATTRIBUTES_FILE)
+    if space is None:
+        return ()
+    return tuple(coverage_lines(joint_coverage(rows["attributes"], space), space.source))
 
 
 def _instruction_sample(warehouse: Warehouse, table: str, size: int = 2000) -> list[str]:

@@ -34,7 +34,7 @@ SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
 BATCH_ASSET_KEYS = [dg.AssetKey(table) for table in BATCH_TABLES]  # each asset writes the table of its name
 # What unions every batch, downstream of the batch assets: rebuilt after a batch is removed.
 UNION_ASSET_KEYS = [dg.AssetKey(name) for name in (
-    "deduplicated_corpus", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
+    "deduplicated_corpus", "tail_fill", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
     "training_set_export", "preference_pairs", "preference_pairs_export", "dataset_card",
 )]
 

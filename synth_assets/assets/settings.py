@@ -24,6 +24,7 @@ from synth_assets.core.preferences import PreferenceConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
 from synth_assets.core.solutions import CandidateConfig
+from synth_assets.core.tail_fill import TailFillConfig
 from synth_assets.core.verify.run import VerificationConfig
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
+    "TailFillSettings",
     "VerificationSettings",
     "ZipfTailLabConfig",
 ]
@@ -58,6 +60,7 @@ ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
 CalibrationSettings = derive(CalibrationConfig, "CalibrationSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
+TailFillSettings = derive(TailFillConfig, "TailFillSettings")
 
 
 CurationSettings = derive(CurationConfig, "CurationSettings", extra={
@@ -82,6 +85,7 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "candidate_solutions": CandidateSettings,
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,
+    "tail_fill": TailFillSettings,
     "mixed_training_set": MixSettings,
     "preference_pairs": PreferenceSettings,
     "review_queue": ReviewQueueSettings,

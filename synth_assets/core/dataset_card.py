@@ -63,6 +63,9 @@ STAGE_RULES: Mapping[str, str] = {
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
     "of the normalised text, MinHash near-duplicates (Jaccard at least `minhash.threshold`), semantic "
     "duplicates (cosine at least `semantic_config.threshold`), 13-gram benchmark overlap",
+    "tail_fill": "rows for the seed categories under their target share (`tolerance`, `min_rows`, `targets`): "
+    "edge-case and rare-scenario rewrites of their seeds, verified as `verified_solutions` and deduplicated "
+    "against the corpus, for up to `rounds` rounds and `max_teacher_calls` completions; they join the corpus",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",
     "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
@@ -152,6 +155,8 @@ class CardFacts:
     # The preference export (`core.export.to_preference_record` columns) and its Parquet file, if built.
     preferences: pd.DataFrame | None = None
     preference_file: str | None = None
+    # The joint coverage of the attributes prompts were conditioned on (`attributes.coverage_lines`).
+    attribute_coverage: tuple[str, ...] = ()
 
 
 def card_header(facts: CardFacts) -> str:
@@ -435,6 +440,8 @@ def render_card(facts: CardFacts) -> str:
     if total and "seed_batch" in rows:
         sections += ["\nRows per seed batch (the seed file they descend from; `(none)` for human rows and documents):\n",
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
+    if facts.attribute_coverage:
+        sections += ["\n## Attributes\n", *facts.attribute_coverage]
     if facts.review is not None:
         sections += _review_section(facts.review)
     if facts.judge is not None:

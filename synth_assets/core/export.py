@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PROVENANCE_FIELDS = ("id", "parent_id", "root_id", "origin", "generation", "technique", "operation",
-                     "teacher", "template_version", "domain", "category", "seed_batch")
+                     "teacher", "template_version", "domain", "category", "seed_batch", "attributes")
 
 # The preference export's file name (`.jsonl` and `.parquet` under data/exports), and the provenance
 # each pair keeps beside its messages: both sides' ids, verdicts, scores and makers.

@@ -8,7 +8,9 @@ Provenance columns (see docs in README "Provenance"):
   generation and what is made from them is one higher (the collapse guard caps it);
 - `technique`, `operation`, `round`: how it was made (`seed`, `evol_instruct/add_constraints`, ...);
 - `teacher`, `template_version`: `backend:model` and the hash of the prompt template used;
-- `seed_batch`: the seed file (a partition of the graph) the row descends from.
+- `seed_batch`: the seed file (a partition of the graph) the row descends from;
+- `attributes`: the attribute combination (persona, audience, ...) the prompt that made the row was
+  conditioned on, as JSON (`core.attributes`); NULL when no attribute file was in use.
 
 Rows with these columns are made in `synth_assets.core.rows`.
 """
@@ -66,6 +68,8 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "source_key": "VARCHAR",
     # The seed file (its partition of the graph) a row descends from; NULL for human rows and documents.
     "seed_batch": "VARCHAR",
+    # The attribute combination its prompt was conditioned on (JSON object), inherited by its answers.
+    "attributes": "VARCHAR",
 }
 
 CANDIDATE_COLUMNS = {
@@ -158,6 +162,9 @@ TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "verified_solutions": VERIFIED_COLUMNS,
     "correction_pairs": CORPUS_COLUMNS,
     "deduplicated_corpus": CORPUS_COLUMNS,
+    # Rows made for the categories under target (`core.tail_fill`), and the rewrites they answer.
+    "tail_fill_instructions": SAMPLE_COLUMNS,
+    "tail_fill": CORPUS_COLUMNS,
     "mixed_training_set": CORPUS_COLUMNS,
     "preference_pairs": PREFERENCE_COLUMNS,
     "rejects": REJECT_COLUMNS,
