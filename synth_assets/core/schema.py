@@ -79,7 +79,9 @@ VERIFIED_COLUMNS = {
     "verified": "BOOLEAN",  # passed a real check (tests, answer match); NULL when only judged or voted
     "verifier": "VARCHAR",  # code_tests | math_answer | self_consistency | judge | self_curation
     "verdict_detail": "VARCHAR",
-    "judge_score": "DOUBLE",
+    "judge_score": "DOUBLE",  # 1-10: the mean of the judge's aspects, rescaled (`core.verify.judge`)
+    "judge_aspects": "VARCHAR",  # JSON object aspect -> score (1-5); NULL when not judged
+    "judge_model": "VARCHAR",  # backend:model of the judge that scored the row; NULL when not judged
     "task_candidates": "INTEGER",
     "task_passed": "INTEGER",
     "task_pass_rate": "DOUBLE",
@@ -91,7 +93,9 @@ CORPUS_COLUMNS = {
     "verified": "BOOLEAN",
     "verifier": "VARCHAR",
     "verdict_detail": "VARCHAR",
-    "judge_score": "DOUBLE",
+    "judge_score": "DOUBLE",  # 1-10: the mean of the judge's aspects, rescaled (`core.verify.judge`)
+    "judge_aspects": "VARCHAR",  # JSON object aspect -> score (1-5); NULL when not judged
+    "judge_model": "VARCHAR",  # backend:model of the judge that scored the row; NULL when not judged
 }
 
 # Every row a stage did not pass on, with the stage and the reason; the content is kept.
