@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 from pydantic import PrivateAttr, ValidationError
@@ -34,6 +34,9 @@ __all__ = [
     "ENV_SETTINGS",
     "ENV_VARS",
     "ROLES",
+    "ROLE_RESOURCES",
+    "AnsweringTeacher",
+    "JudgingTeacher",
     "TeacherBatch",
     "TeacherResource",
     "TeacherStats",
@@ -88,13 +91,16 @@ class TeacherResource(dg.ConfigurableResource):
 
     backend: str = "rules"
     model: str = ""  # empty: the backend's default (only `rules` has one: rule-judge-v1 for judging)
-    role: str = "generation"  # one of ROLES: what this teacher is asked to do, shown in metadata
     batch_size: int = 256  # requests per backend call; each batch is cached as soon as it returns
     use_cache: bool = True
     warehouse: Warehouse
     openai: OpenAIOptions = OpenAIOptions()
     vllm: VLLMOptions = VLLMOptions()
     transformers: TransformersOptions = TransformersOptions()
+
+    # What this teacher is asked to do (one of ROLES). A class attribute, not config: a launchpad
+    # config replaces a resource's whole config, and must not turn a judge into a generator.
+    role: ClassVar[str] = "generation"
 
     _backend: TeacherBackend | None = PrivateAttr(default=None)
 
@@ -212,8 +218,6 @@ class TeacherResource(dg.ConfigurableResource):
             raise ValueError(f"TeacherResource.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.batch_size < 1:
             raise ValueError(f"TeacherResource.batch_size must be >= 1, got {self.batch_size}")
-        if self.role not in ROLES:
-            raise ValueError(f"TeacherResource.role must be one of {list(ROLES)}, got {self.role!r}")
         # The offline default gives the judging role its own rules model, so the offline graph's
         # judge is not its generator (no self-preference), as a real deployment's should not be.
         default_rules_model = RULES_JUDGE_MODEL if self.role == "judging" else ""
@@ -234,11 +238,29 @@ def _cuda_visible() -> bool:
     return torch.cuda.is_available()
 
 
+class AnsweringTeacher(TeacherResource):
+    """The teacher that writes the candidate solutions (`candidate_solutions`)."""
+
+    role: ClassVar[str] = "answering"
+
+
+class JudgingTeacher(TeacherResource):
+    """The judge of answers no test or reference can check (`verified_solutions`). With the `rules`
+    backend and no model set it is the rules judge model, `rule-judge-v1`."""
+
+    role: ClassVar[str] = "judging"
+
+
+ROLE_RESOURCES: dict[str, type[TeacherResource]] = {
+    "generation": TeacherResource, "answering": AnsweringTeacher, "judging": JudgingTeacher,
+}
+
+
 def as_role(teacher: TeacherResource, role: str) -> TeacherResource:
     """`teacher`'s settings for another role. A `rules` teacher with no model set becomes that
     role's rules model (the judge's is `rule-judge-v1`), as with `teacher_from_env`."""
-    fields = {name: getattr(teacher, name) for name in TeacherResource.model_fields if name != "role"}
-    return TeacherResource(**fields, role=role)
+    fields = {name: getattr(teacher, name) for name in TeacherResource.model_fields}
+    return ROLE_RESOURCES[role](**fields)
 
 
 # Environment setting (after the role's prefix: TEACHER_, ANSWER_, JUDGE_) -> (config block, or ""
@@ -326,7 +348,7 @@ def teacher_from_env(
         except ValidationError as exc:
             raise ValueError(f"invalid {prefix}_* setting for the {name} backend: {_env_names(exc, variables)}") from exc
     try:
-        return TeacherResource(warehouse=warehouse, role=role, **top, **options)
+        return ROLE_RESOURCES[role](warehouse=warehouse, **top, **options)
     except ValidationError as exc:
         raise ValueError(f"invalid {prefix}_* setting: {_env_names(exc, variables)}") from exc
 

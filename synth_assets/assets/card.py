@@ -27,6 +27,7 @@ from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFact,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -73,7 +74,7 @@ def dataset_card(
         rows=rows, data_file=f"{export_name}.parquet", filters=filters, gates=_gate_facts(context.instance),
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        config=config.to_core(), funnel_image=FUNNEL_FILE,
+        config=config.to_core(), funnel_image=FUNNEL_FILE, judges=_judge_facts(context.instance),
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -154,6 +155,21 @@ def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
             name = key.name + (f" (seed batch {record.partition})" if record.partition else "")  # its latest batch
             facts.append(GateFact(name, key.asset_key.to_user_string(), result, value,
                                   {name: (t["value"], t["source"]) for name, t in thresholds.items()}))
+    return facts
+
+
+def _judge_facts(instance: dg.DagsterInstance) -> list[JudgeFact]:
+    """Each seed batch's judge and self-preference warning, from its latest verified_solutions
+    materialization (a batch judged before judges were recorded is left out)."""
+    facts = []
+    for batch in sorted(instance.get_dynamic_partitions(SEED_BATCHES.name)):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("verified_solutions"), asset_partitions=[batch]), limit=1
+        ).records
+        metadata = records[0].asset_materialization.metadata if records else {}
+        if "judge_model" in metadata:
+            warning = metadata.get("self_preference_warning")
+            facts.append(JudgeFact(batch, str(metadata["judge_model"].value), str(warning.value) if warning else ""))
     return facts
 
 
