@@ -39,7 +39,6 @@ ASPECTS = ("correctness", "relevance", "coherence", "completeness", "difficulty"
 SCALE = (1, 5)  # every aspect's lowest and highest score
 OVERALL_SCALE = (1.0, 10.0)  # the scale of `judge_score`
 JUDGE_TEMPLATE = "judge_rubric"
-_MAX_TOKENS = 512
 
 # The reply's JSON schema: a short rationale first (the judge reasons before it scores), then each
 # aspect as an integer in SCALE. Every property is required and no other is allowed, which is what
@@ -107,14 +106,14 @@ def parse_judgment(text: str) -> Judgment:
     return Judgment(aspects, rationale if isinstance(rationale, str) else json.dumps(rationale))
 
 
-def judge_request(instruction: str, response: str) -> GenerationRequest:
+def judge_request(instruction: str, response: str, max_tokens: int = 512) -> GenerationRequest:
     """The judge's request for one (instruction, response): the rubric template, greedy, with
     `JUDGE_SCHEMA` for the backends that constrain decoding. The offline `rules` teacher reads the
     hints (`kind` judge_rubric)."""
     prompt = load_template(JUDGE_TEMPLATE).render(instruction=instruction, response=response)
     return GenerationRequest(
         (Message("user", prompt),),
-        SamplingParams(temperature=0.0, max_tokens=_MAX_TOKENS, json_schema=_SCHEMA_TEXT),
+        SamplingParams(temperature=0.0, max_tokens=max_tokens, json_schema=_SCHEMA_TEXT),
         {"kind": "judge_rubric", "instruction": instruction, "response": response},
     )
 

@@ -44,11 +44,14 @@ RunCode = Callable[[Sequence[tuple[str, str]]], Sequence[CodeResult]]
 @dataclass(frozen=True)
 class VerificationConfig:
     selection: SelectionConfig = SelectionConfig()
-    judge_threshold: float = 6.0
+    judge_threshold: float = 6.0  # on judge_score's 1-10 scale: the mean of the aspects, rescaled
+    judge_max_tokens: int = 512  # room for the judge's JSON reply (a rationale and five scores)
 
     def __post_init__(self) -> None:
         if not 1 <= self.judge_threshold <= 10:
             raise ValueError(f"VerificationConfig.judge_threshold must be in [1, 10], got {self.judge_threshold}")
+        if self.judge_max_tokens < 1:
+            raise ValueError(f"VerificationConfig.judge_max_tokens must be >= 1, got {self.judge_max_tokens}")
 
 
 @dataclass
@@ -136,7 +139,7 @@ def verify_candidates(
             _vote(voters, verdicts)
 
     if judged:
-        _judge(judged, judge, config.judge_threshold, verdicts)
+        _judge(judged, judge, config, verdicts)
 
     return _select(by_task, verdicts, config.selection, judge_model)
 
@@ -164,8 +167,11 @@ def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Checked]) -> N
             )
 
 
-def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Checked]) -> None:
-    requests = [judge_request(r["instruction"], r["response"] or "") for r in rows]
+def _judge(
+    rows: Sequence[Mapping[str, Any]], generate: Generate, config: VerificationConfig, verdicts: dict[str, _Checked]
+) -> None:
+    threshold = config.judge_threshold
+    requests = [judge_request(r["instruction"], r["response"] or "", config.judge_max_tokens) for r in rows]
     replies = [answers[0].text for answers in generate(requests)]
     judgments: list[Judgment | JudgeError] = [_parsed(text) for text in replies]
     # One retry for each reply that did not validate, all in one call: the failed reply and what
