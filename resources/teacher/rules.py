@@ -341,8 +341,9 @@ def _rubric_scores(instruction: str, response: str) -> dict[str, int]:
     words = len(response.split())
     content = {w for w in _WORD.findall(instruction.lower()) if len(w) > 3}
     covered = len(content & set(_WORD.findall(response.lower()))) / max(1, len(content))
+    restated = bool(instruction.strip()) and instruction.strip() in response
     wants_code = "function" in instruction.lower() or "python" in instruction.lower()
-    correctness = 3 + (covered >= 0.3) + (("```" in response) if wants_code else words >= 20)
+    correctness = 3 + (covered >= 0.3) + (("```" in response) if wants_code else words >= 20) - 2 * restated
     return {
         "correctness": int(correctness),
         "relevance": 1 + round(min(1.0, covered * 2) * 4),

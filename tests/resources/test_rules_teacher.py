@@ -48,6 +48,15 @@ def test_harder_instructions_score_higher_difficulty():
     assert short.aspects["difficulty"] < long.aspects["difficulty"]
 
 
+def test_an_answer_that_restates_the_instruction_scores_lower_than_one_that_answers_it():
+    instruction = "Describe how river deltas form over centuries"
+    restated = parse_judgment(judge(instruction, f"Here is a short answer. {instruction} The key points are simple."))
+    answered = parse_judgment(judge(instruction, "Rivers drop sediment where they meet the sea; over centuries "
+                                                 "the deposits build a fan of land, which is how deltas form."))
+    assert restated.aspects["correctness"] < answered.aspects["correctness"]
+    assert restated.overall < answered.overall
+
+
 def test_a_few_judge_replies_are_broken_json_and_their_retry_mostly_is_not():
     responses = [f"Answer number {i} about tides and the moon." for i in range(400)]
     broken = [r for r in responses if _fails(judge("Explain tides", r))]
