@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_stats(*collect_stats(_warehouse())))
     sandbox_summary(outcome.asset_materializations_for_node("verified_solutions"))
     teachers = {name: defs.resources[name] for name in ("teacher", "answerer", "judge")}
-    print("\nTeachers: " + ", ".join(f"{t.role} {t.teacher_id}" for t in teachers.values()))
+    print("\nTeachers: " + ", ".join(f"{t.role} {t.model_id}" for t in teachers.values()))
     if any(t.backend == "rules" for t in teachers.values()):
         print("rules is the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")

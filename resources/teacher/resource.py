@@ -23,6 +23,7 @@ from resources.teacher.base import BackendError, Completion, GenerationRequest, 
 from resources.teacher.cache import ResponseCache
 from resources.teacher.factory import BACKENDS, make_backend
 from resources.teacher.openai_backend import OpenAIOptions
+from resources.teacher.rules import GENERATOR_MODEL as RULES_GENERATOR_MODEL
 from resources.teacher.rules import JUDGE_MODEL as RULES_JUDGE_MODEL
 from resources.teacher.transformers_backend import TransformersOptions
 from resources.teacher.vllm_backend import VLLMOptions
@@ -213,17 +214,26 @@ class TeacherResource(dg.ConfigurableResource):
         )
         return TeacherBatch(completions=[answers[k] for k in keys], stats=stats)
 
+    @property
+    def model_id(self) -> str:
+        """`backend:model` as rows record it (`teacher_id`), without starting the backend."""
+        return f"{self.backend}:{self._model_or_default()}"
+
+    def _model_or_default(self) -> str:
+        if self.model or self.backend != "rules":
+            return self.model
+        # The offline default gives the judging role its own rules model, so the offline graph's
+        # judge is not its generator (no self-preference), as a real deployment's should not be.
+        return RULES_JUDGE_MODEL if self.role == "judging" else RULES_GENERATOR_MODEL
+
     def _build(self) -> TeacherBackend:
         if self.backend not in BACKENDS:
             raise ValueError(f"TeacherResource.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.batch_size < 1:
             raise ValueError(f"TeacherResource.batch_size must be >= 1, got {self.batch_size}")
-        # The offline default gives the judging role its own rules model, so the offline graph's
-        # judge is not its generator (no self-preference), as a real deployment's should not be.
-        default_rules_model = RULES_JUDGE_MODEL if self.role == "judging" else ""
         return make_backend(
             self.backend,
-            self.model or (default_rules_model if self.backend == "rules" else ""),
+            self._model_or_default(),
             openai=self.openai,
             vllm=self.vllm,
             transformers=self.transformers,

@@ -67,7 +67,7 @@ def verified_solutions(
     if described["warning"]:
         context.log.warning(described["warning"])
     # The teacher resource is the generator of this run; the candidates record who answered them.
-    self_preference = self_preference_warning(judge.teacher_id, {teacher.teacher_id, *(c["teacher"] for c in candidates)})
+    self_preference = self_preference_warning(judge.teacher_id, {teacher.model_id, *(c["teacher"] for c in candidates)})
     if self_preference:
         context.log.warning(self_preference)
     recorder = RecordingTeacher(judge)

@@ -22,6 +22,7 @@ from resources.teacher.factory import make_backend
 from resources.teacher.openai_backend import OpenAIOptions
 from resources.teacher.resource import (
     ENV_VARS,
+    ROLE_RESOURCES,
     ROLES,
     JudgingTeacher,
     TeacherResource,
@@ -418,3 +419,18 @@ def test_every_role_variable_is_documented() -> None:
         assert f"`{prefix}_*`" in docs, role
         assert [var for var in role_env_vars(role) if var.endswith(("_BACKEND", "_MODEL", "_BASE_URL"))
                 and var not in docs] == [], role
+
+
+@pytest.mark.parametrize(
+    ("role", "backend", "model"),
+    [("generation", "rules", ""), ("judging", "rules", ""), ("judging", "rules", "rule-based-v1"),
+     ("answering", "openai", "served")],
+)
+def test_the_model_id_is_the_teacher_id_without_starting_the_backend(
+    warehouse: Warehouse, role: str, backend: str, model: str
+) -> None:
+    teacher = ROLE_RESOURCES[role](warehouse=warehouse, backend=backend, model=model)
+
+    model_id = teacher.model_id
+    assert teacher._backend is None  # nothing was built to name it
+    assert model_id == teacher.teacher_id
