@@ -188,6 +188,7 @@ def test_the_card_describes_the_export(built):
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
     assert "which is not a language model" in card
+    assert "| general | rules:rule-judge-v1 | no: a different model |" in card  # the offline judge is its own model
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 
