@@ -5,7 +5,8 @@ from there. The deployment is chosen here and only here, from the environment: `
 (default `data`) holds inputs, warehouse and exports (the sensors watch it through the
 `source_files` resource); `SYNTH_MAX_TEXT_CHARS` and `SYNTH_MAX_DOCUMENT_CHARS` are the longest
 text a row and a document may hold (the `source_files` resource: ingest, deduplicated_corpus and
-the corpus_schema gate read the one value); `TEACHER_*` pick the teacher (docs/teachers.md). The one exception is a
+the corpus_schema gate read the one value); `TEACHER_*` pick the generating teacher, `ANSWER_*` the
+answering one and `JUDGE_*` the judge (each role unset shares the generator's; docs/teachers.md). The one exception is a
 secret: the alert webhook's URL, which `sensors/alerts.py` reads when a run fails.
 """
 
@@ -19,7 +20,7 @@ import dagster as dg
 from resources.embedder import EmbeddingModel
 from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
-from resources.teacher.resource import TeacherResource, teacher_from_env
+from resources.teacher.resource import TeacherResource, as_role, teacher_from_env
 from resources.warehouse import Warehouse
 from sensors import schedules, sensors
 from synth_assets.assets.card import card_assets
@@ -83,16 +84,33 @@ synthesize_job = dg.define_asset_job(
 
 
 def build_resources(
-    data_dir: str | Path = "data", teacher: TeacherResource | None = None, limits: InputLimits | None = None
+    data_dir: str | Path = "data",
+    teacher: TeacherResource | None = None,
+    limits: InputLimits | None = None,
+    *,
+    answerer: TeacherResource | None = None,
+    judge: TeacherResource | None = None,
 ) -> dict[str, object]:
-    """Every resource the graph needs, with all files under `data_dir` and texts held to `limits`."""
+    """Every resource the graph needs, with all files under `data_dir` and texts held to `limits`.
+
+    One teacher per role: `teacher` generates, `answerer` answers, `judge` judges. Each not given
+    comes from the environment; a given `teacher` is also the other roles' default (as
+    `teacher_from_env` shares the generator's settings with a role that sets none of its own)."""
     limits = limits or InputLimits()
     warehouse = Warehouse(path=str(Path(data_dir) / "warehouse" / "synth.duckdb"))
+
+    def role(given: TeacherResource | None, name: str) -> TeacherResource:
+        if given is not None:
+            return given
+        return as_role(teacher, name) if teacher is not None else teacher_from_env(warehouse, role=name)
+
     return {
         "warehouse": warehouse,
         "source_files": SourceFiles(root=str(data_dir), max_text_chars=limits.max_text_chars,
                                     max_document_chars=limits.max_document_chars),
         "teacher": teacher or teacher_from_env(warehouse),
+        "answerer": role(answerer, "answering"),
+        "judge": role(judge, "judging"),
         "sandbox": CodeSandbox(),
         "embedding_model": EmbeddingModel(warehouse=warehouse),
     }

@@ -29,6 +29,7 @@ from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFact,
     JudgeFilterFacts,
     ReviewFacts,
     StageFilter,
@@ -80,8 +81,8 @@ def dataset_card(
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
         judge=_judge_facts(warehouse, settings["verified_solutions"][0], settings["judge_calibration"][0]),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        config=config.to_core(), funnel_image=FUNNEL_FILE, attribute_coverage=_attribute_coverage(source_files, rows),
-        **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
+        config=config.to_core(), funnel_image=FUNNEL_FILE, judges=_judge_models(context.instance),
+        attribute_coverage=_attribute_coverage(source_files, rows), **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -177,6 +178,21 @@ def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
             name = key.name + (f" (seed batch {record.partition})" if record.partition else "")  # its latest batch
             facts.append(GateFact(name, key.asset_key.to_user_string(), result, value,
                                   {name: (t["value"], t["source"]) for name, t in thresholds.items()}))
+    return facts
+
+
+def _judge_models(instance: dg.DagsterInstance) -> list[JudgeFact]:
+    """Each seed batch's judge and self-preference warning, from its latest verified_solutions
+    materialization (a batch judged before judges were recorded is left out)."""
+    facts = []
+    for batch in sorted(instance.get_dynamic_partitions(SEED_BATCHES.name)):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("verified_solutions"), asset_partitions=[batch]), limit=1
+        ).records
+        metadata = records[0].asset_materialization.metadata if records else {}
+        if "judge_model" in metadata:
+            warning = metadata.get("self_preference_warning")
+            facts.append(JudgeFact(batch, str(metadata["judge_model"].value), str(warning.value) if warning else ""))
     return facts
 
 

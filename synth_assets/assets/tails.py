@@ -28,7 +28,7 @@ from synth_assets.assets.stage_config import record_settings, recorded_settings
 from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dedup import BenchmarkIndex
 from synth_assets.core.schema import TABLE_COLUMNS
-from synth_assets.core.tail_fill import coverage_table, fill_tails
+from synth_assets.core.tail_fill import TailTeachers, coverage_table, fill_tails
 from synth_assets.core.validation import validate_rows
 
 __all__ = ["TAIL_CHECKS", "tail_fill", "tail_fill_schema"]
@@ -40,7 +40,8 @@ INSTRUCTIONS = "tail_fill_instructions"
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus", "seeds", "benchmark_index"],
           kinds={"duckdb"}, automation_condition=FOLLOWS_UPSTREAM)
 def tail_fill(
-    context: dg.AssetExecutionContext, config: TailFillSettings, teacher: TeacherResource, sandbox: CodeSandbox,
+    context: dg.AssetExecutionContext, config: TailFillSettings, teacher: TeacherResource, answerer: TeacherResource,
+    judge: TeacherResource, sandbox: CodeSandbox,
     embedding_model: EmbeddingModel, source_files: SourceFiles, warehouse: Warehouse,
 ) -> dg.MaterializeResult:
     """Rows for the seed categories whose share of the corpus's synthetic rows is under target (the
@@ -54,10 +55,11 @@ def tail_fill(
     embed = embedding_model.encode if curation.semantic and embedding_model.available else None
     if curation.semantic and embed is None:
         context.log.warning(f"semantic dedup skipped: {embedding_model.unavailable_reason}")
-    recorder = RecordingTeacher(teacher)
+    recorders = [RecordingTeacher(role) for role in (teacher, answerer, judge)]
+    teachers = TailTeachers(*recorders, *(r.teacher_id for r in recorders))
     seeds = warehouse.read_table("seeds").to_dict("records") if warehouse.table_exists("seeds") else []
-    outcome = fill_tails(warehouse.read_table("deduplicated_corpus").to_dict("records"), seeds, recorder,
-                         sandbox.run_many, recorder.teacher_id, config.to_core(), curation=curation,
+    outcome = fill_tails(warehouse.read_table("deduplicated_corpus").to_dict("records"), seeds, teachers,
+                         sandbox.run_many, config.to_core(), curation=curation,
                          max_text_chars=source_files.max_text_chars, benchmark=benchmark, embed=embed)
     warehouse.write_table(INSTRUCTIONS, frame(outcome.instructions, TABLE_COLUMNS[INSTRUCTIONS]), TABLE_COLUMNS[INSTRUCTIONS])
     out, rejects = write_stage(warehouse, "tail_fill", outcome.rows, outcome.rejected)
@@ -79,7 +81,10 @@ def tail_fill(
             + "\n".join(f"| {v} | {r} | {n} |" for (v, r), n in sorted(outcome.verdicts.items()))),
         rejected_samples=dg.MetadataValue.md(reject_samples(rejects)),
         **{f"accepted/{op}": int(n) for op, n in sorted(by_operation.items())},
-        **recorder.metadata(), **record_settings(context, config),
+        **recorders[0].metadata(),  # the generator's; the answerer's and the judge's under their role
+        **{f"{role}/{key}": value for role, recorder in zip(("answerer", "judge"), recorders[1:], strict=True)
+           for key, value in recorder.metadata().items()},
+        **record_settings(context, config),
     ))
 
 

@@ -23,6 +23,7 @@ from synth_assets.core.judge_calibration import JudgeThresholds
 from synth_assets.core.review import Decision
 from synth_assets.core.rows import PASSED_BUT_NOT_KEPT, RejectReason
 from synth_assets.core.solutions import candidate_rows, solve_requests
+from synth_assets.core.verify.judge import self_preference_warning
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 VERIFICATION = "verification"
@@ -33,12 +34,13 @@ INSTRUCTION_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks")
 @dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"},
           partitions_def=SEED_BATCHES, automation_condition=FOLLOWS_UPSTREAM)
 def candidate_solutions(
-    context: dg.AssetExecutionContext, config: CandidateSettings, teacher: TeacherResource, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: CandidateSettings, answerer: TeacherResource, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    """k samples per instruction at a sampling temperature; every sample is kept for verification."""
+    """k samples per instruction at a sampling temperature, written by the answering teacher;
+    every sample is kept for verification."""
     batch = context.partition_key
     instructions = pd.concat([read_batch(warehouse, t, batch) for t in INSTRUCTION_TABLES], ignore_index=True).to_dict("records")
-    recorder = RecordingTeacher(teacher)
+    recorder = RecordingTeacher(answerer)
     completions = recorder(solve_requests(instructions, config.to_core()))
     out, rejects = write_stage(warehouse, "candidate_solutions", candidate_rows(instructions, completions, recorder.teacher_id),
                                batch=batch)
@@ -54,21 +56,27 @@ def candidate_solutions(
 def verified_solutions(
     context: dg.AssetExecutionContext,
     config: VerificationSettings,
+    judge: TeacherResource,
     teacher: TeacherResource,
     sandbox: CodeSandbox,
     warehouse: Warehouse,
 ) -> dg.MaterializeResult:
     """Candidates that pass their check: unit tests in the sandbox (code), the reference answer or
-    the majority answer (math), the judge (the rest). Failures are kept in `rejects` by class."""
+    the majority answer (math), the judge's rubric (the rest). Failures are kept in `rejects` by
+    class. Warns (log and metadata) when the judge is the generating or answering model."""
     candidates = read_batch(warehouse, "candidate_solutions", context.partition_key).to_dict("records")
     described = sandbox.describe()
     context.log.info(f"code sandbox: isolation {described['isolation']}, {described['workers']} workers")
     if described["warning"]:
         context.log.warning(described["warning"])
-    recorder = RecordingTeacher(teacher)
+    # The teacher resource is the generator of this run; the candidates record who answered them.
+    self_preference = self_preference_warning(judge.teacher_id, {teacher.model_id, *(c["teacher"] for c in candidates)})
+    if self_preference:
+        context.log.warning(self_preference)
+    recorder = RecordingTeacher(judge)
     settings = config.to_core()
     thresholds = _judge_thresholds(warehouse, settings)
-    outcome = verify_candidates(candidates, sandbox.run_many, recorder, settings, thresholds)
+    outcome = verify_candidates(candidates, sandbox.run_many, recorder, settings, thresholds, judge_model=judge.teacher_id)
     out, rejects = write_stage(warehouse, "verified_solutions", outcome.kept, outcome.rejected, batch=context.partition_key)
     return dg.MaterializeResult(
         metadata=stage_metadata(
@@ -84,6 +92,9 @@ def verified_solutions(
             sandbox_isolation=described["isolation"],
             sandbox_warning=described["warning"] or "",
             sandbox=dg.MetadataValue.json(described),
+            judge_model=judge.teacher_id,
+            self_preference=bool(self_preference),
+            self_preference_warning=self_preference,
             **recorder.metadata(), **record_settings(context, config),
         )
     )

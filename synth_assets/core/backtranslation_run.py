@@ -73,7 +73,8 @@ def run_backtranslation(
             operation=str(PairOrigin.backtranslated), round=1, teacher=teacher, template_version=version,
             instruction=instruction, response=segment,
             # The curation score, on the judge's 1-10 scale so the dedup survivor policy can compare.
-            verifier="self_curation", judge_score=None if score is None else 2.0 * score,
+            # Self-curation (Humpback): the generating teacher rates its own pair, so it is the judge.
+            verifier="self_curation", judge_score=None if score is None else 2.0 * score, judge_model=teacher,
             verdict_detail=f"{verdict.detail}; tag: {ORIGIN_TAGS[PairOrigin.backtranslated]}",
         )
         if not verdict.keep:

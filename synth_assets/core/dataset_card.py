@@ -26,6 +26,7 @@ __all__ = [
     "CardFacts",
     "FunnelStage",
     "GateFact",
+    "JudgeFact",
     "JudgeFilterFacts",
     "ReviewFacts",
     "StageDiversity",
@@ -55,9 +56,10 @@ STAGE_RULES: Mapping[str, str] = {
     "least `threshold`; segments of `min_words` to `max_words` words",
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
-    "reference or the majority; general: judge score at least `judge_threshold` (or the domain's threshold "
-    "calibrated on review decisions, see below); `selection.policy` best keeps one per task; then each "
-    "(domain, category) keeps its best `keep_top_fraction`",
+    "reference or the majority; general: the rubric judge's score (the mean of five 1-5 aspects, on 1-10) at least "
+    "`judge_threshold` (or the domain's threshold calibrated on review decisions, see below), a reply that is not "
+    "valid JSON after one retry dropped as `judge_unparseable`; `selection.policy` best keeps one per task; then "
+    "each (domain, category) keeps its best `keep_top_fraction`",
     "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
     "answer of the same task; in the corpus only with `include_corrections`",
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
@@ -133,6 +135,15 @@ class JudgeFilterFacts:
 
 
 @dataclass(frozen=True)
+class JudgeFact:
+    """Who judged one seed batch's general-domain answers, as verified_solutions last recorded it."""
+
+    seed_batch: str
+    judge_model: str  # backend:model
+    self_preference_warning: str = ""  # non-empty when the judge also wrote what it judged
+
+
+@dataclass(frozen=True)
 class CardConfig:
     """What the card says about the set that no stage knows: its name, licence and languages."""
 
@@ -157,6 +168,7 @@ class CardFacts:
     preference_file: str | None = None
     # The joint coverage of the attributes prompts were conditioned on (`attributes.coverage_lines`).
     attribute_coverage: tuple[str, ...] = ()
+    judges: Sequence[JudgeFact] = ()
 
 
 def card_header(facts: CardFacts) -> str:
@@ -237,10 +249,19 @@ def _limitations(facts: CardFacts) -> list[str]:
                      "stand-in: it answers from fixed text rules and the seeds' reference solutions and makes "
                      "mistakes on purpose so that the filters have work to do. Rows it wrote show the pipeline "
                      "working, not model-quality data; rebuild with a real teacher before training on them.")
+    self_judged = sorted({j.seed_batch for j in facts.judges if j.self_preference_warning})
+    if self_judged:
+        judging = (f"**General-domain answers of seed batches {', '.join(self_judged)} were judged by the model that "
+                   "wrote them**, which favours its own output (self-preference); judge with a different model.")
+    elif facts.judges:
+        judging = (f"General-domain answers were judged by a separate judge "
+                   f"({', '.join(sorted({j.judge_model for j in facts.judges}))}), a model with its own biases.")
+    else:
+        judging = "General-domain answers are judged by a model, with its own biases."
     items += [
         "Only English text was written or checked.",
-        ("General-domain answers are judged by the teacher model itself, which favours its own style; code and "
-         "math answers are checked by tests and answer matching, which catch wrong answers but not poor explanations."),
+        (f"{judging} Code and math answers are checked by tests and answer matching, which catch wrong answers "
+         "but not poor explanations."),
         ("The dedup and gate thresholds are project heuristics (sources in the gates table), not values "
          "calibrated on this data."),
         ("Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
@@ -351,6 +372,21 @@ def _preference_section(facts: CardFacts) -> list[str]:
     return sections
 
 
+def _judge_model_section(judges: Sequence[JudgeFact]) -> list[str]:
+    rows = [[j.seed_batch, j.judge_model, j.self_preference_warning or "no: a different model"] for j in judges]
+    sections = [
+        "\n## Judge\n",
+        ("Answers no test or reference can check are scored by a judge on five aspects (correctness, relevance, "
+         "coherence, completeness, difficulty; 1-5 each, `judge_aspects`); `judge_score` is their mean on a 1-10 "
+         "scale and `judge_model` the judge that gave it.\n"),
+        _table(["seed batch", "judge", "judged its own output (self-preference)"], rows),
+    ]
+    if any(j.self_preference_warning for j in judges):
+        sections.append("\n**Warning: the judge also wrote what it judged in some seed batches.** A model judging "
+                        "its own output favours it; configure a separate judge (`JUDGE_BACKEND`, `JUDGE_MODEL`).\n")
+    return sections
+
+
 def _review_section(review: ReviewFacts) -> list[str]:
     if review.decided:
         summary = (f"{review.queued} synthetic rows were queued for review and {review.decided} decided: "
@@ -442,6 +478,8 @@ def render_card(facts: CardFacts) -> str:
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
     if facts.attribute_coverage:
         sections += ["\n## Attributes\n", *facts.attribute_coverage]
+    if facts.judges:
+        sections += _judge_model_section(facts.judges)
     if facts.review is not None:
         sections += _review_section(facts.review)
     if facts.judge is not None:

@@ -39,7 +39,8 @@ class RejectReason(StrEnum):
     """Why a stage did not pass a row on: every reason any stage records in `rejects`, named for the
     failure. The stage that uses each is in the comment above its group."""
 
-    # evolved_instructions: the Evol-Instruct paper's elimination rules (`core.elimination`)
+    # evolved_instructions: the Evol-Instruct paper's elimination rules (`core.elimination`);
+    # verified_solutions: the rubric judge's reply did not validate, even after one retry
     NO_INFORMATION_GAIN = "no_information_gain"
     JUDGE_UNPARSEABLE = "judge_unparseable"
     SORRY_SHORT_RESPONSE = "sorry_short_response"
@@ -71,7 +72,6 @@ class RejectReason(StrEnum):
     DISAGREES_WITH_MAJORITY = "disagrees_with_majority"
     # verified_solutions, judge and any domain
     LOW_JUDGE_SCORE = "low_judge_score"
-    UNPARSEABLE_JUDGE_SCORE = "unparseable_judge_score"
     TRUNCATED = "truncated"
     SIBLING_SELECTED = "sibling_selected"  # passed, but best-of-k kept a sibling instead
     BELOW_TOP_FRACTION = "below_top_fraction"  # passed, but not among its (domain, category)'s best keep_top_fraction

@@ -84,7 +84,9 @@ VERIFIED_COLUMNS = {
     "verified": "BOOLEAN",  # passed a real check (tests, answer match); NULL when only judged or voted
     "verifier": "VARCHAR",  # code_tests | math_answer | self_consistency | judge | self_curation
     "verdict_detail": "VARCHAR",
-    "judge_score": "DOUBLE",
+    "judge_score": "DOUBLE",  # 1-10: the mean of the judge's aspects, rescaled (`core.verify.judge`)
+    "judge_aspects": "VARCHAR",  # JSON object aspect -> score (1-5); NULL when not judged
+    "judge_model": "VARCHAR",  # backend:model of the judge that scored the row; NULL when not judged
     # What decided a judged row: the threshold, and `default`, `calibrated from N decisions` or
     # `human review` (`core.judge_calibration`); NULL for rows a real check or a vote decided.
     "judge_threshold": "DOUBLE",
@@ -100,7 +102,9 @@ CORPUS_COLUMNS = {
     "verified": "BOOLEAN",
     "verifier": "VARCHAR",
     "verdict_detail": "VARCHAR",
-    "judge_score": "DOUBLE",
+    "judge_score": "DOUBLE",  # 1-10: the mean of the judge's aspects, rescaled (`core.verify.judge`)
+    "judge_aspects": "VARCHAR",  # JSON object aspect -> score (1-5); NULL when not judged
+    "judge_model": "VARCHAR",  # backend:model of the judge that scored the row; NULL when not judged
     "judge_threshold": "DOUBLE",
     "judge_threshold_source": "VARCHAR",
 }

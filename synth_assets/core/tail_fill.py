@@ -17,9 +17,11 @@ target, and generate more rows for the categories under it, until they reach it 
   the corpus's row limit (`curation.unfit_for_corpus`) and deduplicated and decontaminated against
   the corpus and the rows filled before it (`curation.curate_corpus` with `existing`). Coverage is
   measured again, and the next round fills what is still missing.
-- Budget: at most `max_teacher_calls` completions over all rounds. A round plans only the
-  instructions whose worst case (one rewrite, k answers, and k judge calls where a judge verifies)
-  fits in what is left, so the budget is never overrun.
+- Teachers: the graph's three roles (`TailTeachers`): the generator rewrites, the answerer answers,
+  the judge verifies, as in the stages the rows would otherwise come from.
+- Budget: at most `max_teacher_calls` completions over all rounds and roles. A round plans only the
+  instructions whose worst case (one rewrite, k answers, and where a judge verifies k judge calls
+  and a retry of each) fits in what is left, so the budget is never overrun.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "CategoryCoverage",
     "TailFillConfig",
     "TailFillOutcome",
+    "TailTeachers",
     "TeacherBudget",
     "choose_tail_operation",
     "coverage_table",
@@ -183,10 +186,10 @@ class BudgetExceeded(RuntimeError):
 
 
 class TeacherBudget:
-    """A `Generate` that counts the completions asked for and refuses a call that would exceed the budget."""
+    """One budget of completions shared by several teachers: `limit(generate)` is a `Generate` that
+    counts what it asks for and refuses a call that would exceed what is left."""
 
-    def __init__(self, generate: Generate, max_calls: int):
-        self._generate = generate
+    def __init__(self, max_calls: int):
         self.max_calls = max_calls
         self.used = 0
 
@@ -194,12 +197,26 @@ class TeacherBudget:
     def remaining(self) -> int:
         return self.max_calls - self.used
 
-    def __call__(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        cost = sum(request.sampling.n for request in requests)
-        if cost > self.remaining:
-            raise BudgetExceeded(f"{cost} completions asked with {self.remaining} of {self.max_calls} left")
-        self.used += cost
-        return self._generate(requests)
+    def limit(self, generate: Generate) -> Generate:
+        def limited(requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+            cost = sum(request.sampling.n for request in requests)
+            if cost > self.remaining:
+                raise BudgetExceeded(f"{cost} completions asked with {self.remaining} of {self.max_calls} left")
+            self.used += cost
+            return generate(requests)
+        return limited
+
+
+@dataclass(frozen=True)
+class TailTeachers:
+    """The teacher of each role, and the `backend:model` its rows record."""
+
+    generate: Generate  # writes the rewrites
+    answer: Generate  # answers them
+    judge: Generate  # verifies the answers no test or reference checks
+    generator_id: str
+    answerer_id: str
+    judge_id: str
 
 
 @dataclass
@@ -226,10 +243,11 @@ def _key(row: Mapping[str, Any]) -> Key:
 
 
 def _worst_cost(seed: Mapping[str, Any], k: int) -> int:
-    """Completions one instruction can cost: the rewrite, k answers, and k judge calls where a judge
-    verifies (code without tests, general; math is checked against its answer or by vote)."""
+    """Completions one instruction can cost: the rewrite, k answers, and where a judge verifies (code
+    without tests, general; math is checked against its answer or by vote) k judge calls and a
+    retry of each (`verify.run`: a reply that does not validate is asked once more)."""
     judged = not ((seed["domain"] == "code" and seed.get("tests")) or seed["domain"] == "math")
-    return 1 + k + (k if judged else 0)
+    return 1 + k + (2 * k if judged else 0)
 
 
 def _plan(
@@ -314,9 +332,8 @@ def _exact_duplicates(rows: Sequence[Mapping[str, Any]], existing: Sequence[Mapp
 def fill_tails(
     corpus: Sequence[Mapping[str, Any]],
     seeds: Sequence[Mapping[str, Any]],
-    generate: Generate,
+    teachers: TailTeachers,
     run_code: RunCode,
-    teacher: str,
     config: TailFillConfig,
     *,
     curation: CurationConfig,
@@ -333,7 +350,8 @@ def fill_tails(
     seeds_by_key: dict[Key, list[Mapping[str, Any]]] = defaultdict(list)
     for seed in sorted(seeds, key=lambda s: s["id"]):
         seeds_by_key[_key(seed)].append(seed)
-    budget = TeacherBudget(generate, config.max_teacher_calls)
+    budget = TeacherBudget(config.max_teacher_calls)
+    generate, answer, judge = (budget.limit(g) for g in (teachers.generate, teachers.answer, teachers.judge))
     existing: list[Mapping[str, Any]] = list(corpus)
 
     def measure() -> list[CategoryCoverage]:
@@ -347,11 +365,12 @@ def fill_tails(
         if not planned:
             break
         outcome.rounds_run = round_
-        instructions, rejected = _rewrite(planned, round_, budget, teacher, config)
+        instructions, rejected = _rewrite(planned, round_, generate, teachers.generator_id, config)
         outcome.instructions += instructions
         outcome.rejected += rejected
-        candidates = candidate_rows(instructions, budget(solve_requests(instructions, config.candidates)), teacher)
-        verified = verify_candidates(candidates, run_code, budget, config.verification)
+        candidates = candidate_rows(instructions, answer(solve_requests(instructions, config.candidates)),
+                                    teachers.answerer_id)
+        verified = verify_candidates(candidates, run_code, judge, config.verification, judge_model=teachers.judge_id)
         outcome.verdicts.update(verified.verdicts)
         unfit = unfit_for_corpus(verified.kept, max_text_chars)
         unfit_ids = {row["id"] for row in unfit}

@@ -236,6 +236,7 @@ def test_the_card_describes_the_export(built):
     assert f"Rows removed by each rule: the judge threshold {low} (`low_judge_score`), the top fraction 0" in card
     assert "No review decisions on judged rows yet: every domain used the default threshold." in card
     assert "which is not a language model" in card
+    assert "| general | rules:rule-judge-v1 | no: a different model |" in card  # the offline judge is its own model
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 

@@ -9,6 +9,7 @@ from synth_assets.core.rows import root_row
 from synth_assets.core.tail_fill import (
     BudgetExceeded,
     TailFillConfig,
+    TailTeachers,
     TeacherBudget,
     choose_tail_operation,
     fill_tails,
@@ -66,11 +67,11 @@ def test_a_category_is_under_target_below_tolerance_or_the_minimum_and_needs_its
 
 def test_the_budget_refuses_a_call_that_would_exceed_it():
     teacher = ScriptedTeacher(tail_fill=lambda hints, i: "x")
-    budget = TeacherBudget(teacher, 1)
+    budget = TeacherBudget(1)
     from synth_assets.core.requests import GenerationRequest, Message, SamplingParams
     request = GenerationRequest((Message("user", "hi"),), SamplingParams(n=2), {"kind": "tail_fill"})
     with pytest.raises(BudgetExceeded, match="2 completions asked with 1 of 1 left"):
-        budget([request])
+        budget.limit(teacher)([request])
     assert not teacher.calls
 
 
@@ -90,8 +91,8 @@ def _answers(rewrite):
 
 def _fill(teacher, config, corpus=None):
     corpus = corpus if corpus is not None else [_corpus_row(s, n) for s in SEEDS[:6] for n in range(2)]
-    return fill_tails(corpus, SEEDS, teacher, NO_SANDBOX, "scripted", config, curation=CurationConfig(),
-                      max_text_chars=20_000)
+    teachers = TailTeachers(teacher, teacher, teacher, "scripted", "scripted", "scripted")
+    return fill_tails(corpus, SEEDS, teachers, NO_SANDBOX, config, curation=CurationConfig(), max_text_chars=20_000)
 
 
 def test_a_thin_category_is_filled_from_its_own_seeds_and_measured_again():

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from synth_assets.core.judge_calibration import CALIBRATED, JudgeThresholds
+from synth_assets.core.verify.judge import ASPECTS
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 from synth_assets.core.verify.top_fraction import aspect_mean, keep_top_fraction
 from tests.core.teachers import ScriptedTeacher
@@ -63,34 +64,41 @@ def test_a_fraction_of_one_keeps_everything_and_a_bad_one_is_refused():
 
 
 def _candidates() -> list[dict]:
-    """Ten general tasks (one sample each) whose judge score is the number in the response."""
+    """Ten general tasks (one sample each); the judge scores task i at 1 + 0.9 (i - 1) (`_judge`)."""
     return [{"id": f"c{i}", "parent_id": f"t{i}", "domain": "general", "category": "writing",
              "instruction": f"task {i}", "response": f"answer worth {i}", "finish_reason": "stop", "sample_index": 0}
             for i in range(1, 11)]
 
 
 def _judge() -> ScriptedTeacher:
-    return ScriptedTeacher(judge_score=lambda hints, _: f"Score: {hints['response'].split()[-1]}")
+    """A rubric judge whose five aspects sum to 5 + 2 (i - 1) for "answer worth i": an overall of
+    1 + 0.9 (i - 1) on the 1-10 scale (1, 1.9, ..., 6.4, 7.3, 8.2, 9.1)."""
+    def reply(hints, _):
+        total = 5 + 2 * (int(hints["response"].split()[-1]) - 1)
+        base, extra = divmod(total, len(ASPECTS))
+        return json.dumps({"rationale": "scripted", **{a: base + (k < extra) for k, a in enumerate(ASPECTS)}})
+    return ScriptedTeacher(judge_rubric=reply)
 
 
 def test_verification_records_the_threshold_and_its_source_for_each_judged_row():
-    fits = [{"domain": "general", "status": CALIBRATED, "threshold": 8.0, "decisions": 30}]
+    fits = [{"domain": "general", "status": CALIBRATED, "threshold": 7.0, "decisions": 30}]
     thresholds = JudgeThresholds.from_calibration(6.0, fits, reviewed={"c3": True, "c9": False})
-    outcome = verify_candidates(_candidates(), lambda jobs: [], _judge(), VerificationConfig(), thresholds)
+    outcome = verify_candidates(_candidates(), lambda jobs: [], _judge(), VerificationConfig(), thresholds,
+                                judge_model="scripted:judge")
     kept = {r["id"]: r for r in outcome.kept}
     rejected = {r["id"]: r for r in outcome.rejected}
     assert sorted(kept) == ["c10", "c3", "c8"]
-    assert (kept["c8"]["judge_threshold"], kept["c8"]["judge_threshold_source"]) == (8.0, "calibrated from 30 decisions")
+    assert (kept["c8"]["judge_threshold"], kept["c8"]["judge_threshold_source"]) == (7.0, "calibrated from 30 decisions")
     assert (kept["c3"]["judge_threshold"], kept["c3"]["judge_threshold_source"]) == (None, "human review")
-    assert (rejected["c7"]["reason"], rejected["c7"]["verdict_detail"]) == (
-        "low_judge_score", "score 7 < 8 (calibrated from 30 decisions)")
-    assert (rejected["c9"]["reason"], rejected["c9"]["score"]) == ("human_rejected", 9.0)
+    assert rejected["c7"]["reason"] == "low_judge_score"
+    assert rejected["c7"]["verdict_detail"].startswith("score 6.4 < 7 (calibrated from 30 decisions) {")
+    assert (rejected["c9"]["reason"], rejected["c9"]["score"]) == ("human_rejected", pytest.approx(8.2))
 
 
 def test_without_calibration_the_default_decides_and_the_top_fraction_trims_what_passed():
-    config = VerificationConfig(judge_threshold=6.0, keep_top_fraction=0.5)
-    outcome = verify_candidates(_candidates(), lambda jobs: [], _judge(), config)
-    # 6..10 pass the default threshold; the best ceil(0.5 x 5) = 3 of them stay.
+    config = VerificationConfig(judge_threshold=5.5, keep_top_fraction=0.5)
+    outcome = verify_candidates(_candidates(), lambda jobs: [], _judge(), config, judge_model="scripted:judge")
+    # 6..10 (5.5 to 9.1) pass the default threshold; the best ceil(0.5 x 5) = 3 of them stay.
     assert sorted(r["id"] for r in outcome.kept) == ["c10", "c8", "c9"]
     assert {r["judge_threshold_source"] for r in outcome.kept} == {"default"}
     reasons = {r["id"]: r["reason"] for r in outcome.rejected}
