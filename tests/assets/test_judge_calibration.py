@@ -1,19 +1,20 @@
 """The filter calibrated by people, through real Dagster runs on a real warehouse: the rules
 teacher judges a batch of answers, the review queue samples the judged rows across the score
-range, a planted reviewer accepts exactly the rows scoring at least 8, `judge_calibration`
-recovers 8, and the next `verified_solutions` run applies it to the rows nobody reviewed,
+range, a planted reviewer accepts exactly the rows scoring at least a threshold near 8 (a score
+the rubric judge gives), `judge_calibration` recovers it, and the next `verified_solutions` run applies it to the rows nobody reviewed,
 recording per row which threshold decided it."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import dagster as dg
 import pytest
 
 from resources.sandbox.resource import CodeSandbox
 from resources.source_files import SourceFiles
-from resources.teacher.resource import TeacherResource
+from resources.teacher.resource import JudgingTeacher, TeacherResource
 from resources.warehouse import Warehouse
 from synth_assets.assets.common import frame
 from synth_assets.assets.partitions import SEED_BATCHES
@@ -22,7 +23,9 @@ from synth_assets.assets.verification import verified_solutions
 from synth_assets.core.schema import CANDIDATE_COLUMNS, CORPUS_COLUMNS
 
 BATCH = "general"
-REVIEWER_THRESHOLD = 8.0  # the planted reviewer accepts a row exactly when the judge scored it this or higher
+# The planted reviewer accepts a row exactly when the judge scored it at least the lowest queued
+# score from this value up (the rubric judge's scores are means of five aspects, rescaled to 1-10).
+REVIEWER_NEAR = 7.5
 TOPIC = "Describe the harbour, lighthouse, fishermen, market, weather and festival of a coastal village."
 TOPIC_WORDS = ["harbour", "lighthouse", "fishermen", "market", "weather", "festival"]
 
@@ -54,7 +57,8 @@ def calibrated(tmp_path_factory):
     warehouse.write_table("candidate_solutions", frame(_candidates(), CANDIDATE_COLUMNS), CANDIDATE_COLUMNS)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEED_BATCHES.name, [BATCH])
-    verify = {"teacher": TeacherResource(warehouse=warehouse), "sandbox": CodeSandbox(workers=1), "warehouse": warehouse}
+    verify = {"teacher": TeacherResource(warehouse=warehouse), "judge": JudgingTeacher(warehouse=warehouse),
+              "sandbox": CodeSandbox(workers=1), "warehouse": warehouse}
     review = {"source_files": SourceFiles(root=str(data_dir)), "warehouse": warehouse}
 
     first = dg.materialize([verified_solutions], partition_key=BATCH, resources=verify, instance=instance)
@@ -67,7 +71,8 @@ def calibrated(tmp_path_factory):
 
     queue = [json.loads(line) for line in (data_dir / "review" / "review_queue.jsonl").read_text().splitlines()]
     score = dict(zip(before["id"], before["judge_score"], strict=True))
-    decisions = [{**line, "decision": "accept" if score[line["id"]] >= REVIEWER_THRESHOLD else "reject"}
+    threshold = min(score[line["id"]] for line in queue if score[line["id"]] >= REVIEWER_NEAR)
+    decisions = [{**line, "decision": "accept" if score[line["id"]] >= threshold else "reject"}
                  for line in queue]
     (data_dir / "review" / "decisions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in decisions))
     fitted = dg.materialize([review_decisions, judge_calibration], resources=review, instance=instance, run_config={
@@ -81,7 +86,7 @@ def calibrated(tmp_path_factory):
     }
     off = dg.materialize([verified_solutions], partition_key=BATCH, resources=verify, instance=instance, run_config={
         "ops": {"verified_solutions": {"config": {"use_calibration": False}}}})
-    return {"first": first, "queued": queued, "fitted": fitted, "second": second, "off": off, "before": before,
+    return {"threshold": threshold, "first": first, "queued": queued, "fitted": fitted, "second": second, "off": off, "before": before,
             "after": after, "after_rows": after_rows, "queue": queue, "decisions": decisions, "warehouse": warehouse}
 
 
@@ -89,10 +94,11 @@ def test_the_queue_samples_judged_rows_across_the_score_range_kept_or_not(calibr
     assert calibrated["first"].success and calibrated["queued"].success
     before, queue = calibrated["before"], calibrated["queue"]
     scores = set(before["judge_score"])
-    assert {1.0, 6.0, 7.0, 8.0, 9.0} <= scores  # the planted answers span the judge's range
+    # The planted answers span the judge's range: refusals score about 3, full answers 8 and up.
+    assert {3, 4, 5, 6, 7, 8} <= {math.floor(s) for s in scores}
     by_id = dict(zip(before["id"], before["judge_score"], strict=True))
-    queued_scores = {by_id[line["id"]] for line in queue}
-    assert queued_scores == scores  # every whole score of the domain is in the queue
+    queued_bins = {math.floor(by_id[line["id"]]) for line in queue}
+    assert queued_bins == {math.floor(s) for s in scores}  # every whole score of the domain is in the queue
     kept = set(calibrated["warehouse"].read_table("mixed_training_set")["id"])
     assert any(line["id"] not in kept for line in queue)  # not only rows the filter kept
     assert all("judge_score" not in line for line in queue)  # the reviewer does not see the score
@@ -103,11 +109,11 @@ def test_calibration_recovers_the_reviewers_threshold(calibrated):
     table = calibrated["warehouse"].read_table("judge_calibration").set_index("domain")
     fit = table.loc["general"]
     assert fit["status"] == "calibrated"
-    assert fit["threshold"] == REVIEWER_THRESHOLD
+    assert fit["threshold"] == calibrated["threshold"]
     assert fit["default_threshold"] == 6.0
     assert fit["decisions"] == len(calibrated["decisions"])
     assert fit["agreement"] == 1.0 and fit["agreement_default"] < 1.0
-    assert fit["agreement_ci_low"] < 1.0 and fit["threshold_ci_low"] <= REVIEWER_THRESHOLD <= fit["threshold_ci_high"]
+    assert fit["agreement_ci_low"] < 1.0 and fit["threshold_ci_low"] <= calibrated["threshold"] <= fit["threshold_ci_high"]
     metadata = calibrated["fitted"].asset_materializations_for_node("judge_calibration")[0].metadata
     assert metadata["domains_calibrated"].value == 1
     assert metadata["settings"].value["min_decisions"] == {"value": 15, "source": "run config"}
@@ -116,6 +122,7 @@ def test_calibration_recovers_the_reviewers_threshold(calibrated):
 def test_the_next_run_applies_the_calibrated_threshold_to_the_unreviewed_rest(calibrated):
     assert calibrated["second"].success
     after, reviewed = calibrated["after"], {d["id"]: d["decision"] for d in calibrated["decisions"]}
+    threshold = calibrated["threshold"]
     decisions = len(calibrated["decisions"])
     unreviewed = after.loc[~after.index.isin(list(reviewed))]
     assert len(unreviewed) > 0
@@ -123,11 +130,11 @@ def test_the_next_run_applies_the_calibrated_threshold_to_the_unreviewed_rest(ca
     for row_id, row in unreviewed.iterrows():
         source = (kept if row_id in kept.index else rejected).loc[row_id]
         assert (source["judge_threshold"], source["judge_threshold_source"]) == (
-            REVIEWER_THRESHOLD, f"calibrated from {decisions} decisions")
-        assert (row_id in kept.index) == (row["judge_score"] >= REVIEWER_THRESHOLD)
-    # Rows scoring 6 or 7 passed the default; unreviewed, the calibrated threshold now rejects them.
+            threshold, f"calibrated from {decisions} decisions")
+        assert (row_id in kept.index) == (row["judge_score"] >= threshold)
+    # Rows scoring from 6 up to the threshold passed the default; unreviewed, the calibrated threshold now rejects them.
     before = calibrated["before"].set_index("id")
-    newly_rejected = [i for i in unreviewed.index if 6 <= before.loc[i, "judge_score"] < REVIEWER_THRESHOLD]
+    newly_rejected = [i for i in unreviewed.index if 6 <= before.loc[i, "judge_score"] < threshold]
     assert newly_rejected and all(rejected.loc[i, "reason"] == "low_judge_score" for i in newly_rejected)
     # A reviewed row keeps its reviewer's decision.
     for row_id, decision in reviewed.items():
