@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from resources.lineage import format_trace, trace_row
-from synth_assets.assets.card import _judge_facts
+from synth_assets.assets.card import _judge_models
 from synth_assets.core.dataset_card import CardFacts, render_card
 from synth_assets.core.verify.judge import ASPECTS, parse_judgment
 from synth_assets.definitions import build_resources
@@ -34,7 +34,7 @@ def judge_general_batch(tmp_path: Path) -> tuple[GraphRun, dg.DagsterInstance, d
 
 def card_of(instance: dg.DagsterInstance) -> str:
     return render_card(CardFacts(rows=pd.DataFrame(columns=["origin", "teacher"]), data_file="training_set.parquet",
-                                 filters=[], gates=[], judges=_judge_facts(instance)))
+                                 filters=[], gates=[], judges=_judge_models(instance)))
 
 
 def judged_rows(resources: dict) -> pd.DataFrame:
