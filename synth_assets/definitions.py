@@ -22,6 +22,7 @@ from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, teacher_from_env
 from resources.warehouse import Warehouse
 from sensors import schedules, sensors
+from synth_assets.assets.augmentation import augmented_instructions, document_qa_pairs
 from synth_assets.assets.card import card_assets
 from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.collapse_lab import collapse_lab_assets
@@ -51,6 +52,8 @@ PIPELINE_ASSETS = [
     evolved_instructions,
     self_instruct_tasks,
     backtranslated_pairs,
+    augmented_instructions,
+    document_qa_pairs,
     candidate_solutions,
     verified_solutions,
     correction_pairs,
@@ -63,7 +66,8 @@ PIPELINE_ASSETS = [
 ]
 
 # Partitioned by seed batch (one per seed file): the rest of the graph unions every batch.
-BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions, correction_pairs]
+BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, augmented_instructions, candidate_solutions,
+                verified_solutions, correction_pairs]
 
 # The graph with its quality gates: what tests and scripts materialize (`graph_run.run_graph`).
 PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS]

@@ -13,7 +13,8 @@ makes mistakes on purpose, at fixed rates, so every filter downstream has real w
 - judging: a documented heuristic score (see `_heuristic_score`), never a real judgment.
 
 Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_score, self_instruct,
-backtranslate, curate.
+backtranslate, curate; and those of `rules_augment.py` (paraphrase, style_transfer, translate,
+seed_expansion, document_qa, document_mcq).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 
 from resources.teacher.base import Completion, GenerationRequest, TeacherBackend
+from resources.teacher.rules_augment import RULES_AUGMENT_HANDLERS
 
 __all__ = ["RulesBackend"]
 
@@ -181,6 +183,7 @@ class RulesBackend(TeacherBackend):
             "self_instruct": self._self_instruct,
             "backtranslate": self._backtranslate,
             "curate": self._curate,
+            **RULES_AUGMENT_HANDLERS,
         }
 
     @property
