@@ -121,7 +121,7 @@ def segment_spans(text: str, min_words: int, max_words: int) -> list[tuple[str, 
 # --- question-answer pairs ----------------------------------------------------------------------
 
 _QA_BLOCK = re.compile(
-    r"^[ \t*#]*(?P<label>edge[- ]case question|question)[ \t]*\d*[ \t*]*:[ \t*]*(?P<question>.+?)[ \t]*\n"
+    r"^[ \t*#]*(?P<label>edge[- ]case question|question)[ \t]*\d*[ \t*]*:[ \t*]*(?P<question>[^\n]+?)[ \t]*\n"
     r"[ \t*#]*answer[ \t*]*:[ \t*]*(?P<answer>.+?)[ \t]*(?=\n[ \t]*\n|\n[ \t*#]*(?:edge[- ]case question|question)\b|\Z)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
