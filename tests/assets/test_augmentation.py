@@ -35,7 +35,8 @@ def world(tmp_path_factory):
     resources = build_resources(data)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("seed_batches", ["mini"])
-    config = {"ops": {"augmented_instructions": {"config": {"per_seed": 3}}}}
+    every = ["paraphrase", "formal", "casual", "technical", "round_trip", "seed_expansion"]
+    config = {"ops": {"augmented_instructions": {"config": {"operations": every, "per_seed": 3}}}}
     batch = dg.materialize([seeds, augmented_instructions, candidate_solutions, verified_solutions],
                            partition_key="mini", instance=instance, resources=resources, run_config=config)
     docs_run = dg.materialize([documents, document_qa_pairs], instance=instance, resources=resources)

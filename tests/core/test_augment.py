@@ -89,7 +89,7 @@ def test_config_names_an_unknown_operation_and_bad_thresholds():
 # --- the plan -----------------------------------------------------------------------------------
 
 def test_the_plan_is_reproducible_and_expands_only_the_configured_domains(shipped_seeds):
-    config = AugmentConfig(per_seed=2)
+    config = AugmentConfig(operations=tuple(OPERATORS), per_seed=2)
     plan = plan_operations(shipped_seeds, config)
     assert [(s["id"], op.name) for s, op in plan] == [(s["id"], op.name) for s, op in plan_operations(shipped_seeds, config)]
     assert len(plan) == 2 * len(shipped_seeds)
@@ -97,8 +97,14 @@ def test_the_plan_is_reproducible_and_expands_only_the_configured_domains(shippe
     assert expanded == {"general"}
     # Every operation is drawn for some seed: the draw spreads them over the seeds.
     assert {op.name for _, op in plan} == set(OPERATORS)
-    other = plan_operations(shipped_seeds, AugmentConfig(per_seed=2, seed=1))
+    other = plan_operations(shipped_seeds, AugmentConfig(operations=tuple(OPERATORS), per_seed=2, seed=1))
     assert [op.name for _, op in other] != [op.name for _, op in plan]
+
+
+def test_by_default_only_seed_expansion_runs(shipped_seeds):
+    plan = plan_operations(shipped_seeds, AugmentConfig())
+    assert {op.name for _, op in plan} == {"seed_expansion"}
+    assert len(plan) == sum(s["domain"] == "general" and bool(s["response"]) for s in shipped_seeds)
 
 
 def test_no_operations_means_no_teacher_call_and_no_rows(shipped_seeds):
@@ -133,7 +139,7 @@ def sample(shipped_seeds):
 
 @pytest.fixture(scope="module")
 def run(sample, cosine):
-    config = AugmentConfig(per_seed=len(OPERATORS))
+    config = AugmentConfig(operations=tuple(OPERATORS), per_seed=len(OPERATORS))
     return config, run_augmentation(sample, RulesBackend().generate, cosine, "rules:rule-based-v1", config)
 
 
