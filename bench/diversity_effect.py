@@ -12,7 +12,8 @@
 3. Prints, side by side: rows, distinct-1 and distinct-2, the Vendi score (TF-IDF vectors) of the
    mix and of the corpus's synthetic rows, each on an equal-size seeded sample of the two runs (both
    figures grow or shrink with the number of rows, so only equal sizes compare), tail coverage
-   (the thinnest seed category's rows in the mix, the categories under the gate's minimum), the mix's
+   (the thinnest seed category's rows in the mix, the categories under the gate's minimum), the
+   `relative_diversity` gate's synthetic/human ratio, the mix's
    rows per technique and per (domain, category), and which gates failed.
 """
 
@@ -78,7 +79,7 @@ def diversity(frame, size: int) -> tuple[float, float, float]:
 
 
 def report(runs: dict[str, dict]) -> str:
-    from synth_assets.core.metrics.gates.diversity import check_tail_coverage
+    from synth_assets.core.metrics.gates.diversity import check_relative_diversity, check_tail_coverage
     from synth_assets.core.seed_coverage import TAIL_MIN_ROWS
 
     lines = ["| measure | " + " | ".join(VARIANTS) + " |", "| --- | " + " | ".join("---:" for _ in VARIANTS) + " |"]
@@ -98,6 +99,10 @@ def report(runs: dict[str, dict]) -> str:
         for index, name in enumerate(("distinct-1", "distinct-2", "Vendi (TF-IDF)")):
             row(f"{part}: {name}, {size:,} rows", [f"{measured[v][index]:.3f}" if index < 2 else f"{measured[v][index]:.1f}"
                                                    for v in VARIANTS])
+    relative = {v: check_relative_diversity(runs[v]["mix"]) for v in VARIANTS}
+    row("relative diversity, synthetic/human (the gate's value; floor 0.80)",
+        [f"{relative[v].value:.3f} (distinct-2 {relative[v].extra['distinct_2_ratio']:.2f}, "
+         f"Vendi {relative[v].extra['vendi_ratio']:.2f})" for v in VARIANTS])
     tails = {}
     for v in VARIANTS:
         seeds = runs[v]["seeds"]
@@ -135,7 +140,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     print(f"two whole-graph runs of the shipped data in {work}; augmentation operators of the second: "
-          f"{', '.join(operations or DEFAULT_OPERATIONS)}; load average {load_before[0]:.1f} at the start", flush=True)
+          f"{', '.join(operations or DEFAULT_OPERATIONS) or 'none'}; load average {load_before[0]:.1f} at the start", flush=True)
     try:
         runs = {}
         for variant in VARIANTS:
