@@ -101,10 +101,11 @@ def test_the_plan_is_reproducible_and_expands_only_the_configured_domains(shippe
     assert [op.name for _, op in other] != [op.name for _, op in plan]
 
 
-def test_by_default_only_seed_expansion_runs(shipped_seeds):
-    plan = plan_operations(shipped_seeds, AugmentConfig())
+def test_seed_expansion_expands_general_seeds_with_a_reference_answer(shipped_seeds):
+    plan = plan_operations(shipped_seeds, AugmentConfig(operations=("seed_expansion",)))
     assert {op.name for _, op in plan} == {"seed_expansion"}
     assert len(plan) == sum(s["domain"] == "general" and bool(s["response"]) for s in shipped_seeds)
+    assert plan_operations(shipped_seeds, AugmentConfig()) == []  # no operator by default: docs/augmentation.md
 
 
 def test_no_operations_means_no_teacher_call_and_no_rows(shipped_seeds):
