@@ -200,7 +200,9 @@ def _request(prompt: str, sampling: SamplingParams, **hints: str) -> GenerationR
     return GenerationRequest((Message("user", prompt),), sampling, hints)
 
 
-def _first_requests(plan, config: AugmentConfig, sampling: SamplingParams) -> list[GenerationRequest]:
+def _first_requests(
+    plan: Sequence[tuple[Mapping[str, Any], Operator]], config: AugmentConfig, sampling: SamplingParams
+) -> list[GenerationRequest]:
     requests = []
     for seed, op in plan:
         template, text, protect = load_template(op.template), seed["instruction"], seed.get("entry_point") or ""
