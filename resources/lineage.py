@@ -15,9 +15,12 @@ __all__ = ["TraceStep", "explain_drop", "format_trace", "trace_row"]
 
 # Tables that hold rows by id, downstream first: where a row was kept.
 STAGE_TABLES = (
+    "preference_pairs",
     "reviewed_training_set",
     "mixed_training_set",
     "deduplicated_corpus",
+    "tail_fill",
+    "tail_fill_instructions",
     "correction_pairs",
     "verified_solutions",
     "candidate_solutions",
@@ -32,7 +35,8 @@ STAGE_TABLES = (
 )
 _SHOWN = ("origin", "generation", "technique", "operation", "round", "teacher", "template_version", "domain",
           "category", "instruction", "response", "source_file", "source_line", "source_key", "verifier",
-          "verdict_detail", "judge_score", "task_pass_rate", "task_pass_at_k", "sample_index")
+          "verdict_detail", "judge_score", "judge_aspects", "judge_model", "task_pass_rate", "task_pass_at_k",
+          "sample_index")
 
 
 @dataclass
@@ -119,7 +123,8 @@ def format_trace(chain: list[TraceStep], width: int = 100) -> str:
         pad = "  " * depth + ("   " if depth else "")
         lines.append(f"{pad}kept in: {', '.join(step.kept_in) or '(no stage: dropped)'}")
         for key in ("teacher", "template_version", "domain", "category", "round", "source_file", "source_line",
-                    "source_key", "verifier", "verdict_detail", "judge_score", "task_pass_rate"):
+                    "source_key", "verifier", "verdict_detail", "judge_score", "judge_aspects", "judge_model",
+                    "task_pass_rate"):
             if key in row:
                 lines.append(f"{pad}{key}: {row[key]}")
         for key in ("instruction", "response"):

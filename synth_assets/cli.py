@@ -80,9 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"dropped {legacy} rows written before seed batches existed; each batch's run made them again")
     print(format_stats(*collect_stats(_warehouse())))
     sandbox_summary(outcome.asset_materializations_for_node("verified_solutions"))
-    teacher = defs.resources["teacher"]
-    if getattr(teacher, "backend", "rules") == "rules":
-        print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
+    teachers = {name: defs.resources[name] for name in ("teacher", "answerer", "judge")}
+    print("\nTeachers: " + ", ".join(f"{t.role} {t.model_id}" for t in teachers.values()))
+    if any(t.backend == "rules" for t in teachers.values()):
+        print("rules is the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")
     if report := format_failures(failures, verbose=args.verbose):
         print("\n" + report, file=sys.stdout if outcome.success else sys.stderr)

@@ -146,4 +146,4 @@ class RecordingTeacher:
             completion_tokens=sum(s.completion_tokens for s in self._stats),
             seconds=sum(s.seconds for s in self._stats),
         )
-        return {"teacher": self._teacher.describe(), **total.as_metadata()}
+        return {"teacher": self._teacher.describe(), "teacher_role": self._teacher.role, **total.as_metadata()}

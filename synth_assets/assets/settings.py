@@ -20,16 +20,20 @@ from synth_assets.core.dataset_card import CardConfig
 from synth_assets.core.document_qa import DocumentQAConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
+from synth_assets.core.judge_calibration import CalibrationConfig
 from synth_assets.core.mixing import MixConfig
+from synth_assets.core.preferences import PreferenceConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
 from synth_assets.core.solutions import CandidateConfig
+from synth_assets.core.tail_fill import TailFillConfig
 from synth_assets.core.verify.run import VerificationConfig
 
 __all__ = [
     "STAGE_SETTINGS",
     "AugmentSettings",
     "BacktranslationSettings",
+    "CalibrationSettings",
     "CandidateSettings",
     "CardSettings",
     "CurationSettings",
@@ -39,9 +43,11 @@ __all__ = [
     "GaussianRefitLabConfig",
     "MixSettings",
     "NgramLabConfig",
+    "PreferenceSettings",
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
+    "TailFillSettings",
     "VerificationSettings",
     "ZipfTailLabConfig",
 ]
@@ -54,10 +60,13 @@ DocumentQASettings = derive(DocumentQAConfig, "DocumentQASettings")
 CandidateSettings = derive(CandidateConfig, "CandidateSettings")
 VerificationSettings = derive(VerificationConfig, "VerificationSettings")
 MixSettings = derive(MixConfig, "MixSettings")
+PreferenceSettings = derive(PreferenceConfig, "PreferenceSettings")
 ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
+CalibrationSettings = derive(CalibrationConfig, "CalibrationSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
+TailFillSettings = derive(TailFillConfig, "TailFillSettings")
 
 
 CurationSettings = derive(CurationConfig, "CurationSettings", extra={
@@ -84,8 +93,11 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "candidate_solutions": CandidateSettings,
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,
+    "tail_fill": TailFillSettings,
     "mixed_training_set": MixSettings,
+    "preference_pairs": PreferenceSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
+    "judge_calibration": CalibrationSettings,
     "training_set_export": ExportSettings,
 }

@@ -15,6 +15,7 @@ from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFilterFacts,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -77,6 +78,24 @@ def test_the_header_has_what_the_hub_reads():
     assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "training_set.parquet"}]}]
 
 
+def test_the_preference_pairs_are_their_own_config_and_section_only_when_exported():
+    assert "## Preference pairs" not in render_card(_facts())
+    pairs = pd.DataFrame([
+        {"operation": "verifier", "domain": "code", "prompt_origin": "human", "score_margin": None,
+         "rejected_reason": "test_failure"},
+        {"operation": "judge", "domain": "general", "prompt_origin": "synthetic", "score_margin": 5.0,
+         "rejected_reason": "low_judge_score"},
+    ])
+    card = render_card(_facts(preferences=pairs, preference_file="preference_pairs.parquet"))
+    header = _header(card)
+    assert header["configs"][1] == {"config_name": "preference_pairs",
+                                    "data_files": [{"split": "train", "path": "preference_pairs.parquet"}]}
+    assert {"dpo", "preference"} <= set(header["tags"])
+    assert "2 pairs: 1 on human-written prompts (50.0%), 1 on synthetic prompts." in card
+    assert "| verifier | code | 1 |" in card and "| judge | general | 1 |" in card
+    assert "score margin median 5" in card and "| test_failure | 1 | 50.0% |" in card
+
+
 def test_every_filter_shows_its_settings_and_what_it_removed():
     card = render_card(_facts())
     assert "`minhash.threshold` = 0.8" in card
@@ -118,6 +137,28 @@ def test_the_review_section_says_whether_the_export_has_the_decisions():
     assert "No person has reviewed rows of this set yet." in waiting
 
 
+def test_the_judge_section_counts_each_rule_and_reports_agreement_before_and_after_calibration():
+    fit = {"domain": "general", "status": "calibrated", "default_threshold": 6.0, "threshold": 8.0, "decisions": 40,
+           "accepted": 12, "rejected": 28, "agreement_default": 0.8, "agreement": 0.95, "agreement_ci_low": 0.835,
+           "agreement_ci_high": 0.986, "precision": 1.0, "threshold_ci_low": 7.0, "threshold_ci_high": 8.0}
+    few = {**fit, "domain": "code", "status": "too_few_decisions", "threshold": 6.0, "decisions": 3, "accepted": 1,
+           "agreement": 0.667, "agreement_default": 0.667, "agreement_ci_low": None, "agreement_ci_high": None,
+           "precision": None, "threshold_ci_low": None, "threshold_ci_high": None}
+    judge = JudgeFilterFacts(6.0, 0.8, {"low_judge_score": 30, "below_top_fraction": 12, "sibling_selected": 5},
+                             {"default": 20, "calibrated from 40 decisions": 90, "human review": 40}, [few, fit])
+    card = render_card(_facts(judge=judge))
+    assert "`judge_threshold` = 6" in card and "`keep_top_fraction` = 0.8" in card
+    assert ("Rows removed by each rule: the judge threshold 30 (`low_judge_score`), the top fraction 12 "
+            "(`below_top_fraction`), a reviewer's decision 0 (`human_rejected`).") in card
+    assert "calibrated from 40 decisions 90, default 20, human review 40" in card
+    assert "| general | 40 | 12 | calibrated | 6 -> 8 | 7 to 8 | 80.0% | 95.0% | 83.5% to 98.6% | 100.0% |" in card
+    assert "| code | 3 | 1 | too_few_decisions | 6 -> 6 | - | 66.7% | 66.7% | - | - |" in card
+    assert "The judge threshold of general (40 decisions) was calibrated" in card
+    waiting = render_card(_facts(judge=JudgeFilterFacts(6.0, 1.0)))
+    assert "No review decisions on judged rows yet: every domain used the default threshold." in waiting
+    assert "was calibrated" not in waiting
+
+
 def test_an_empty_export_still_renders():
     card = render_card(_facts(rows=_rows().iloc[0:0]))
     assert "0 rows: no rows" in card and _header(card)["size_categories"] == ["n<1K"]
@@ -145,7 +186,7 @@ def test_the_funnel_names_the_largest_reasons_and_lumps_only_the_smallest():
 
 
 def test_stage_diversity_compares_equal_samples_and_sees_repetition():
-    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3))]
+    varied = [f"task {i} about {w} and {v}" for i, (w, v) in enumerate(zip("abcdefghij" * 3, "klmnopqrst" * 3, strict=True))]
     repeated = ["write a function that adds two numbers"] * 40
     stages = stage_diversity({"varied": varied, "repeated": repeated, "empty": []})
     assert [s.stage for s in stages] == ["varied", "repeated"]  # an empty stage is left out
@@ -166,8 +207,11 @@ def built(tmp_path_factory):
     run_config = {"ops": {"deduplicated_corpus": {"config": {"semantic_config": {"threshold": 0.95}}}}}
     first = run_pipeline(resources, run_config)
     card = (data_dir / "exports" / "README.md").read_text(encoding="utf-8")
-    # A reviewer rejects one queued row; the decisions and the card are rebuilt, not the export.
-    queued = json.loads((data_dir / "review" / "review_queue.jsonl").read_text().splitlines()[0])
+    # A reviewer rejects one queued row of the mix (the queue also holds judged rows the filter
+    # rejected); the decisions and the card are rebuilt, not the export.
+    mix = set(resources["warehouse"].read_table("mixed_training_set")["id"])
+    queue = [json.loads(line) for line in (data_dir / "review" / "review_queue.jsonl").read_text().splitlines()]
+    queued = next(line for line in queue if line["id"] in mix)
     (data_dir / "review" / "decisions.jsonl").write_text(json.dumps({**queued, "decision": "reject"}) + "\n")
     second = run_pipeline(resources, select=["review_decisions", "reviewed_training_set", "dataset_card"])
     return {"first": first, "second": second, "card": card, "data_dir": data_dir, "warehouse": resources["warehouse"]}
@@ -187,7 +231,12 @@ def test_the_card_describes_the_export(built):
     sibling = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
+    low = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
+                              "AND reason = 'low_judge_score'")["n"].iloc[0])
+    assert f"Rows removed by each rule: the judge threshold {low} (`low_judge_score`), the top fraction 0" in card
+    assert "No review decisions on judged rows yet: every domain used the default threshold." in card
     assert "which is not a language model" in card
+    assert "| general | rules:rule-judge-v1 | no: a different model |" in card  # the offline judge is its own model
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 

@@ -55,7 +55,7 @@ def test_the_mix_is_within_one_point_of_the_target(run):
 
 
 def test_bad_seed_lines_are_quarantined_and_good_ones_go_on(run):
-    _, warehouse, _, data_dir, _ = run
+    _, warehouse, _, _data_dir, _ = run
     quarantine = warehouse.read_table("quarantine", "WHERE stage = 'seeds' ORDER BY source_line")
     planted = quarantine[quarantine["source_file"].str.endswith("zz_planted_bad.jsonl")]
     assert list(planted["source_line"]) == [2, 3, 4]
