@@ -23,6 +23,7 @@ from resources.source_files import SourceFiles
 from resources.teacher.resource import TeacherResource, as_role, teacher_from_env
 from resources.warehouse import Warehouse
 from sensors import schedules, sensors
+from synth_assets.assets.augmentation import augmented_instructions, document_qa_pairs
 from synth_assets.assets.card import card_assets
 from synth_assets.assets.checks import ALL_CHECKS
 from synth_assets.assets.collapse_lab import collapse_lab_assets
@@ -54,6 +55,8 @@ PIPELINE_ASSETS = [
     evolved_instructions,
     self_instruct_tasks,
     backtranslated_pairs,
+    augmented_instructions,
+    document_qa_pairs,
     candidate_solutions,
     verified_solutions,
     correction_pairs,
@@ -68,7 +71,8 @@ PIPELINE_ASSETS = [
 ]
 
 # Partitioned by seed batch (one per seed file): the rest of the graph unions every batch.
-BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, candidate_solutions, verified_solutions, correction_pairs]
+BATCH_ASSETS = [seeds, evolved_instructions, self_instruct_tasks, augmented_instructions, candidate_solutions,
+                verified_solutions, correction_pairs]
 
 # The graph with its quality gates: what tests and scripts materialize (`graph_run.run_graph`).
 PIPELINE = [*PIPELINE_ASSETS, *ALL_CHECKS, *TAIL_CHECKS]

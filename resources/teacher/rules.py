@@ -21,7 +21,8 @@ It comes as two models, one per role, so the offline graph has a judge that is n
 (judge_rubric, judge_equal) and refuses to write anything else, as a separate judge model would.
 
 Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_rubric, self_instruct,
-backtranslate, curate, tail_fill.
+backtranslate, curate, tail_fill; and those of `rules_augment.py` (paraphrase, style_transfer,
+translate, seed_expansion, document_qa, document_mcq).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 
 from resources.teacher.base import Completion, GenerationRequest, TeacherBackend
+from resources.teacher.rules_augment import RULES_AUGMENT_HANDLERS
 
 __all__ = ["RulesBackend"]
 
@@ -245,6 +247,7 @@ class RulesBackend(TeacherBackend):
             "backtranslate": self._backtranslate,
             "curate": self._curate,
             "tail_fill": self._tail_fill,
+            **RULES_AUGMENT_HANDLERS,
         }
 
     @property

@@ -47,7 +47,8 @@ __all__ = ["card_assets", "dataset_card"]
 FUNNEL_FILE = "funnel.png"
 DIVERSITY_FILE = "diversity.png"
 # The stages whose instructions the diversity chart compares, in graph order.
-DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "backtranslated_pairs", "human_reference",
+DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "backtranslated_pairs",
+                    "document_qa_pairs", "human_reference",
                     "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 

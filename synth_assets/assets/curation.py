@@ -35,7 +35,7 @@ CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
                      "source_file": "VARCHAR", "source_line": "INTEGER"}
 # Tables whose rows are finished instruction/response pairs.
-CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference", "correction_pairs")
+CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "document_qa_pairs", "human_reference", "correction_pairs")
 
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, kinds={"duckdb"})

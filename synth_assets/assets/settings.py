@@ -12,10 +12,12 @@ as an `extra` of its class.
 from __future__ import annotations
 
 from synth_assets.assets.stage_config import StageConfig, derive
+from synth_assets.core.augment import AugmentConfig
 from synth_assets.core.backtranslation_run import BacktranslationConfig
 from synth_assets.core.collapse import GaussianRefitConfig, NgramCollapseConfig, ZipfTailConfig
 from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dataset_card import CardConfig
+from synth_assets.core.document_qa import DocumentQAConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
 from synth_assets.core.judge_calibration import CalibrationConfig
@@ -29,11 +31,13 @@ from synth_assets.core.verify.run import VerificationConfig
 
 __all__ = [
     "STAGE_SETTINGS",
+    "AugmentSettings",
     "BacktranslationSettings",
     "CalibrationSettings",
     "CandidateSettings",
     "CardSettings",
     "CurationSettings",
+    "DocumentQASettings",
     "EvolutionSettings",
     "ExportSettings",
     "GaussianRefitLabConfig",
@@ -51,6 +55,8 @@ __all__ = [
 EvolutionSettings = derive(EvolutionConfig, "EvolutionSettings")
 SelfInstructSettings = derive(SelfInstructConfig, "SelfInstructSettings")
 BacktranslationSettings = derive(BacktranslationConfig, "BacktranslationSettings")
+AugmentSettings = derive(AugmentConfig, "AugmentSettings")
+DocumentQASettings = derive(DocumentQAConfig, "DocumentQASettings")
 CandidateSettings = derive(CandidateConfig, "CandidateSettings")
 VerificationSettings = derive(VerificationConfig, "VerificationSettings")
 MixSettings = derive(MixConfig, "MixSettings")
@@ -82,6 +88,8 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "evolved_instructions": EvolutionSettings,
     "self_instruct_tasks": SelfInstructSettings,
     "backtranslated_pairs": BacktranslationSettings,
+    "augmented_instructions": AugmentSettings,
+    "document_qa_pairs": DocumentQASettings,
     "candidate_solutions": CandidateSettings,
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,

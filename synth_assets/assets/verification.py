@@ -28,7 +28,7 @@ from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 VERIFICATION = "verification"
 # The tables whose rows are instructions waiting for answers.
-INSTRUCTION_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks")
+INSTRUCTION_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions")
 
 
 @dg.asset(group_name=VERIFICATION, pool=WAREHOUSE_POOL, deps=list(INSTRUCTION_TABLES), kinds={"duckdb"},

@@ -54,6 +54,12 @@ STAGE_RULES: Mapping[str, str] = {
     "pool at most `rouge_threshold`",
     "backtranslated_pairs": "instruction backtranslation: the teacher's 1-5 self-curation score must be at "
     "least `threshold`; segments of `min_words` to `max_words` words",
+    "augmented_instructions": "paraphrase, style transfer, round-trip translation through `language`: embedding "
+    "cosine with the seed at least `min_similarity`, ROUGE-L below `max_rouge_l`, a code task's entry point kept; "
+    "seed expansion: cosine at least `expansion_min_similarity`, ROUGE-L below `expansion_max_rouge_l`",
+    "document_qa_pairs": "questions, edge-case questions and 4-option multiple-choice items from each document "
+    "segment: the answer's n-gram overlap with the segment at least `min_grounding`; exactly one option matches "
+    "the answer and the distractors are distinct",
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
     "reference or the majority; general: the rubric judge's score (the mean of five 1-5 aspects, on 1-10) at least "

@@ -58,6 +58,18 @@ class RejectReason(StrEnum):
     SCORE_BELOW_THRESHOLD = "score_below_threshold"
     SCORE_UNPARSEABLE = "score_unparseable"
     EMPTY_INSTRUCTION = "empty_instruction"  # the teacher's reply held no instruction
+    # augmented_instructions: the augmentation operators' rules (`core.augment`); also empty_instruction, not_novel
+    WORDING_UNCHANGED = "wording_unchanged"  # a rewording whose ROUGE-L with the original is at or above max_rouge_l
+    MEANING_NOT_PRESERVED = "meaning_not_preserved"  # a rewording whose embedding cosine is below min_similarity
+    ENTRY_POINT_MISSING = "entry_point_missing"  # a reworded code task no longer names the function its tests call
+    OFF_TOPIC = "off_topic"  # a seed expansion whose cosine with its seed is below expansion_min_similarity
+    # document_qa_pairs: questions from documents (`core.document_qa`); also empty_instruction
+    NO_QUESTIONS = "no_questions"  # the teacher's reply held no question and answer
+    UNGROUNDED_ANSWER = "ungrounded_answer"  # the answer's n-gram overlap with its segment is below min_grounding
+    MALFORMED_CHOICES = "malformed_choices"  # a multiple-choice item without a question, 4 options and an answer
+    ANSWER_NOT_AN_OPTION = "answer_not_an_option"  # no option matches the answer
+    AMBIGUOUS_ANSWER = "ambiguous_answer"  # more than one option matches the answer
+    DUPLICATE_DISTRACTORS = "duplicate_distractors"  # two wrong options say the same thing
     # verified_solutions, code: the sandbox's outcomes (`resources.sandbox.Outcome` uses the same names)
     SYNTAX_ERROR = "syntax_error"
     TEST_FAILURE = "test_failure"

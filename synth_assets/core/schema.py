@@ -133,6 +133,9 @@ PREFERENCE_COLUMNS = {
     "judge_model": "VARCHAR",  # the judge that scored the two answers, where the rows record it
 }
 
+# Questions from a document segment: the segment's character offsets in its document.
+DOCUMENT_QA_COLUMNS = {**CORPUS_COLUMNS, "segment_start": "INTEGER", "segment_end": "INTEGER"}
+
 # Every row a stage did not pass on, with the stage and the reason; the content is kept.
 REJECT_COLUMNS = {
     "stage": "VARCHAR",
@@ -162,6 +165,8 @@ TABLE_COLUMNS: dict[str, Mapping[str, str]] = {
     "evolved_instructions": SAMPLE_COLUMNS,
     "self_instruct_tasks": SAMPLE_COLUMNS,
     "backtranslated_pairs": CORPUS_COLUMNS,
+    "augmented_instructions": SAMPLE_COLUMNS,
+    "document_qa_pairs": DOCUMENT_QA_COLUMNS,
     "candidate_solutions": CANDIDATE_COLUMNS,
     "verified_solutions": VERIFIED_COLUMNS,
     "correction_pairs": CORPUS_COLUMNS,
