@@ -13,7 +13,8 @@ run of each is kept, with the load average before and after it (the machine is s
 
 Agreement with the baseline: the cosine between each text's two vectors (min and mean), and
 `semantic_duplicates` at the configured threshold (`SemanticConfig()`, cosine >= 0.95) run on each
-variant's vectors: the removed rows with the row each is a duplicate of, and the clusters.
+variant's vectors: the rows removed, the (removed, kept) pairs, the clusters, and the pairs of texts
+whose cosine falls on opposite sides of 0.95 under the two, with how far from 0.95 they are.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+
+from synth_assets.core.dedup import SemanticConfig, semantic_duplicates  # noqa: E402
 
 # name -> SentenceEmbedder arguments; "baseline" is the path before this change (torch on the CPU,
 # length-sorted chunks, measured threads, the model's 256-token limit).
@@ -62,14 +65,28 @@ def load_average() -> float:
 
 
 def duplicates(vectors: np.ndarray) -> tuple[set[tuple[int, int]], set[frozenset[int]]]:
-    from synth_assets.core.dedup import SemanticConfig, semantic_duplicates
-
+    """(removed row, row it is a duplicate of) for every removal, and the clusters (kept row and its removed rows)."""
     removals = semantic_duplicates(vectors, SemanticConfig())
     pairs = {(r.index, r.kept_index) for r in removals}
     clusters: dict[int, set[int]] = {}
     for index, kept in pairs:
         clusters.setdefault(kept, {kept}).add(index)
     return pairs, {frozenset(c) for c in clusters.values()}
+
+
+def flipped_edges(base: np.ndarray, other: np.ndarray, threshold: float, block: int = 1024) -> tuple[int, float]:
+    """Pairs of texts on opposite sides of the threshold under the two sets of vectors, and the
+    largest distance from the threshold of the baseline's cosine among them (how close to the line
+    the pairs that disagree are)."""
+    count, farthest = 0, 0.0
+    for top in range(0, len(base), block):
+        a, b = base[top : top + block] @ base.T, other[top : top + block] @ other.T
+        rows, cols = np.nonzero((a >= threshold) != (b >= threshold))
+        keep = cols > rows + top
+        count += int(keep.sum())
+        if keep.any():
+            farthest = max(farthest, float(np.abs(a[rows[keep], cols[keep]] - threshold).max()))
+    return count, farthest
 
 
 def run(names: list[str], texts: list[str], repeats: int) -> list[dict]:
@@ -101,17 +118,22 @@ def run(names: list[str], texts: list[str], repeats: int) -> list[dict]:
             result["vectors"] = vectors
     base = results[names[0]]["vectors"]
     base_pairs, base_clusters = duplicates(base)
+    base_removed = {index for index, _ in base_pairs}
     for name in names:
         result = results[name]
         vectors = result.pop("vectors")
         cosines = np.einsum("ij,ij->i", vectors, base)
         pairs, clusters = duplicates(vectors)
+        removed = {index for index, _ in pairs}
+        flipped, farthest = flipped_edges(base, vectors, SemanticConfig().threshold)
         result.update(
             x_baseline=result["rows_per_s"] / results[names[0]]["rows_per_s"],
             cos_min=float(cosines.min()), cos_mean=float(cosines.mean()),
             pairs=len(pairs), pairs_same=len(pairs & base_pairs), pairs_only_here=len(pairs - base_pairs),
             pairs_only_baseline=len(base_pairs - pairs), clusters=len(clusters),
-            clusters_same=len(clusters & base_clusters),
+            clusters_same=len(clusters & base_clusters), removed=len(removed),
+            removed_same=len(removed & base_removed), removed_only_here=len(removed - base_removed),
+            removed_only_baseline=len(base_removed - removed), edges_flipped=flipped, edges_flipped_within=farthest,
         )
     return [results[name] for name in names]
 
@@ -122,15 +144,18 @@ def render(rows: list[dict], texts: int, repeats: int) -> str:
         f"with the baseline's ({rows[0]['pairs']} removed rows in {rows[0]['clusters']} clusters)",
         "",
         "| variant | rows/s | x baseline | s | load avg before / after | precision | threads | cosine to baseline min / mean "
-        "| removals same / only here / only baseline | clusters same |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        "| rows removed same / only here / only baseline | (removed, kept) pairs same / only here / only baseline "
+        "| clusters same | pairs across 0.95 (baseline cosine within) |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['rows_per_s']:,.0f} | {r['x_baseline']:.2f} | {r['seconds']:.1f} | "
             f"{r['load_before']:.1f} / {r['load_after']:.1f} | {r['precision']} | {r['threads']} | "
-            f"{r['cos_min']:.5f} / {r['cos_mean']:.6f} | {r['pairs_same']} / {r['pairs_only_here']} / "
-            f"{r['pairs_only_baseline']} | {r['clusters_same']} of {r['clusters']} |"
+            f"{r['cos_min']:.5f} / {r['cos_mean']:.6f} | {r['removed_same']} / {r['removed_only_here']} / "
+            f"{r['removed_only_baseline']} | {r['pairs_same']} / {r['pairs_only_here']} / "
+            f"{r['pairs_only_baseline']} | {r['clusters_same']} of {r['clusters']} | "
+            f"{r['edges_flipped']} (±{r['edges_flipped_within']:.5f}) |"
         )
     exports = [f"{r['variant']}: {r['export_s']:.1f} s" for r in rows if r["export_s"] is not None]
     if exports:

@@ -332,7 +332,7 @@ class _OpenVINOForward:
     def precision(self) -> str:
         """The precision OpenVINO chose for this CPU (bf16 or f32), once a model is compiled."""
         compiled = next(iter(self._compiled.values()), None)
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT")) if compiled is not None else "not compiled yet"
+        return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() if compiled is not None else "not compiled yet"
 
     def __call__(self, model: Any, batch: list[str], threads: int) -> np.ndarray:
         import torch
