@@ -121,14 +121,14 @@ def _humaneval_prompts(count: int) -> list[str]:
 
 
 @needs_model
-def test_chunks_keep_the_input_order_and_report_progress(embedder: SentenceEmbedder) -> None:
+def test_chunks_keep_the_input_order_and_report_progress() -> None:
     texts = _humaneval_prompts(140)  # real prompts nobody here wrote, of very different lengths
     seen: list[tuple[int, int]] = []
     chunked = SentenceEmbedder(batch_size=16, backend="torch", device="cpu", max_seq_length=0)  # the model's 256
     vectors = chunked.encode(texts, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(0, 140), (128, 140), (140, 140)]  # CHUNK_TEXTS = 128 texts per call to the model
     # the sentence-transformers model itself, every text in one call, in the given order
-    plain = embedder._load().encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+    plain = chunked._load().encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
     np.testing.assert_allclose(vectors, plain, atol=1e-5)
 
 
