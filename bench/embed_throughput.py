@@ -111,10 +111,9 @@ def run(names: list[str], texts: list[str], repeats: int) -> list[dict]:
             seconds = time.perf_counter() - started
             result = results[name]
             if result["seconds"] is None or seconds < result["seconds"]:
-                forward = embedders[name]._openvino
                 result.update(seconds=seconds, rows_per_s=len(texts) / seconds, load_before=before,
                               load_after=load_average(), threads=str(embedders[name].thread_choice),
-                              precision=forward.precision if forward is not None else "f32")
+                              precision=embedders[name].precision)
             result["vectors"] = vectors
     base = results[names[0]]["vectors"]
     base_pairs, base_clusters = duplicates(base)

@@ -208,10 +208,17 @@ class SentenceEmbedder:
         """What decides the vectors besides the weights (backend, precision, length cap): the
         embedding cache keys on it, so vectors of one variant are never read as another's."""
         if self.backend == "openvino":
-            name = "openvino"  # its precision (bf16 where the CPU has it) is OpenVINO's default for this CPU
+            name = f"openvino-{_openvino_cpu_precision()}"  # OpenVINO's default for this CPU: bf16 or f32
         else:
             name = "torch-fp16" if self.device.startswith("cuda") else "torch"
         return name + (f"-max{self.max_seq_length}" if self.max_seq_length else "")
+
+    @property
+    def precision(self) -> str:
+        """What the forward passes compute in: fp32 or fp16 (torch), or OpenVINO's choice for this CPU."""
+        if self.backend == "torch":
+            return "fp16" if self.device.startswith("cuda") else "fp32"
+        return self._openvino.precision if self._openvino is not None else "not loaded yet"
 
     def _load(self) -> Any:
         """The sentence-transformers model (tokeniser, transformer, pooling), on `device`."""
@@ -299,6 +306,13 @@ class SentenceEmbedder:
                 f"{' (auto)' if self.requested_backend == 'auto' else ''}, device={self.device!r}, "
                 f"batch_size={self.batch_size}, max_seq_length={self.max_seq_length or 'model'}, "
                 f"threads={self.threads or 'measured'})")
+
+
+def _openvino_cpu_precision() -> str:
+    """The precision OpenVINO computes in on this CPU by default (bf16 with AMX or AVX-512 BF16)."""
+    import openvino
+
+    return openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
 
 
 def _torch_threads() -> int:
