@@ -7,8 +7,8 @@ an `EmbedderError` that names it.
 
 Backends (`backend`, one setting): "torch" runs the sentence-transformers model as it is, on CUDA in
 fp16 when a GPU is there; "openvino" runs the same weights converted locally by OpenVINO's own
-converter (`openvino.convert_model` on the loaded torch module) on the CPU, about 2-3x faster here
-(bench/README.md, "Embedding backends"), and keeps the converted model next to the model directory
+converter (`openvino.convert_model` on the loaded torch module) on the CPU, 2.6 to 4 times torch's rows/s here
+(bench/README.md, embed_throughput.py), and keeps the converted model next to the model directory
 (`OpenVINOExport`), so it is converted once per model. "auto" (the default) is torch on a GPU and
 openvino on a CPU; a backend whose package is missing is an `EmbedderError` naming the package and
 `backend: torch`, never a silent switch. Tokenisation and pooling are sentence-transformers' own
