@@ -14,7 +14,7 @@ import pandas as pd
 from resources.teacher.base import Completion
 from resources.warehouse import Warehouse
 
-__all__ = ["CACHE_TABLE", "ResponseCache", "ensure_cache_table"]
+__all__ = ["CACHE_KEY", "CACHE_TABLE", "CACHE_WRITTEN", "ResponseCache", "ensure_cache_table"]
 
 CACHE_TABLE = "teacher_cache"
 
@@ -28,14 +28,14 @@ _CACHE_COLUMNS = """
     completion_tokens INTEGER,
     created_at TIMESTAMP DEFAULT current_timestamp
 """
-_KEY = ("key",)
-_WRITTEN = ("key", "teacher", "sample_index", "text", "finish_reason", "prompt_tokens", "completion_tokens")
+CACHE_KEY = ("key",)
+CACHE_WRITTEN = ("key", "teacher", "sample_index", "text", "finish_reason", "prompt_tokens", "completion_tokens")
 
 
 def ensure_cache_table(con, warehouse: Warehouse | None = None) -> None:
     """Create the cache table, with its key, on a warehouse connection if it is not there (keyed as
     `warehouse`'s backend allows; the file's, without one)."""
-    con.execute((warehouse or Warehouse()).keyed_table_sql(CACHE_TABLE, _CACHE_COLUMNS, _KEY))
+    con.execute((warehouse or Warehouse()).keyed_table_sql(CACHE_TABLE, _CACHE_COLUMNS, CACHE_KEY))
 
 
 class ResponseCache:
@@ -63,7 +63,7 @@ class ResponseCache:
         each chunk is one transaction, run again if another writer's conflicts with it."""
         if not entries:
             return
-        upsert = self._warehouse.upsert_sql(CACHE_TABLE, "_new", _KEY, _WRITTEN)
+        upsert = self._warehouse.upsert_sql(CACHE_TABLE, "_new", CACHE_KEY, CACHE_WRITTEN)
 
         def put(con, start: int) -> None:
             ensure_cache_table(con, self._warehouse)

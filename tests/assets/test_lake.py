@@ -11,6 +11,7 @@ re-run completes it.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from resources.lineage import trace_as_dicts, trace_row
+from resources.stats import collect_stats, format_stats
 from resources.warehouse import Warehouse
 from synth_assets.core.batches import BATCH_TABLES
 from synth_assets.definitions import build_resources
@@ -81,6 +84,17 @@ def contents(warehouse: Warehouse) -> dict[str, object]:
     return found
 
 
+def what_users_see(warehouse: Warehouse, data: Path) -> dict[str, object]:
+    """`synth stats`, `synth trace` of every row of the mix, and the exported training set."""
+    mix = sorted(warehouse.read_table("mixed_training_set")["id"])
+    return {
+        "stats": format_stats(*collect_stats(warehouse)),
+        "traces": [json.dumps(trace_as_dicts(trace_row(warehouse, row_id)), sort_keys=True, default=str) for row_id in mix],
+        "export": sorted(line for path in sorted((data / "exports").glob("*.jsonl"))
+                         for line in path.read_text(encoding="utf-8").splitlines()),
+    }
+
+
 def stage_of_batch(warehouse: Warehouse, table: str, batch: str) -> tuple[int, int]:
     """(rows, rejects) one per-batch stage holds for one batch."""
     rows = len(warehouse.read_table(table, "WHERE seed_batch = ?", [batch])) if warehouse.table_exists(table) else 0
@@ -98,7 +112,7 @@ def reference(tmp_path_factory):
     assert run.success
     warehouse = resources["warehouse"]
     stages = {(table, batch): stage_of_batch(warehouse, table, batch) for table in BATCH_TABLES for batch in BATCHES}
-    return contents(warehouse), stages
+    return contents(warehouse), stages, what_users_see(warehouse, data)
 
 
 def _postgres_catalog() -> str:
@@ -139,12 +153,17 @@ def test_four_batches_from_two_processes_hold_what_a_serial_file_run_holds(catal
         assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), \
             "no two batches ran at the same time"
     assert contents(resources["warehouse"]) == reference[0]
+    seen = what_users_see(resources["warehouse"], data)
+    assert seen["export"] and len(seen["traces"]) > 10
+    assert seen == reference[2]
 
 
 _ONE_BATCH = """
 import sys
 from pathlib import Path
 import dagster as dg
+from resources.lineage import trace_as_dicts, trace_row
+from resources.stats import collect_stats, format_stats
 from resources.warehouse import Warehouse
 from synth_assets.definitions import build_resources
 from synth_assets.graph_run import run_graph
@@ -175,10 +194,11 @@ def test_a_batch_killed_midway_leaves_whole_stages_and_the_rerun_completes_it(ca
         process.wait()
 
     # Each stage of the killed batch is all there (rows and rejects) or not there at all.
-    whole = [table for table in BATCH_TABLES if stage_of_batch(warehouse, table, victim) == reference[1][table, victim]]
-    absent = [table for table in BATCH_TABLES if stage_of_batch(warehouse, table, victim) == (0, 0)]
-    assert sorted(whole + absent) == sorted(BATCH_TABLES), (whole, absent)
-    assert "seeds" in whole and absent, "the kill did not land mid-batch"
+    found = {table: stage_of_batch(warehouse, table, victim) for table in BATCH_TABLES}
+    want = {table: reference[1][table, victim] for table in BATCH_TABLES}
+    assert all(found[table] in (want[table], (0, 0)) for table in BATCH_TABLES), (found, want)
+    missing = [table for table in BATCH_TABLES if found[table] != want[table]]
+    assert found["seeds"] == want["seeds"] and missing, "the kill did not land mid-batch"
     assert warehouse.verify() > 0  # every table and Parquet file of the lake reads
 
     run = run_pipeline(resources, RUN_CONFIG)
