@@ -136,7 +136,7 @@ def run_graph(
     if parallel > 1 and instance.is_ephemeral:
         raise ValueError("parallel seed batches need a Dagster instance other processes can open (DAGSTER_HOME), "
                          "not an ephemeral one")
-    if warehouse.is_lake:
+    if parallel > 1:
         _open_warehouse_pool(instance, parallel)
     sync = sync_seed_batches(instance, resources["source_files"].folder("seeds"), resources["warehouse"])
     keys = sync.keys if batches is None else _known(list(batches), sync.keys)
@@ -185,14 +185,14 @@ def run_graph(
 
 def _open_warehouse_pool(instance: dg.DagsterInstance, parallel: int) -> None:
     """On the lake, writers do not wait for one another: the `warehouse` pool (one slot, for the
-    file) would make every batch's steps wait in line, so it gets a slot per parallel batch, on an
-    instance that limits pools at all. Runs on the file warehouse keep the instance's limit."""
+    file) would make every batch's steps wait in line, so it gets at least a slot per parallel
+    batch. Only parallel runs, which only the lake allows, change it."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits or instance.is_ephemeral:
         return
     info = storage.get_concurrency_info(WAREHOUSE_POOL)
-    if info.slot_count < parallel or info.slot_count == 0:
-        storage.set_concurrency_slots(WAREHOUSE_POOL, max(parallel, 1))
+    if info.slot_count < parallel:
+        storage.set_concurrency_slots(WAREHOUSE_POOL, parallel)
 
 
 def _run_in_processes(

@@ -152,6 +152,7 @@ def test_four_batches_from_two_processes_hold_what_a_serial_file_run_holds(catal
         spans = sorted((rec.start_time, rec.end_time) for rec in records.values())
         assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), \
             "no two batches ran at the same time"
+        assert instance.event_log_storage.get_concurrency_info("warehouse").slot_count == 2  # the file's 1, opened
     assert contents(resources["warehouse"]) == reference[0]
     seen = what_users_see(resources["warehouse"], data)
     assert seen["export"] and len(seen["traces"]) > 10
