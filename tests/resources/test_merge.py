@@ -55,5 +55,5 @@ def test_a_batch_in_two_sources_is_refused(tmp_path):
 def test_the_file_warehouse_is_no_target(tmp_path):
     one = machine(tmp_path, "one", "code", 1)
     target = Warehouse(path=str(tmp_path / "other" / "synth.duckdb"))
-    with pytest.raises(ValueError, match="into a DuckLake.*SYNTH_WAREHOUSE=ducklake"):
+    with pytest.raises(ValueError, match=r"into a DuckLake.*SYNTH_WAREHOUSE=ducklake"):
         merge_batches(target, [one.path])
