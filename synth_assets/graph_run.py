@@ -202,8 +202,10 @@ def _run_in_processes(
     """Run each planned batch in a pool of `parallel` fresh processes (spawned: no DuckDB or
     Dagster state of this one is inherited); the runs, read back from the instance, in plan order."""
     recipes = {name: (type(resource), resource.model_dump()) for name, resource in resources.items()}
-    # The loggers stay in this process (the workers' logs are in the instance): so does their config.
+    # The loggers stay in this process; a worker's console shows its warnings and errors only (its
+    # whole log is in the instance, for the UI), or N workers' debug lines would interleave there.
     config = {key: value for key, value in (run_config or {}).items() if key != "loggers"}
+    config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
     work = [(instance.get_ref(), recipes, p.partition_key, p.assets,
              _config_for(config, job.get_subset(asset_selection=set(p.assets))), dict(tags or {})) for p in plan]
     with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -85,11 +85,12 @@ def contents(warehouse: Warehouse) -> dict[str, object]:
 
 
 def what_users_see(warehouse: Warehouse, data: Path) -> dict[str, object]:
-    """`synth stats`, `synth trace` of every row of the mix, and the exported training set."""
-    mix = sorted(warehouse.read_table("mixed_training_set")["id"])
+    """`synth stats`, `synth trace` of a sample of the mix's rows, and the exported training set."""
+    mix = sorted(warehouse.read_table("mixed_training_set")["id"])[::25]  # a trace reads every stage table
     return {
         "stats": format_stats(*collect_stats(warehouse)),
-        "traces": [json.dumps(trace_as_dicts(trace_row(warehouse, row_id)), sort_keys=True, default=str) for row_id in mix],
+        "traces": [json.dumps(trace_as_dicts(trace_row(warehouse, row_id)), sort_keys=True, default=str)
+                   .replace(str(data), "<data folder>") for row_id in mix],  # rows name their input file
         "export": sorted(line for path in sorted((data / "exports").glob("*.jsonl"))
                          for line in path.read_text(encoding="utf-8").splitlines()),
     }
@@ -123,9 +124,12 @@ def _postgres_catalog() -> str:
     psycopg2 = pytest.importorskip("psycopg2")
     url = url.replace("postgresql+psycopg2://", "postgresql://")
     name = f"lake_{uuid.uuid4().hex[:12]}"
-    with psycopg2.connect(url) as admin:
-        admin.autocommit = True
+    admin = psycopg2.connect(url)
+    try:
+        admin.autocommit = True  # CREATE DATABASE runs outside a transaction
         admin.cursor().execute(f"CREATE DATABASE {name}")
+    finally:
+        admin.close()
     return "postgres:" + url.rsplit("/", 1)[0] + "/" + name
 
 
@@ -133,8 +137,9 @@ def lake_in(data: Path, catalog: str) -> Warehouse:
     return Warehouse.in_folder(data, "ducklake", catalog=catalog if catalog != "sqlite" else "")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def catalog(request):
+    """The lake's catalog: a SQLite file in the test's folder, or a fresh PostgreSQL database per test."""
     return _postgres_catalog() if request.param == "postgres" else "sqlite"
 
 
@@ -155,7 +160,7 @@ def test_four_batches_from_two_processes_hold_what_a_serial_file_run_holds(catal
         assert instance.event_log_storage.get_concurrency_info("warehouse").slot_count == 2  # the file's 1, opened
     assert contents(resources["warehouse"]) == reference[0]
     seen = what_users_see(resources["warehouse"], data)
-    assert seen["export"] and len(seen["traces"]) > 10
+    assert seen["export"] and len(seen["traces"]) > 5
     assert seen == reference[2]
 
 
