@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -52,10 +51,11 @@ class TraceStep:
 def trace_row(warehouse: Warehouse, row_id: str) -> list[TraceStep]:
     """The chain from `row_id` up to its root; empty when the id is unknown. One read-only
     connection for the whole chain (opening the warehouse per lookup cost more than the lookups)."""
-    if not Path(warehouse.path).exists():
+    if not warehouse.exists():
         return []
     with warehouse.connect(read_only=True) as con:
-        existing = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        existing = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
         tables = [t for t in (*STAGE_TABLES, "rejects") if t in existing]
         chain: list[TraceStep] = []
         current: str | None = row_id

@@ -3,7 +3,9 @@
 Paths are relative to the project root (where `workspace.yaml` is); `dagster dev` and `synth` run
 from there. The deployment is chosen here and only here, from the environment: `SYNTH_DATA_DIR`
 (default `data`) holds inputs, warehouse and exports (the sensors watch it through the
-`source_files` resource); `SYNTH_MAX_TEXT_CHARS` and `SYNTH_MAX_DOCUMENT_CHARS` are the longest
+`source_files` resource); `SYNTH_WAREHOUSE` picks the warehouse, `duckdb` (one file, the default)
+or `ducklake` (many writers: `SYNTH_LAKE_CATALOG`, a SQLite file or `postgres:` and a DSN, and
+`SYNTH_LAKE_DATA_PATH`, default under the data folder; docs/scaling.md); `SYNTH_MAX_TEXT_CHARS` and `SYNTH_MAX_DOCUMENT_CHARS` are the longest
 text a row and a document may hold (the `source_files` resource: ingest, deduplicated_corpus and
 the corpus_schema gate read the one value); `TEACHER_*` pick the generating teacher, `ANSWER_*` the
 answering one and `JUDGE_*` the judge (each role unset shares the generator's; docs/teachers.md). The one exception is a
@@ -46,6 +48,7 @@ __all__ = [
     "defs",
     "input_limits_from_env",
     "synthesize_job",
+    "warehouse_from_env",
 ]
 
 PIPELINE_ASSETS = [
@@ -94,14 +97,16 @@ def build_resources(
     *,
     answerer: TeacherResource | None = None,
     judge: TeacherResource | None = None,
+    warehouse: Warehouse | None = None,
 ) -> dict[str, object]:
-    """Every resource the graph needs, with all files under `data_dir` and texts held to `limits`.
+    """Every resource the graph needs, with all files under `data_dir` and texts held to `limits`;
+    the warehouse is the file under `data_dir` unless one is given.
 
     One teacher per role: `teacher` generates, `answerer` answers, `judge` judges. Each not given
     comes from the environment; a given `teacher` is also the other roles' default (as
     `teacher_from_env` shares the generator's settings with a role that sets none of its own)."""
     limits = limits or InputLimits()
-    warehouse = Warehouse(path=str(Path(data_dir) / "warehouse" / "synth.duckdb"))
+    warehouse = warehouse or Warehouse.in_folder(data_dir)
 
     def role(given: TeacherResource | None, name: str) -> TeacherResource:
         if given is not None:
@@ -118,6 +123,14 @@ def build_resources(
         "sandbox": CodeSandbox(),
         "embedding_model": EmbeddingModel(warehouse=warehouse),
     }
+
+
+def warehouse_from_env(data_dir: str | Path) -> Warehouse:
+    """`SYNTH_WAREHOUSE` (`duckdb`, the default, or `ducklake`) and, for the lake,
+    `SYNTH_LAKE_CATALOG` and `SYNTH_LAKE_DATA_PATH` (default: under `data_dir/warehouse`)."""
+    return Warehouse.in_folder(data_dir, backend=os.environ.get("SYNTH_WAREHOUSE", "").strip() or "duckdb",
+                               catalog=os.environ.get("SYNTH_LAKE_CATALOG", "").strip(),
+                               data_path=os.environ.get("SYNTH_LAKE_DATA_PATH", "").strip())
 
 
 def input_limits_from_env() -> InputLimits:
@@ -145,5 +158,6 @@ defs = dg.Definitions(
     jobs=[synthesize_job],
     schedules=schedules,
     sensors=sensors,
-    resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data"), limits=input_limits_from_env()),
+    resources=build_resources(os.environ.get("SYNTH_DATA_DIR", "data"), limits=input_limits_from_env(),
+                              warehouse=warehouse_from_env(os.environ.get("SYNTH_DATA_DIR", "data"))),
 )

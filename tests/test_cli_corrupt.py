@@ -68,6 +68,7 @@ def test_merge_names_the_damaged_source(world):
     source = world["tmp"] / "other.duckdb"
     seeded_warehouse(source)
     damage_segment(source, segments_of(source, "seeds", "seed_batch")[0])
+    world["env"]["SYNTH_WAREHOUSE"] = "ducklake"  # merge imports old files into a lake
     result = synth(world, "merge", str(source))
     assert result.returncode == 3 and f"warehouse {source} is corrupt" in result.stderr
 
