@@ -161,7 +161,7 @@ def run(pool_sizes: Sequence[int], n_candidates: int, naive_pairs: int, seed: in
             _scan_fast_lcs(pool_tokens, candidate)
         scan_s = (time.perf_counter() - started) * n_candidates / n_measured
 
-        mismatches = sum(a != b for a, b in zip(index_results, naive_results))
+        mismatches = sum(a != b for a, b in zip(index_results, naive_results, strict=True))
         if mismatches:
             raise SystemExit(f"pool {pool_size}: index differs from the naive scan on {mismatches} candidates")
         rejected = sum(score > 0.7 for score in index_results)

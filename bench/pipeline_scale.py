@@ -3,6 +3,14 @@
     python bench/pipeline_scale.py                           # 1,000 and 10,000 seeds
     python bench/pipeline_scale.py --sizes 1000,10000,100000 # the issue's three sizes (100k: long)
     python bench/pipeline_scale.py --sizes 300 --json out.json
+    python bench/pipeline_scale.py --sizes 10000 --batch-seeds 2500 --warehouse ducklake --parallel 2
+
+With `--parallel N` (and `--warehouse`), the per-batch stages of every seed batch run as `synth
+run --parallel N` runs them (`graph_run.run_graph`): N batches at a time, each batch's run in a
+process of its own, then the union (semantic dedup off) once. Reported: the wall time of the
+batch stages and of the union, and the peak resident memory of each process (the driver, which
+runs the batches itself at N=1, and each worker). `--parallel 1 --warehouse duckdb` is the file
+warehouse's baseline; the lake's cost at one worker is `--parallel 1 --warehouse ducklake`.
 
 For each size, a seed set is generated procedurally (benchmarking only, never training data): a
 third each of code (small functions with a reference solution and assert tests that catch the
@@ -625,6 +633,87 @@ def run_size(size: int, workdir: Path, humans: int, embed_sample: int, env: dict
             "warehouse_mb": size_mb}
 
 
+# ---------------------------------------------------------------- seed batches in parallel
+
+
+class ProcessPeaks:
+    """Peak resident set of each process of a tree (the driver and its workers), sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1):
+        self._root = psutil.Process()
+        self._interval = interval
+        self.peaks: dict[int, int] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            for proc in [self._root, *self._root.children(recursive=True)]:
+                try:
+                    self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), proc.memory_info().rss)
+                except psutil.Error:
+                    pass
+            self._done.wait(self._interval)
+
+    def stop(self) -> dict[int, float]:
+        self._done.set()
+        self._thread.join()
+        return {pid: rss / 2**20 for pid, rss in self.peaks.items()}
+
+
+def run_parallel(size: int, workdir: Path, humans: int, batch_seeds: int, backend: str, parallel: int) -> dict:
+    """Every seed batch's per-batch stages, `parallel` at a time, then the union: wall times and
+    the peak memory of each process."""
+    import dagster as dg
+
+    from resources.warehouse import Warehouse
+    from synth_assets.definitions import BATCH_ASSETS, PIPELINE_ASSETS, build_resources
+    from synth_assets.graph_run import run_graph
+
+    data_dir = workdir / f"seeds_{size}_{backend}_{parallel}"
+    batches = write_inputs(data_dir, size, humans, batch_seeds)
+    os.environ["TEACHER_BACKEND"] = "rules"  # build_resources reads the teacher from the environment
+    resources = build_resources(data_dir, warehouse=Warehouse.in_folder(data_dir, backend))
+    batch_assets = [a.key.to_user_string() for a in BATCH_ASSETS]
+    union = [a.key.to_user_string() for a in PIPELINE_ASSETS if a.key.to_user_string() not in batch_assets]
+    out: dict = {"size": size, "batches": len(batches), "warehouse": backend, "parallel": parallel}
+    home = workdir / f"home_{backend}_{parallel}"  # an instance the worker processes can open
+    home.mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        peaks = ProcessPeaks()
+        started = time.perf_counter()
+        run = run_graph(instance, resources, select=batch_assets, parallel=parallel)
+        out["batch_s"] = time.perf_counter() - started
+        process_mb = peaks.stop()
+        out["batch_ok"] = run.success
+        started = time.perf_counter()
+        run = run_graph(instance, resources, select=union, batches=[],
+                        run_config={"ops": {"deduplicated_corpus": {"config": {"semantic": False}}}})
+        out["union_s"] = time.perf_counter() - started
+        out["union_ok"] = run.success
+    out["driver_mb"] = process_mb.pop(os.getpid(), 0.0)
+    workers = sorted(process_mb.values(), reverse=True)[:parallel] if parallel > 1 else []
+    out["worker_mb"] = workers
+    out["mix_rows"] = len(resources["warehouse"].read_table("mixed_training_set"))
+    return out
+
+
+def render_parallel(runs: list[dict]) -> str:
+    lines = ["| seeds | batches | warehouse | parallel | batch stages s | x vs 1 | union s | driver peak MB | "
+             "worker peak MB | mix rows | batches ok | union ok |",
+             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
+    base = {(r["size"], r["warehouse"]): r["batch_s"] for r in runs if r["parallel"] == 1}
+    for r in runs:
+        speedup = base.get((r["size"], r["warehouse"]))
+        lines.append(
+            f"| {r['size']:,} | {r['batches']} | {r['warehouse']} | {r['parallel']} | {_fmt(r['batch_s'])} | "
+            f"{_fmt(speedup / r['batch_s'], 2) if speedup else '-'} | {_fmt(r['union_s'])} | {_fmt(r['driver_mb'], 0)} | "
+            f"{', '.join(_fmt(m, 0) for m in r['worker_mb']) or '-'} | {r['mix_rows']:,} | "
+            f"{'yes' if r['batch_ok'] else 'FAILED'} | {'yes' if r['union_ok'] else 'a gate failed'} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -757,6 +846,11 @@ def main() -> None:
         help=f"seeds per seed file, i.e. per seed batch (default {DEFAULT_BATCH_SEEDS:,}); the per-seed stages "
         "run once per batch, each in its own process, which bounds their memory",
     )
+    parser.add_argument("--warehouse", choices=("duckdb", "ducklake"), default=None,
+                        help="with --parallel: the warehouse backend (default duckdb)")
+    parser.add_argument("--parallel", type=int, default=None, metavar="N",
+                        help="run the seed batches N at a time as `synth run --parallel N` does (N > 1: ducklake only), "
+                        "instead of one stage per process")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--partition", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
@@ -771,6 +865,16 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="synth-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}\nworkdir: {workdir}", file=sys.stderr, flush=True)
+    if args.parallel is not None or args.warehouse is not None:
+        found = [run_parallel(size, workdir, max(1, int(size * args.humans)), args.batch_seeds,
+                              args.warehouse or "duckdb", args.parallel or 1) for size in sizes]
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(), "runs": found}, indent=1))
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print(f"machine: {machine()}")
+        print(render_parallel(found))
+        return
     runs = []
     try:
         for size in sizes:

@@ -282,7 +282,7 @@ def humaneval_comparison(workers: int, rounds: int, isolation: str) -> None:
             rates["sandbox"].append(rate)
             for name, ok in (("check_correctness", peer_ok), ("the sandbox", sandbox_ok)):
                 if ok != expected:
-                    wrong = [c.task_id + " " + c.kind for c, o, e in zip(candidates, ok, expected) if o != e]
+                    wrong = [c.task_id + " " + c.kind for c, o, e in zip(candidates, ok, expected, strict=True) if o != e]
                     raise SystemExit(f"{name} got {len(wrong)} verdicts wrong: {wrong[:10]}")
         info = sandbox.describe()
     start = _cpu()
@@ -347,7 +347,7 @@ def main() -> None:
             rate, fresh_ok = run_sandbox(fresh, jobs)
             rates["fresh"].append(rate)
             if any(ok != base_ok for ok in (sandbox_ok, fresh_ok, fork_ok, nosite_ok)):
-                diff = sum(a != b for a, b in zip(sandbox_ok, base_ok))
+                diff = sum(a != b for a, b in zip(sandbox_ok, base_ok, strict=True))
                 raise SystemExit(f"sandbox and baseline disagree on {diff} candidates")
         info = sandbox.describe()
     per_runner = info["candidates_per_runner"]

@@ -4,7 +4,6 @@ of batches whose seed file is gone."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import duckdb
 
@@ -23,7 +22,7 @@ def batch_stage_rows(table: str, batch_condition: str = "seed_batch = ?") -> str
 
 def held_batches(warehouse: Warehouse) -> set[str]:
     """Every seed batch some table of the warehouse holds rows of (none without a warehouse file)."""
-    if not Path(warehouse.path).exists():
+    if not warehouse.exists():
         return set()
     with warehouse.connect(read_only=True) as con:
         tables = _tables_with_batches(con)
@@ -41,28 +40,30 @@ def drop_rows_of_other_batches(warehouse: Warehouse, keep: Iterable[str]) -> dic
     keep = sorted(set(keep))
     if not held_batches(warehouse) - set(keep):
         return {}
-    deleted: dict[str, int] = {}
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
+
+    def work(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        deleted: dict[str, int] = {}
         for table in _tables_with_batches(con):  # DuckDB's DELETE returns the number of rows it deleted
             count = con.execute(f'DELETE FROM "{table}" WHERE seed_batch IS NOT NULL AND NOT '
                                 "list_contains($keep::VARCHAR[], seed_batch)", {"keep": keep}).fetchone()[0]
             if count:
                 deleted[table] = int(count)
-        con.execute("COMMIT")
-    return deleted
+        return deleted
+
+    return warehouse.transaction(work)
 
 
 def _tables_with_batches(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in con.execute(
         "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
         "USING (table_catalog, table_schema, table_name) WHERE c.column_name = 'seed_batch' "
-        "AND t.table_type = 'BASE TABLE' AND t.table_schema = current_schema() ORDER BY 1").fetchall()]
+        "AND t.table_type = 'BASE TABLE' AND t.table_schema = current_schema() "
+        "AND t.table_catalog = current_database() ORDER BY 1").fetchall()]
 
 
 def drop_unbatched_rows(warehouse: Warehouse) -> int:
     """Delete the rows of the batch stages that have no batch: a version before seed batches wrote
     them, and the batches' own runs replace them. The number of rows deleted."""
-    with warehouse.connect() as con:  # DuckDB's DELETE returns the number of rows it deleted
-        return sum(con.execute(f'DELETE FROM "{table}" WHERE {batch_stage_rows(table, "seed_batch IS NULL")}')
-                   .fetchone()[0] for table in (*BATCH_TABLES, *SHARED_TABLES))
+    return warehouse.transaction(  # DuckDB's DELETE returns the number of rows it deleted
+        lambda con: sum(con.execute(f'DELETE FROM "{table}" WHERE {batch_stage_rows(table, "seed_batch IS NULL")}')
+                        .fetchone()[0] for table in (*BATCH_TABLES, *SHARED_TABLES)))

@@ -22,15 +22,8 @@ __all__ = ["EMBEDDING_CACHE_TABLE", "EmbeddingCache", "model_fingerprint"]
 
 EMBEDDING_CACHE_TABLE = "embedding_cache"
 
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {EMBEDDING_CACHE_TABLE} (
-    model VARCHAR,
-    text_sha256 VARCHAR,
-    vector FLOAT[],
-    created_at TIMESTAMP DEFAULT current_timestamp,
-    PRIMARY KEY (model, text_sha256)
-)
-"""
+_COLUMNS = "model VARCHAR, text_sha256 VARCHAR, vector FLOAT[], created_at TIMESTAMP DEFAULT current_timestamp"
+_KEY = ("model", "text_sha256")
 
 
 def model_fingerprint(model_dir: Path, backend: str) -> str:
@@ -60,7 +53,7 @@ class EmbeddingCache:
             return {}
         keys = [_sha(t) for t in texts]
         with self._warehouse.connect() as con:
-            con.execute(_DDL)
+            con.execute(self._warehouse.keyed_table_sql(EMBEDDING_CACHE_TABLE, _COLUMNS, _KEY))
             con.register("_wanted", pa.table({"text_sha256": list(dict.fromkeys(keys))}))
             found = con.execute(
                 f"SELECT c.text_sha256, c.vector FROM {EMBEDDING_CACHE_TABLE} c JOIN _wanted USING (text_sha256) "
@@ -86,8 +79,12 @@ class EmbeddingCache:
             "vector": pa.ListArray.from_arrays(pa.array(np.arange(0, len(flat) + 1, vectors.shape[1]), pa.int32()),
                                                flat),
         })
-        with self._warehouse.connect() as con:
-            con.execute(_DDL)
+        upsert = self._warehouse.upsert_sql(EMBEDDING_CACHE_TABLE, "(SELECT DISTINCT ON (text_sha256) * FROM _new)",
+                                            _KEY, ("model", "text_sha256", "vector"))
+
+        def put(con) -> None:
+            con.execute(self._warehouse.keyed_table_sql(EMBEDDING_CACHE_TABLE, _COLUMNS, _KEY))
             con.register("_new", table)
-            con.execute(f"INSERT OR REPLACE INTO {EMBEDDING_CACHE_TABLE} (model, text_sha256, vector) "
-                        "SELECT DISTINCT ON (text_sha256) model, text_sha256, vector FROM _new")
+            con.execute(upsert)
+
+        self._warehouse.transaction(put)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,14 +14,19 @@ __all__ = ["TraceStep", "explain_drop", "format_trace", "trace_row"]
 
 # Tables that hold rows by id, downstream first: where a row was kept.
 STAGE_TABLES = (
+    "preference_pairs",
     "reviewed_training_set",
     "mixed_training_set",
     "deduplicated_corpus",
+    "tail_fill",
+    "tail_fill_instructions",
     "correction_pairs",
     "verified_solutions",
     "candidate_solutions",
     "self_instruct_tasks",
+    "augmented_instructions",
     "backtranslated_pairs",
+    "document_qa_pairs",
     "evolved_instructions",
     "seeds",
     "human_reference",
@@ -30,7 +34,8 @@ STAGE_TABLES = (
 )
 _SHOWN = ("origin", "generation", "technique", "operation", "round", "teacher", "template_version", "domain",
           "category", "instruction", "response", "source_file", "source_line", "source_key", "verifier",
-          "verdict_detail", "judge_score", "task_pass_rate", "task_pass_at_k", "sample_index")
+          "verdict_detail", "judge_score", "judge_aspects", "judge_model", "task_pass_rate", "task_pass_at_k",
+          "sample_index")
 
 
 @dataclass
@@ -46,10 +51,11 @@ class TraceStep:
 def trace_row(warehouse: Warehouse, row_id: str) -> list[TraceStep]:
     """The chain from `row_id` up to its root; empty when the id is unknown. One read-only
     connection for the whole chain (opening the warehouse per lookup cost more than the lookups)."""
-    if not Path(warehouse.path).exists():
+    if not warehouse.exists():
         return []
     with warehouse.connect(read_only=True) as con:
-        existing = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        existing = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
         tables = [t for t in (*STAGE_TABLES, "rejects") if t in existing]
         chain: list[TraceStep] = []
         current: str | None = row_id
@@ -117,7 +123,8 @@ def format_trace(chain: list[TraceStep], width: int = 100) -> str:
         pad = "  " * depth + ("   " if depth else "")
         lines.append(f"{pad}kept in: {', '.join(step.kept_in) or '(no stage: dropped)'}")
         for key in ("teacher", "template_version", "domain", "category", "round", "source_file", "source_line",
-                    "source_key", "verifier", "verdict_detail", "judge_score", "task_pass_rate"):
+                    "source_key", "verifier", "verdict_detail", "judge_score", "judge_aspects", "judge_model",
+                    "task_pass_rate"):
             if key in row:
                 lines.append(f"{pad}{key}: {row[key]}")
         for key in ("instruction", "response"):

@@ -35,6 +35,9 @@ def salvage_table(
     """Copy every readable row of `table` in the `damaged` file into `warehouse` (whose `table`
     `create` makes, with its key, if it is not there). Rows whose key is already there are kept."""
     damaged = Path(damaged).resolve()
+    if warehouse.is_lake:
+        raise WarehouseError("synth salvage-cache copies into the DuckDB file warehouse: run it without "
+                             "SYNTH_WAREHOUSE=ducklake, then import that file into the lake with `synth merge`")
     if damaged == Path(warehouse.path).resolve():
         raise WarehouseError(f"{damaged} is the warehouse itself: move it aside first "
                              f"(`mv {damaged} {damaged}.corrupt`) and salvage from the moved file")

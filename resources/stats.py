@@ -10,8 +10,9 @@ from resources.warehouse import Warehouse
 __all__ = ["StageStats", "collect_stats", "format_stats"]
 
 PIPELINE_ORDER = (
-    "seeds", "human_reference", "evolved_instructions", "self_instruct_tasks", "backtranslated_pairs",
-    "candidate_solutions", "verified_solutions", "correction_pairs", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set",
+    "seeds", "human_reference", "evolved_instructions", "self_instruct_tasks", "augmented_instructions",
+    "backtranslated_pairs", "document_qa_pairs", "candidate_solutions", "verified_solutions", "correction_pairs",
+    "deduplicated_corpus", "tail_fill", "mixed_training_set", "reviewed_training_set", "preference_pairs",
 )
 
 

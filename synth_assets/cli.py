@@ -67,7 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags = {"synth/host": socket.gethostname(), "synth/pid": str(os.getpid())}
         try:
             outcome = run_graph(instance, defs.resources, select=select, batches=[] if args.skip_batches else batches,
-                                run_config=run_config, tags=tags, loggers=loggers, on_run_start=display.run_started)
+                                run_config=run_config, tags=tags, loggers=loggers, on_run_start=display.run_started,
+                                parallel=args.parallel)
         except ValueError as exc:
             print(f"synth run: {exc}", file=sys.stderr)
             return 2
@@ -80,9 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"dropped {legacy} rows written before seed batches existed; each batch's run made them again")
     print(format_stats(*collect_stats(_warehouse())))
     sandbox_summary(outcome.asset_materializations_for_node("verified_solutions"))
-    teacher = defs.resources["teacher"]
-    if getattr(teacher, "backend", "rules") == "rules":
-        print("\nTeacher: rules, the offline rule-based stand-in. It is NOT a language model; "
+    teachers = {name: defs.resources[name] for name in ("teacher", "answerer", "judge")}
+    print("\nTeachers: " + ", ".join(f"{t.role} {t.model_id}" for t in teachers.values()))
+    if any(t.backend == "rules" for t in teachers.values()):
+        print("rules is the offline rule-based stand-in. It is NOT a language model; "
               "see the README's 'Using a real teacher'.")
     if report := format_failures(failures, verbose=args.verbose):
         print("\n" + report, file=sys.stdout if outcome.success else sys.stderr)
@@ -140,7 +142,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
             print(f"  warning: no seed file for batch {item.batch!r} in {seeds}; copy it there, or the next "
                   "run (`synth run`, a sensor's, the corpus materialized in the UI) removes this batch's rows",
                   file=sys.stderr)
-    print(f"{len(merged)} batches merged into {warehouse.path}; now `synth run --skip-batches` builds the union")
+    print(f"{len(merged)} batches imported into {warehouse.location}; now `synth run --skip-batches` builds the union")
     return 0
 
 
@@ -189,7 +191,7 @@ def cmd_salvage_cache(args: argparse.Namespace) -> int:
 
     warehouse = _warehouse()
     saved = salvage_table(args.damaged, warehouse, CACHE_TABLE, ensure_cache_table)
-    print(f"copied {saved.copied} teacher responses from {args.damaged} into {warehouse.path}"
+    print(f"copied {saved.copied} teacher responses from {args.damaged} into {warehouse.location}"
           + (f"; {saved.lost} were in damaged blocks and are lost" if saved.lost else "; none was lost")
           + ". Now `synth run` rebuilds the rest from the inputs.")
     return 0
@@ -225,11 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "the others keep their rows. Default: every batch")
     run.add_argument("--skip-batches", action="store_true",
                      help="run only what unions the batches (after `synth merge` of batches made elsewhere)")
+    run.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="run up to N seed batches at once, each in a process of its own (the ducklake warehouse "
+                     "only, docs/scaling.md). Default: 1")
     run.add_argument("--verbose", action="store_true",
                      help="print the Dagster log on the console (it always goes to data/logs/) and tracebacks of failed steps")
     run.set_defaults(func=cmd_run)
-    merge = commands.add_parser("merge", help="copy the seed batches of other machines' warehouses into this one")
-    merge.add_argument("warehouses", nargs="+", help="their warehouse files (synth.duckdb)")
+    merge = commands.add_parser("merge", help="import the seed batches of old DuckDB warehouse files into the "
+                                "DuckLake warehouse, once (docs/scaling.md)")
+    merge.add_argument("warehouses", nargs="+", help="the old warehouse files (synth.duckdb)")
     merge.set_defaults(func=cmd_merge)
     ui = commands.add_parser("ui", help="start the Dagster UI on this project")
     ui.add_argument("--port", type=int, default=3000)

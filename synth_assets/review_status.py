@@ -13,7 +13,8 @@ from synth_assets.core.review import DECISIONS_FILE, QUEUE_FILE, AgreementScorin
 __all__ = ["APPLY_REVIEW_COMMAND", "ReviewReport", "review_report"]
 
 # Reads decisions.jsonl and rebuilds what depends on it, without running the rest of the graph.
-APPLY_REVIEW_COMMAND = "synth run --select review_decisions,reviewed_training_set,training_set_export,dataset_card"
+APPLY_REVIEW_COMMAND = ("synth run --select review_decisions,reviewed_training_set,judge_calibration,"
+                        "training_set_export,dataset_card")
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,27 @@ def review_report(
             f"(the file changed since it was last read).\nRead it with `{APPLY_REVIEW_COMMAND}` "
             "(or turn on review_decisions_sensor), then run `synth review` again.", False)
     summary = agreement_summary(table.to_dict("records"), edit_credit) if table is not None else None
+    # Decisions on judged rows the filter kept out of the mix calibrate the judge; they are not stale.
+    calibrating = 0 if table is None or "judged" not in table else int(
+        (~table["in_mix"].astype(bool) & table["judged"].fillna(False).astype(bool)).sum())
     if summary is None or not summary.decided:
-        stale = read - (summary.decided if summary else 0)
-        state = (f"None of the {stale} decisions in {decisions_file} is on a row still in the mix (a later run "
-                 "changed the mix), so none is applied. Review rows of the current queue instead.\n"
-                 if stale else f"Nothing decided yet: {decisions_file} "
-                 + ("does not exist." if not decisions_file.exists() else "has no line with a decision.") + "\n")
+        stale = read - (summary.decided if summary else 0) - calibrating
+        if stale:
+            state = (f"None of the {stale} decisions in {decisions_file} is on a row still in the mix (a later run "
+                     "changed the mix), so none is applied. Review rows of the current queue instead.\n")
+        elif calibrating:
+            state = (f"The {calibrating} decisions in {decisions_file} are all on judged rows outside the mix: they "
+                     "calibrate the judge threshold (judge_calibration), but say nothing yet about the mix.\n")
+        else:
+            state = (f"Nothing decided yet: {decisions_file} "
+                     + ("does not exist." if not decisions_file.exists() else "has no line with a decision.") + "\n")
         state += "".join(f"  line {bad.source_line} cannot be used ({bad.reason})\n"
                          for bad in in_file.quarantined[:5])
         return ReviewReport(f"{len(queued)} rows are queued for review in {queue}.\n{state}\n"
                             + _how_to(decisions_file, queued[0]), False)
     lines = [f"{summary.decided} decided: {summary.accepted} accepted, {summary.rejected} rejected, "
-             f"{summary.edited} edited ({read - summary.decided} more no longer in the mix)",
+             f"{summary.edited} edited ({read - summary.decided - calibrating} more no longer in the mix, "
+             f"{calibrating} on judged rows outside the mix, for the judge's calibration)",
              f"agreement with the gates: {summary.agreement:.1%} (accepted only: {summary.strict_agreement:.1%})"]
     return ReviewReport("\n".join(lines), True)
 

@@ -89,7 +89,8 @@ class RunDisplay:
 
         @dg.logger(description="synth run: the Dagster log to a file, progress to the console")
         def synth_run(_context: dg.InitLoggerContext) -> logging.Logger:
-            log = logging.Logger("dagster", level=logging.DEBUG)
+            # A private logger, not registered globally: each run gets its own handler and nothing leaks between runs.
+            log = logging.Logger("dagster", level=logging.DEBUG)  # noqa: LOG001
             log.addHandler(handler)
             return log
 

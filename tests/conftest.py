@@ -25,11 +25,11 @@ _SECRET_AND_TEACHER_VARS = ("OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKE
 
 @pytest.fixture(autouse=True)
 def clean_teacher_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No API key or TEACHER_* setting of the developer's shell leaks into a test; the hub is offline."""
+    """No API key or TEACHER_*, ANSWER_* or JUDGE_* setting of the developer's shell leaks into a test; the hub is offline."""
     import os
 
     for name in list(os.environ):
-        if name.startswith("TEACHER_") or name in _SECRET_AND_TEACHER_VARS:
+        if name.startswith(("TEACHER_", "ANSWER_", "JUDGE_")) or name in _SECRET_AND_TEACHER_VARS:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

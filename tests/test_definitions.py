@@ -18,7 +18,7 @@ def test_definitions_load_with_every_stage_and_gate():
 
 def test_the_workspace_file_loads_the_code_location():
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+                            cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 

@@ -241,11 +241,7 @@ class Plan:
                 ]
         lines += ["cd /", 'exec "$@"']
         script = "\n".join(lines)
-        return [
-            shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
-            "--mount-proc", "--propagation", "private",
-            "/bin/sh", "-c", script, "sandbox-setup",
-        ] + self._setpriv(boot)
+        return [shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts", "--mount-proc", "--propagation", "private", "/bin/sh", "-c", script, "sandbox-setup", *self._setpriv(boot)]
 
     def _setpriv(self, boot: list[str]) -> list[str]:
         if self.mode == "rlimits":
@@ -254,7 +250,7 @@ class Plan:
         if not self.root or setpriv is None:
             return boot
         caps = ",".join(["-all"] + [f"+{c}" for c in _SERVER_CAPS])
-        return [setpriv, "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--"] + boot
+        return [setpriv, "--no-new-privs", "--pdeathsig", "KILL", "--bounding-set", caps, "--", *boot]
 
     def server_env(self) -> dict[str, str]:
         return dict(_SERVER_ENV)
@@ -272,7 +268,7 @@ def _subreaper(boot: list[str]) -> list[str]:
         "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0 or sys.exit('prctl failed'); "
         "os.execv(sys.argv[1], sys.argv[1:])"
     )
-    return [sys.executable, "-I", "-S", "-c", launch] + boot
+    return [sys.executable, "-I", "-S", "-c", launch, *boot]
 
 
 def _closed_ancestor(path: str) -> str | None:

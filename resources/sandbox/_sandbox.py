@@ -180,7 +180,7 @@ class _Worker:
                     ticket.generation = self.generation
             pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in codes]
             try:
-                for ticket, code, (_a_end, b_end) in zip(tickets, codes, pairs):
+                for ticket, code, (_a_end, b_end) in zip(tickets, codes, pairs, strict=True):
                     self.candidate.send({"op": "job", "id": ticket.id, "code": code}, (b_end.fileno(),))
                 self.runner.send({"op": "job", "ids": [t.id for t in tickets], "tests": tests,
                                   "nonces": [t.nonce for t in tickets]}, tuple(a.fileno() for a, _ in pairs))
@@ -468,7 +468,7 @@ class Sandbox:
                 def submit(group: list[int]) -> None:
                     nonlocal queued
                     tickets = worker.submit([jobs[i][0] for i in group], jobs[group[0]][1])
-                    inflight.extend((i, t, t is tickets[-1]) for i, t in zip(group, tickets))
+                    inflight.extend((i, t, t is tickets[-1]) for i, t in zip(group, tickets, strict=True))
                     queued += 1
 
                 while True:

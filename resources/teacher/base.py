@@ -86,5 +86,5 @@ class TeacherBackend(ABC):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """Answer every request: for each, exactly `request.sampling.n` completions, in order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op default: only backends holding engines override it
         """Release engines, clients and GPU memory."""

@@ -14,13 +14,12 @@ import pandas as pd
 from resources.teacher.base import Completion
 from resources.warehouse import Warehouse
 
-__all__ = ["CACHE_TABLE", "ResponseCache", "ensure_cache_table"]
+__all__ = ["CACHE_KEY", "CACHE_TABLE", "CACHE_WRITTEN", "ResponseCache", "ensure_cache_table"]
 
 CACHE_TABLE = "teacher_cache"
 
-_CACHE_DDL = f"""
-CREATE TABLE IF NOT EXISTS {CACHE_TABLE} (
-    key VARCHAR PRIMARY KEY,
+_CACHE_COLUMNS = """
+    key VARCHAR,
     teacher VARCHAR,
     sample_index INTEGER,
     text VARCHAR,
@@ -28,13 +27,15 @@ CREATE TABLE IF NOT EXISTS {CACHE_TABLE} (
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
     created_at TIMESTAMP DEFAULT current_timestamp
-)
 """
+CACHE_KEY = ("key",)
+CACHE_WRITTEN = ("key", "teacher", "sample_index", "text", "finish_reason", "prompt_tokens", "completion_tokens")
 
 
-def ensure_cache_table(con) -> None:
-    """Create the cache table, with its key, on a warehouse connection if it is not there."""
-    con.execute(_CACHE_DDL)
+def ensure_cache_table(con, warehouse: Warehouse | None = None) -> None:
+    """Create the cache table, with its key, on a warehouse connection if it is not there (keyed as
+    `warehouse`'s backend allows; the file's, without one)."""
+    con.execute((warehouse or Warehouse()).keyed_table_sql(CACHE_TABLE, _CACHE_COLUMNS, CACHE_KEY))
 
 
 class ResponseCache:
@@ -45,7 +46,7 @@ class ResponseCache:
         if not keys:
             return {}
         with self._warehouse.connect() as con:
-            con.execute(_CACHE_DDL)
+            ensure_cache_table(con, self._warehouse)
             con.register("_wanted", pd.DataFrame({"key": list(keys)}))
             rows = con.execute(
                 f"SELECT c.key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens "
@@ -58,19 +59,26 @@ class ResponseCache:
 
         One connection for the whole call (reopening the warehouse checkpoints the key index, at a
         cost that grows with the cache), `_PUT_CHUNK` rows per insert, each committed on its own:
-        one transaction for a million rows held them all in memory until the commit."""
+        one transaction for a million rows held them all in memory until the commit. On the lake
+        each chunk is one transaction, run again if another writer's conflicts with it."""
         if not entries:
             return
+        upsert = self._warehouse.upsert_sql(CACHE_TABLE, "_new", CACHE_KEY, CACHE_WRITTEN)
+
+        def put(con, start: int) -> None:
+            ensure_cache_table(con, self._warehouse)
+            con.register("_new", _frame(teacher, entries[start : start + _PUT_CHUNK]))
+            con.execute(upsert)
+            con.unregister("_new")
+
+        starts = range(0, len(entries), _PUT_CHUNK)
+        if self._warehouse.is_lake:
+            for start in starts:
+                self._warehouse.transaction(lambda con, start=start: put(con, start))
+            return
         with self._warehouse.connect() as con:
-            con.execute(_CACHE_DDL)
-            for start in range(0, len(entries), _PUT_CHUNK):
-                con.register("_new", _frame(teacher, entries[start : start + _PUT_CHUNK]))
-                con.execute(
-                    f"INSERT OR REPLACE INTO {CACHE_TABLE} "
-                    "(key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens) "
-                    "SELECT key, teacher, sample_index, text, finish_reason, prompt_tokens, completion_tokens FROM _new"
-                )
-                con.unregister("_new")
+            for start in starts:
+                put(con, start)
 
 
 _PUT_CHUNK = 50_000

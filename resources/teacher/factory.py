@@ -21,11 +21,12 @@ def make_backend(
     vllm: VLLMOptions | None = None,
     transformers: TransformersOptions | None = None,
 ) -> TeacherBackend:
-    """The named backend for `model`, configured by its own options (the others are ignored)."""
+    """The named backend for `model`, configured by its own options (the others are ignored).
+    For `rules`, an empty model is the generating rules model (`rule-based-v1`)."""
     if backend == "rules":
         from resources.teacher.rules import RulesBackend
 
-        return RulesBackend()
+        return RulesBackend(model) if model else RulesBackend()
     if backend == "vllm":
         return VLLMBackend(model, vllm)
     if backend == "openai":

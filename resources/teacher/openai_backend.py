@@ -194,7 +194,7 @@ class OpenAIBackend(TeacherBackend):
                 for future in futures:
                     future.cancel()
                 raise failed.exception()  # type: ignore[misc]
-            for job, future in zip(jobs, futures):
+            for job, future in zip(jobs, futures, strict=True):
                 completions = future.result()
                 if job.sample_index is None:
                     results[job.request_index] = list(completions)
@@ -313,7 +313,7 @@ def _completions(payload: dict[str, Any], job: _Job) -> list[Completion]:
             prompt_tokens=prompt_tokens,
             completion_tokens=tokens,
         )
-        for choice, text, tokens in zip(choices, texts, out_tokens)
+        for choice, text, tokens in zip(choices, texts, out_tokens, strict=True)
     ]
 
 

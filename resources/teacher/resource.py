@@ -2,8 +2,9 @@
 
 `backend` picks the engine (`rules`, `vllm`, `openai`, `transformers`); each engine's own settings
 sit in a nested config block of the same name, so the launchpad shows them grouped. Definitions
-build the resource from the environment with `teacher_from_env`; docs/teachers.md lists every
-field and variable.
+build one resource per role (`ROLES`: generation, answering, judging), each from the environment
+with `teacher_from_env` (`TEACHER_*`, `ANSWER_*`, `JUDGE_*`); docs/teachers.md lists every field
+and variable.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 from pydantic import PrivateAttr, ValidationError
@@ -22,12 +23,34 @@ from resources.teacher.base import BackendError, Completion, GenerationRequest, 
 from resources.teacher.cache import ResponseCache
 from resources.teacher.factory import BACKENDS, make_backend
 from resources.teacher.openai_backend import OpenAIOptions
+from resources.teacher.rules import GENERATOR_MODEL as RULES_GENERATOR_MODEL
+from resources.teacher.rules import JUDGE_MODEL as RULES_JUDGE_MODEL
 from resources.teacher.transformers_backend import TransformersOptions
 from resources.teacher.vllm_backend import VLLMOptions
 from resources.warehouse import Warehouse
 from synth_assets.core.progress import Progress
 
-__all__ = ["CHEAP_BATCH_SIZE", "ENV_VARS", "TeacherBatch", "TeacherResource", "TeacherStats", "teacher_from_env"]
+__all__ = [
+    "CHEAP_BATCH_SIZE",
+    "ENV_SETTINGS",
+    "ENV_VARS",
+    "ROLES",
+    "ROLE_RESOURCES",
+    "AnsweringTeacher",
+    "JudgingTeacher",
+    "TeacherBatch",
+    "TeacherResource",
+    "TeacherStats",
+    "as_role",
+    "role_env_vars",
+    "teacher_from_env",
+]
+
+# Each role a teacher plays, and the prefix of its environment variables. Generation writes and
+# rewrites instructions (evolution with its equality check, Self-Instruct, backtranslation with its
+# self-curation); answering writes the k candidate solutions; judging scores the candidates no test
+# or reference answer can check.
+ROLES: dict[str, str] = {"generation": "TEACHER", "answering": "ANSWER", "judging": "JUDGE"}
 
 
 # Requests per call to a `cheap` backend (see `TeacherBackend.cheap`), whatever `batch_size` says.
@@ -68,13 +91,17 @@ class TeacherResource(dg.ConfigurableResource):
     """
 
     backend: str = "rules"
-    model: str = ""  # empty: the backend's default (only `rules` has one)
+    model: str = ""  # empty: the backend's default (only `rules` has one: rule-judge-v1 for judging)
     batch_size: int = 256  # requests per backend call; each batch is cached as soon as it returns
     use_cache: bool = True
     warehouse: Warehouse
     openai: OpenAIOptions = OpenAIOptions()
     vllm: VLLMOptions = VLLMOptions()
     transformers: TransformersOptions = TransformersOptions()
+
+    # What this teacher is asked to do (one of ROLES). A class attribute, not config: a launchpad
+    # config replaces a resource's whole config, and must not turn a judge into a generator.
+    role: ClassVar[str] = "generation"
 
     _backend: TeacherBackend | None = PrivateAttr(default=None)
 
@@ -109,7 +136,7 @@ class TeacherResource(dg.ConfigurableResource):
 
     def describe(self) -> str:
         if self.backend == "rules":
-            return "rules (offline rule-based stand-in, NOT a language model)"
+            return f"{self.teacher_id} (offline rule-based stand-in, NOT a language model)"
         return self.teacher_id
 
     def generate(self, requests: Sequence[GenerationRequest]) -> TeacherBatch:
@@ -157,7 +184,7 @@ class TeacherResource(dg.ConfigurableResource):
             if len(fresh_answers) != len(batch):
                 raise BackendError(f"{teacher} answered {len(fresh_answers)} of {len(batch)} requests")
             fresh = pending if cheap and self.use_cache else []
-            for i, completions in zip(batch, fresh_answers):
+            for i, completions in zip(batch, fresh_answers, strict=True):
                 if len(completions) != requests[i].sampling.n:
                     raise BackendError(
                         f"{teacher} gave {len(completions)} completions where n={requests[i].sampling.n}"
@@ -187,6 +214,18 @@ class TeacherResource(dg.ConfigurableResource):
         )
         return TeacherBatch(completions=[answers[k] for k in keys], stats=stats)
 
+    @property
+    def model_id(self) -> str:
+        """`backend:model` as rows record it (`teacher_id`), without starting the backend."""
+        return f"{self.backend}:{self._model_or_default()}"
+
+    def _model_or_default(self) -> str:
+        if self.model or self.backend != "rules":
+            return self.model
+        # The offline default gives the judging role its own rules model, so the offline graph's
+        # judge is not its generator (no self-preference), as a real deployment's should not be.
+        return RULES_JUDGE_MODEL if self.role == "judging" else RULES_GENERATOR_MODEL
+
     def _build(self) -> TeacherBackend:
         if self.backend not in BACKENDS:
             raise ValueError(f"TeacherResource.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
@@ -194,7 +233,7 @@ class TeacherResource(dg.ConfigurableResource):
             raise ValueError(f"TeacherResource.batch_size must be >= 1, got {self.batch_size}")
         return make_backend(
             self.backend,
-            self.model,
+            self._model_or_default(),
             openai=self.openai,
             vllm=self.vllm,
             transformers=self.transformers,
@@ -209,32 +248,69 @@ def _cuda_visible() -> bool:
     return torch.cuda.is_available()
 
 
-# Environment variable -> (config block or "" for a top-level field, field names in that block).
-ENV_VARS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "TEACHER_BACKEND": ("", ("backend",)),
-    "TEACHER_MODEL": ("", ("model",)),
-    "TEACHER_BATCH_SIZE": ("", ("batch_size",)),
-    "TEACHER_USE_CACHE": ("", ("use_cache",)),
-    "TEACHER_BASE_URL": ("openai", ("base_urls",)),
-    "TEACHER_API_KEY_ENV": ("openai", ("api_key_env",)),
-    "TEACHER_MAX_CONCURRENCY": ("openai", ("max_concurrency",)),
-    "TEACHER_TIMEOUT_S": ("openai", ("timeout_s",)),
-    "TEACHER_MAX_RETRIES": ("openai", ("max_retries",)),
-    "TEACHER_DEADLINE_S": ("openai", ("deadline_s",)),
-    "TEACHER_SEND_N": ("openai", ("send_n",)),
-    "TEACHER_TENSOR_PARALLEL_SIZE": ("vllm", ("tensor_parallel_size",)),
-    "TEACHER_GPU_MEMORY_UTILIZATION": ("vllm", ("gpu_memory_utilization",)),
-    "TEACHER_MAX_MODEL_LEN": ("vllm", ("max_model_len",)),
-    "TEACHER_ENABLE_PREFIX_CACHING": ("vllm", ("enable_prefix_caching",)),
-    "TEACHER_QUANTIZATION": ("vllm", ("quantization",)),
-    "TEACHER_ENFORCE_EAGER": ("vllm", ("enforce_eager",)),
-    "TEACHER_DEVICE": ("transformers", ("device",)),
-    "TEACHER_MAX_BATCH_SIZE": ("transformers", ("max_batch_size",)),
-    # shared by the two local engines
-    "TEACHER_DTYPE": ("vllm+transformers", ("dtype",)),
-    "TEACHER_CHAT_TEMPLATE": ("vllm+transformers", ("chat_template",)),
-    "TEACHER_TRUST_REMOTE_CODE": ("vllm+transformers", ("trust_remote_code",)),
+class AnsweringTeacher(TeacherResource):
+    """The teacher that writes the candidate solutions (`candidate_solutions`)."""
+
+    role: ClassVar[str] = "answering"
+
+
+class JudgingTeacher(TeacherResource):
+    """The judge of answers no test or reference can check (`verified_solutions`). With the `rules`
+    backend and no model set it is the rules judge model, `rule-judge-v1`."""
+
+    role: ClassVar[str] = "judging"
+
+
+ROLE_RESOURCES: dict[str, type[TeacherResource]] = {
+    "generation": TeacherResource, "answering": AnsweringTeacher, "judging": JudgingTeacher,
 }
+
+
+def as_role(teacher: TeacherResource, role: str) -> TeacherResource:
+    """`teacher`'s settings for another role. A `rules` teacher with no model set becomes that
+    role's rules model (the judge's is `rule-judge-v1`), as with `teacher_from_env`."""
+    fields = {name: getattr(teacher, name) for name in TeacherResource.model_fields}
+    return ROLE_RESOURCES[role](**fields)
+
+
+# Environment setting (after the role's prefix: TEACHER_, ANSWER_, JUDGE_) -> (config block, or ""
+# for a top-level field, and the field names in that block). Declared once for every role.
+ENV_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "BACKEND": ("", ("backend",)),
+    "MODEL": ("", ("model",)),
+    "BATCH_SIZE": ("", ("batch_size",)),
+    "USE_CACHE": ("", ("use_cache",)),
+    "BASE_URL": ("openai", ("base_urls",)),
+    "API_KEY_ENV": ("openai", ("api_key_env",)),
+    "MAX_CONCURRENCY": ("openai", ("max_concurrency",)),
+    "TIMEOUT_S": ("openai", ("timeout_s",)),
+    "MAX_RETRIES": ("openai", ("max_retries",)),
+    "DEADLINE_S": ("openai", ("deadline_s",)),
+    "SEND_N": ("openai", ("send_n",)),
+    "TENSOR_PARALLEL_SIZE": ("vllm", ("tensor_parallel_size",)),
+    "GPU_MEMORY_UTILIZATION": ("vllm", ("gpu_memory_utilization",)),
+    "MAX_MODEL_LEN": ("vllm", ("max_model_len",)),
+    "ENABLE_PREFIX_CACHING": ("vllm", ("enable_prefix_caching",)),
+    "QUANTIZATION": ("vllm", ("quantization",)),
+    "ENFORCE_EAGER": ("vllm", ("enforce_eager",)),
+    "DEVICE": ("transformers", ("device",)),
+    "MAX_BATCH_SIZE": ("transformers", ("max_batch_size",)),
+    # shared by the two local engines
+    "DTYPE": ("vllm+transformers", ("dtype",)),
+    "CHAT_TEMPLATE": ("vllm+transformers", ("chat_template",)),
+    "TRUST_REMOTE_CODE": ("vllm+transformers", ("trust_remote_code",)),
+}
+
+
+def role_env_vars(role: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The environment variables of one role (`TEACHER_BACKEND`, `JUDGE_MODEL`, ...), as ENV_SETTINGS."""
+    if role not in ROLES:
+        raise ValueError(f"teacher role must be one of {list(ROLES)}, got {role!r}")
+    return {f"{ROLES[role]}_{setting}": spec for setting, spec in ENV_SETTINGS.items()}
+
+
+# The generating teacher's variables, which the other roles fall back to.
+ENV_VARS = role_env_vars("generation")
 
 _OPTION_CLASSES: dict[str, type[dg.Config]] = {
     "openai": OpenAIOptions,
@@ -243,42 +319,53 @@ _OPTION_CLASSES: dict[str, type[dg.Config]] = {
 }
 
 
-def teacher_from_env(warehouse: Warehouse, environ: Mapping[str, str] | None = None) -> TeacherResource:
-    """A `TeacherResource` configured from `TEACHER_*` variables, read when called (not at import).
+def teacher_from_env(
+    warehouse: Warehouse, environ: Mapping[str, str] | None = None, role: str = "generation"
+) -> TeacherResource:
+    """The `role`'s `TeacherResource`, configured from its variables (`TEACHER_*` for generation,
+    `ANSWER_*` for answering, `JUDGE_*` for judging), read when called (not at import).
+
+    A role other than generation with none of its own variables set shares the generator's
+    (`TEACHER_*`): one teacher for everything, as before roles existed, except that the offline
+    default's judge is the rules judge model (`rule-judge-v1`), not the generator. Once any of a
+    role's variables is set, that role reads its own variables only (unset ones keep the field
+    defaults), so a judge never mixes its settings with the generator's.
 
     Unset variables keep the field defaults, so with none set this is the offline `rules` teacher.
-    `TEACHER_BASE_URL` takes a comma-separated list. The API key itself is never read here: only
-    the name of the variable holding it (`TEACHER_API_KEY_ENV`), read by the backend at run time.
+    `*_BASE_URL` takes a comma-separated list. The API key itself is never read here: only the name
+    of the variable holding it (`*_API_KEY_ENV`), read by the backend at run time.
     """
     env = os.environ if environ is None else environ
+    source = role if any(env.get(var, "").strip() for var in role_env_vars(role)) else "generation"
+    variables, prefix = role_env_vars(source), ROLES[source]
     top: dict[str, Any] = {}
     blocks: dict[str, dict[str, Any]] = {name: {} for name in _OPTION_CLASSES}
-    for var, (block, fields) in ENV_VARS.items():
+    for var, (block, fields) in variables.items():
         raw = env.get(var, "").strip()
         if not raw:
             continue
-        value: Any = [url.strip() for url in raw.split(",") if url.strip()] if var == "TEACHER_BASE_URL" else raw
+        value: Any = [url.strip() for url in raw.split(",") if url.strip()] if var.endswith("_BASE_URL") else raw
         for name in block.split("+") if block else [""]:
             target = blocks[name] if name else top
             target.update(dict.fromkeys(fields, value))
     backend = top.get("backend", "rules")
     if backend not in BACKENDS:
-        raise ValueError(f"TEACHER_BACKEND must be one of {list(BACKENDS)}, got {backend!r}")
+        raise ValueError(f"{prefix}_BACKEND must be one of {list(BACKENDS)}, got {backend!r}")
     options: dict[str, dg.Config] = {}
     for name, values in blocks.items():
         try:
             options[name] = _OPTION_CLASSES[name](**values)
         except ValidationError as exc:
-            raise ValueError(f"invalid TEACHER_* setting for the {name} backend: {_env_names(exc)}") from exc
+            raise ValueError(f"invalid {prefix}_* setting for the {name} backend: {_env_names(exc, variables)}") from exc
     try:
-        return TeacherResource(warehouse=warehouse, **top, **options)
+        return ROLE_RESOURCES[role](warehouse=warehouse, **top, **options)
     except ValidationError as exc:
-        raise ValueError(f"invalid TEACHER_* setting: {_env_names(exc)}") from exc
+        raise ValueError(f"invalid {prefix}_* setting: {_env_names(exc, variables)}") from exc
 
 
-def _env_names(exc: ValidationError) -> str:
+def _env_names(exc: ValidationError, variables: Mapping[str, tuple[str, tuple[str, ...]]]) -> str:
     """A validation error restated with the environment variable names a user set."""
-    field_to_var = {field: var for var, (_, fields) in ENV_VARS.items() for field in fields}
+    field_to_var = {field: var for var, (_, fields) in variables.items() for field in fields}
     parts = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "?"

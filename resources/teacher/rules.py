@@ -10,24 +10,39 @@ makes mistakes on purpose, at fixed rates, so every filter downstream has real w
 - general: the reference response, a refusal, or a truncated answer;
 - evolution: a rewritten task (one sentence added for the operation), sometimes the task unchanged
   or with the rewriting prompt's words left in, which the elimination rules must catch;
-- judging: a documented heuristic score (see `_heuristic_score`), never a real judgment.
+- judging: documented heuristic aspect scores as the rubric judge's JSON (see `_rubric_scores`),
+  never a real judgment; a few replies are broken JSON on purpose, so the judge's validation and
+  retry have work to do.
 
-Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_score, self_instruct,
-backtranslate, curate.
+- tail filling: the task with one edge case or rare scenario of its domain added (`_TAIL_ADDITIONS`).
+
+It comes as two models, one per role, so the offline graph has a judge that is not its generator:
+`rule-based-v1` (`GENERATOR_MODEL`) answers every kind; `rule-judge-v1` (`JUDGE_MODEL`) only judges
+(judge_rubric, judge_equal) and refuses to write anything else, as a separate judge model would.
+
+Hint kinds (`hints["kind"]`): evolve, respond, solve, judge_equal, judge_rubric, self_instruct,
+backtranslate, curate, tail_fill; and those of `rules_augment.py` (paraphrase, style_transfer,
+translate, seed_expansion, document_qa, document_mcq).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 
 from resources.teacher.base import Completion, GenerationRequest, TeacherBackend
+from resources.teacher.rules_augment import RULES_AUGMENT_HANDLERS
 
 __all__ = ["RulesBackend"]
 
 VERSION = "v1"
+GENERATOR_MODEL = f"rule-based-{VERSION}"
+JUDGE_MODEL = f"rule-judge-{VERSION}"
+MODELS = (GENERATOR_MODEL, JUDGE_MODEL)
+JUDGING_KINDS = frozenset({"judge_rubric", "judge_equal"})
 REFUSAL = "I'm sorry, but I can't help with that request."
 
 # Rates of planted mistakes; stated here so the README and tests can refer to them.
@@ -39,6 +54,7 @@ EVOLVE_COPY_PROMPT_RATE = 0.05
 EVOLVE_UNCHANGED_RATE = 0.05
 RESPOND_SORRY_RATE = 0.04
 RESPOND_STOPWORDS_RATE = 0.03
+JUDGE_MALFORMED_RATE = 0.03  # per attempt: a judge reply cut off mid-JSON
 
 _ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "add_constraints": {
@@ -130,6 +146,51 @@ _RARE_TOPICS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Tail filling (`core.tail_fill`): sentences that keep the task's contract (function, inputs, answer).
+_TAIL_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "edge_case": {
+        "code": (
+            "Make sure it also works when the input is empty.",
+            "It must handle an input of exactly one element.",
+            "Inputs may contain repeated or negative values; handle them.",
+            "It must stay correct for very large inputs.",
+            "Explain in a comment how the boundary cases are handled.",
+        ),
+        "math": (
+            "Before answering, state what would happen if one of the quantities were zero.",
+            "Check that the result is not negative and say why.",
+            "Point out which step is easiest to get wrong.",
+            "Say whether rounding is needed at any step.",
+        ),
+        "general": (
+            "Address what to do when the usual advice does not apply.",
+            "Cover the case where the reader has almost no time.",
+            "Say what to do when two sources contradict each other.",
+            "Include the rare case where the obvious approach fails.",
+        ),
+    },
+    "rare_scenario": {
+        "code": (
+            "The function is used by a lighthouse keeper logging ship sightings.",
+            "It runs on a weather buoy with little memory.",
+            "A glass-blowing studio uses it to track kiln batches.",
+            "It is part of a tool that catalogues antique typewriter keys.",
+        ),
+        "math": (
+            "This comes up while a falconer plans feeding amounts.",
+            "A harbour master needs this figure for the tide log.",
+            "A bell foundry uses this to plan a casting.",
+            "An orchid grower needs it for a greenhouse schedule.",
+        ),
+        "general": (
+            "Frame it for a night-shift worker at a remote research station.",
+            "Frame it for a volunteer restoring a canal lock.",
+            "Frame it for someone living on a houseboat in winter.",
+            "Frame it for a beekeeper moving hives at night.",
+        ),
+    },
+}
+
 _SELF_INSTRUCT_FORMS = (
     "Explain {topic} to someone who has never heard of it.",
     "Write a short step-by-step guide to {topic}.",
@@ -171,21 +232,27 @@ class RulesBackend(TeacherBackend):
     name = "rules"
     cheap = True  # answers are recomputed in microseconds: no per-batch cache writes
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = GENERATOR_MODEL) -> None:
+        if model not in MODELS:
+            raise ValueError(f"the rules teacher's model must be one of {list(MODELS)} (empty: the role's default), "
+                             f"got {model!r}")
+        self._model = model
         self._handlers: dict[str, Callable[[Mapping[str, str], int], tuple[str, str]]] = {
             "evolve": self._evolve,
             "respond": self._respond,
             "solve": self._solve,
             "judge_equal": self._judge_equal,
-            "judge_score": self._judge_score,
+            "judge_rubric": self._judge_rubric,
             "self_instruct": self._self_instruct,
             "backtranslate": self._backtranslate,
             "curate": self._curate,
+            "tail_fill": self._tail_fill,
+            **RULES_AUGMENT_HANDLERS,
         }
 
     @property
     def model(self) -> str:
-        return f"rule-based-{VERSION}"
+        return self._model
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         return [self._answer(request) for request in requests]
@@ -198,6 +265,9 @@ class RulesBackend(TeacherBackend):
                 f"the rules teacher needs hints['kind'] in {sorted(self._handlers)}, got {kind!r}; "
                 "it is not a language model and cannot answer free-form prompts"
             )
+        if self._model == JUDGE_MODEL and kind not in JUDGING_KINDS:
+            raise ValueError(f"the rules judge ({JUDGE_MODEL}) only judges ({sorted(JUDGING_KINDS)}), got kind "
+                             f"{kind!r}; generation and answering use {GENERATOR_MODEL}")
         prompt_tokens = _tokens(request.prompt_text)
         completions = []
         for index in range(request.sampling.n):
@@ -219,6 +289,11 @@ class RulesBackend(TeacherBackend):
             return f"{instruction.rstrip()} Now pose the same kind of task about {topic}.", "stop"
         additions = _ADDITIONS[operation].get(domain, _ADDITIONS[operation]["general"])
         return f"{instruction.rstrip()} {_pick(additions, seed, operation, instruction)}", "stop"
+
+    def _tail_fill(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        instruction, operation, domain = hints["instruction"], hints["operation"], hints.get("domain", "general")
+        additions = _TAIL_ADDITIONS[operation].get(domain, _TAIL_ADDITIONS[operation]["general"])
+        return f"{instruction.rstrip()} {_pick(additions, seed, 'tail', operation, instruction)}", "stop"
 
     def _respond(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
         fault = _draw(seed, "respond-fault", hints.get("instruction", ""))
@@ -274,9 +349,13 @@ class RulesBackend(TeacherBackend):
             worked, answer = worked.replace(answer, slipped), slipped
         return f"{worked.strip()}\nAnswer: {answer}"
 
-    def _judge_score(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
-        score = _heuristic_score(hints.get("instruction", ""), hints.get("response", ""))
-        return f"Heuristic score from the rules teacher (not a model's judgment).\nScore: {score}", "stop"
+    def _judge_rubric(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
+        instruction, response = hints.get("instruction", ""), hints.get("response", "")
+        reply = json.dumps({"rationale": "Heuristic scores from the rules teacher (not a model's judgment).",
+                            **_rubric_scores(instruction, response)})
+        if _draw(seed, "judge-malformed", hints.get("attempt", "1"), instruction, response) < JUDGE_MALFORMED_RATE:
+            return reply[: len(reply) // 2], "stop"  # cut off mid-object: not valid JSON
+        return reply, "stop"
 
     # -- Self-Instruct and backtranslation ---------------------------------------------------
 
@@ -303,18 +382,31 @@ class RulesBackend(TeacherBackend):
         return f"Rated by the rules teacher's length heuristic.\nScore: {score}", "stop"
 
 
-def _heuristic_score(instruction: str, response: str) -> int:
-    """1 for a refusal or empty answer; otherwise 4, +2 for a 20-400 word answer, +up to 3 for
-    covering the instruction's content words, +1 for a code block when code is asked for."""
+def _rubric_scores(instruction: str, response: str) -> dict[str, int]:
+    """The rubric's five aspects (1-5) from surface features, in the judge template's order:
+    a refusal or empty answer scores 1 on correctness, relevance and completeness;
+    relevance: the share of the instruction's content words (over 3 letters) the answer covers;
+    completeness: length (40-400 words 5, 20+ 4, 8+ 2, else 1); coherence: 5 when it ends a
+    sentence or a code block, else 3; correctness: 3, +1 for covering at least 30% of the content
+    words, +1 for a code block when code is asked for or 20+ words otherwise; difficulty: one point
+    per 12 words of instruction, 1 to 5."""
+    difficulty = 1 + min(4, len(instruction.split()) // 12)
+    coherence = 5 if response.rstrip().endswith((".", "!", "?", "```", ")")) else 3
     if not response.strip() or re.search(r"\b(sorry|i can(no|')t help)\b", response, re.I):
-        return 1
+        return {"correctness": 1, "relevance": 1, "coherence": coherence, "completeness": 1, "difficulty": difficulty}
     words = len(response.split())
     content = {w for w in _WORD.findall(instruction.lower()) if len(w) > 3}
     covered = len(content & set(_WORD.findall(response.lower()))) / max(1, len(content))
-    score = 4 + (2 if 20 <= words <= 400 else 0) + round(min(3.0, covered * 6))
-    if "```" in response and ("function" in instruction.lower() or "python" in instruction.lower()):
-        score += 1
-    return max(1, min(10, score))
+    restated = bool(instruction.strip()) and instruction.strip() in response
+    wants_code = "function" in instruction.lower() or "python" in instruction.lower()
+    correctness = 3 + (covered >= 0.3) + (("```" in response) if wants_code else words >= 20) - 2 * restated
+    return {
+        "correctness": int(correctness),
+        "relevance": 1 + round(min(1.0, covered * 2) * 4),
+        "coherence": coherence,
+        "completeness": 5 if 40 <= words <= 400 else 4 if words >= 20 else 2 if words >= 8 else 1,
+        "difficulty": difficulty,
+    }
 
 
 _MUTATIONS = (

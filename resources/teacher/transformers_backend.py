@@ -111,7 +111,7 @@ class TransformersBackend(TeacherBackend):
             for start in range(0, len(indices), per_call):
                 chunk = indices[start : start + per_call]
                 answers = self._generate_chunk([requests[i] for i in chunk], sampling)
-                for i, completions in zip(chunk, answers):
+                for i, completions in zip(chunk, answers, strict=True):
                     results[i] = completions
         return results
 
@@ -205,7 +205,7 @@ class TransformersBackend(TeacherBackend):
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         completions = [
-            self._completion(tokens, int(length), sampling.stop) for tokens, length in zip(new_tokens, prompt_lengths)
+            self._completion(tokens, int(length), sampling.stop) for tokens, length in zip(new_tokens, prompt_lengths, strict=True)
         ]
         return [completions[k * n : (k + 1) * n] for k in range(len(requests))]
 

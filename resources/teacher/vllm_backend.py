@@ -215,7 +215,7 @@ class VLLMBackend(TeacherBackend):
             raise RequestRejected(f"vLLM refused the batch of {len(requests)} requests: {exc}") from exc
         if len(outputs) != len(requests):
             raise BackendError(f"vLLM answered {len(outputs)} of {len(requests)} requests")
-        return [to_completions(output, r.sampling.n) for output, r in zip(outputs, requests)]
+        return [to_completions(output, r.sampling.n) for output, r in zip(outputs, requests, strict=True)]
 
     def close(self) -> None:
         self._llm = None  # vLLM frees the GPU when the engine is garbage-collected

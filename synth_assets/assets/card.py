@@ -3,6 +3,7 @@ the funnel of rows through the stages as a picture in the asset's metadata."""
 
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,10 +24,13 @@ from synth_assets.assets.stage_config import (
     recorded_settings_by_partition,
     settings_in_force,
 )
+from synth_assets.core.attributes import ATTRIBUTES_FILE, coverage_lines, joint_coverage, load_attributes
 from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFact,
+    JudgeFilterFacts,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -34,19 +38,23 @@ from synth_assets.core.dataset_card import (
     render_card,
     stage_diversity,
 )
-from synth_assets.core.export import PROVENANCE_FIELDS
+from synth_assets.core.export import PREFERENCE_EXPORT, PROVENANCE_FIELDS
 from synth_assets.core.review import QUEUE_FILE, agreement_summary
+from synth_assets.core.schema import TABLE_COLUMNS
 
 __all__ = ["card_assets", "dataset_card"]
 
 FUNNEL_FILE = "funnel.png"
 DIVERSITY_FILE = "diversity.png"
 # The stages whose instructions the diversity chart compares, in graph order.
-DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "backtranslated_pairs", "human_reference",
+DIVERSITY_STAGES = ("seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "backtranslated_pairs",
+                    "document_qa_pairs", "human_reference",
                     "verified_solutions", "deduplicated_corpus", "mixed_training_set", "reviewed_training_set")
 
 
-@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set"], kinds={"markdown"},
+@dg.asset(group_name=EXPORT, deps=["training_set_export", "reviewed_training_set", "preference_pairs_export",
+                                     "judge_calibration"],
+          kinds={"markdown"},
           automation_condition=FOLLOWS_UPSTREAM)
 def dataset_card(
     context: dg.AssetExecutionContext, config: CardSettings, source_files: SourceFiles, warehouse: Warehouse
@@ -72,8 +80,10 @@ def dataset_card(
     facts = CardFacts(
         rows=rows, data_file=f"{export_name}.parquet", filters=filters, gates=_gate_facts(context.instance),
         review=_review_facts(warehouse, source_files, settings["review_decisions"][0], set(rows["id"])),
+        judge=_judge_facts(warehouse, settings["verified_solutions"][0], settings["judge_calibration"][0]),
         target_human_fraction=settings["mixed_training_set"][0]["human_fraction"],
-        config=config.to_core(), funnel_image=FUNNEL_FILE,
+        config=config.to_core(), funnel_image=FUNNEL_FILE, judges=_judge_models(context.instance),
+        attribute_coverage=_attribute_coverage(source_files, rows), **_preference_facts(folder / f"{PREFERENCE_EXPORT}.parquet"),
     )
     card = render_card(facts)
     path = folder / "README.md"
@@ -89,6 +99,14 @@ def dataset_card(
         "card": dg.MetadataValue.md(card.split("---\n", 2)[-1]),
         **record_settings(context, config),
     })
+
+
+def _attribute_coverage(source_files: SourceFiles, rows: pd.DataFrame) -> tuple[str, ...]:
+    """The card's lines on how much of the attribute space the export covers (none without a file)."""
+    space = load_attributes(Path(source_files.root) / ATTRIBUTES_FILE)
+    if space is None:
+        return ()
+    return tuple(coverage_lines(joint_coverage(rows["attributes"], space), space.source))
 
 
 def _instruction_sample(warehouse: Warehouse, table: str, size: int = 2000) -> list[str]:
@@ -108,6 +126,13 @@ def _export_rows(parquet) -> pd.DataFrame:
     rows["instruction"] = [m[0]["content"] for m in rows["messages"]]
     rows["response"] = [m[-1]["content"] for m in rows["messages"]]
     return rows
+
+
+def _preference_facts(parquet) -> dict[str, Any]:
+    """The preference export, if it was built: the card describes it as its own config."""
+    if not parquet.exists():
+        return {}
+    return {"preferences": pq.read_table(parquet).to_pandas(), "preference_file": parquet.name}
 
 
 def _settings(instance: dg.DagsterInstance, stage: str, config_class: type[dg.Config]) -> tuple[dict[str, Any], frozenset]:
@@ -157,6 +182,21 @@ def _gate_facts(instance: dg.DagsterInstance) -> list[GateFact]:
     return facts
 
 
+def _judge_models(instance: dg.DagsterInstance) -> list[JudgeFact]:
+    """Each seed batch's judge and self-preference warning, from its latest verified_solutions
+    materialization (a batch judged before judges were recorded is left out)."""
+    facts = []
+    for batch in sorted(instance.get_dynamic_partitions(SEED_BATCHES.name)):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("verified_solutions"), asset_partitions=[batch]), limit=1
+        ).records
+        metadata = records[0].asset_materialization.metadata if records else {}
+        if "judge_model" in metadata:
+            warning = metadata.get("self_preference_warning")
+            facts.append(JudgeFact(batch, str(metadata["judge_model"].value), str(warning.value) if warning else ""))
+    return facts
+
+
 def _review_facts(
     warehouse: Warehouse, source_files: SourceFiles, settings: dict[str, Any], exported: set[str]
 ) -> ReviewFacts | None:
@@ -169,6 +209,32 @@ def _review_facts(
         warehouse.read_table("reviewed_training_set")["id"])
     return ReviewFacts(queued, summary.decided, summary.accepted, summary.rejected, summary.edited, summary.agreement,
                        in_export, summary.edit_credit)
+
+
+def _judge_facts(warehouse: Warehouse, verification: dict[str, Any], calibration: dict[str, Any]) -> JudgeFilterFacts:
+    """What the judge's rules removed at `verified_solutions`, what decided each judged row, and the
+    last calibration of its threshold."""
+    removed, decided_by, fits = {}, {}, []
+    if warehouse.table_exists("rejects"):
+        removed = dict(warehouse.query(
+            "SELECT reason, count(*) AS n FROM rejects WHERE stage = 'verified_solutions' GROUP BY reason"
+        ).itertuples(index=False))
+    if warehouse.table_exists("verified_solutions"):
+        # A warehouse whose verified_solutions ran before thresholds were recorded per row gains the
+        # column (empty) rather than failing the card.
+        for table in ("verified_solutions", "rejects"):
+            warehouse.ensure_table(table, TABLE_COLUMNS[table])
+        judged = "SELECT judge_threshold_source AS source FROM {} WHERE judge_threshold_source IS NOT NULL{}"
+        union = judged.format("verified_solutions", "")
+        union += " UNION ALL " + judged.format("rejects", " AND stage = 'verified_solutions'")
+        decided_by = dict(warehouse.query(f"SELECT source, count(*) AS n FROM ({union}) GROUP BY source")
+                          .itertuples(index=False))
+    if warehouse.table_exists("judge_calibration"):
+        fits = warehouse.read_table("judge_calibration", "ORDER BY domain").to_dict("records")
+    # A stage recorded before keep_top_fraction existed kept every row that passed.
+    return JudgeFilterFacts(verification["judge_threshold"], verification.get("keep_top_fraction", 1.0),
+                            {str(k): int(v) for k, v in removed.items()}, {str(k): int(v) for k, v in decided_by.items()},
+                            fits, calibration["confidence"])
 
 
 card_assets = [dataset_card]

@@ -41,6 +41,7 @@ from synth_assets.core.metrics import (
     check_tail_coverage,
     check_vendi,
 )
+from synth_assets.core.rows import PASSED_BUT_NOT_KEPT
 from synth_assets.core.validation import validate_rows
 
 __all__ = ["ALL_CHECKS", "MIX_CHECKS", "THRESHOLDS_KEY", "InForce"]
@@ -263,8 +264,9 @@ def verification_pass_rate(
     batch, params = _in_batch(context)
     candidates = warehouse.read_table("candidate_solutions", f"WHERE {batch}", params)[["id", "domain"]]
     passed = set(warehouse.read_table("verified_solutions", f"WHERE {batch}", params)["id"]) | set(
-        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected' "
-                        f"AND {batch}", params)["id"]
+        warehouse.query("SELECT id FROM rejects WHERE stage = 'verified_solutions' "
+                        f"AND list_contains(?::VARCHAR[], reason) AND {batch}",
+                        [sorted(map(str, PASSED_BUT_NOT_KEPT)), *params])["id"]
     )
     candidates = candidates.assign(passed=candidates["id"].isin(passed))
     return _result(check_pass_rate_per_domain(candidates, floor=config.floor),

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from resources.teacher.resource import TeacherResource, TeacherStats
-from resources.warehouse import Warehouse
+from resources.warehouse import RowReplacement, Warehouse
 from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.schema import QUARANTINE_COLUMNS, REJECT_COLUMNS, TABLE_COLUMNS, empty_frame
 from synth_assets.core.text import shorten
@@ -45,7 +45,8 @@ def write_stage(
     """Replace the stage's table and its rows in `rejects` (and `quarantine`); return both frames.
 
     With a seed `batch` (a partitioned stage), every row is stamped with it and only that batch's
-    rows are replaced: the other batches' rows stay as they were."""
+    rows are replaced, the stage's table, rejects and quarantine in one transaction (a crash leaves
+    the batch's old rows or its new ones, never half): the other batches' rows stay as they were."""
     out = frame(rows, TABLE_COLUMNS[table])
     rejects = frame(rejected, REJECT_COLUMNS)
     quarantine = frame(quarantined, QUARANTINE_COLUMNS)
@@ -55,9 +56,12 @@ def write_stage(
         warehouse.replace_stage_rows("quarantine", table, quarantine, QUARANTINE_COLUMNS)
         return out, rejects
     out, rejects, quarantine = (f.assign(seed_batch=batch) for f in (out, rejects, quarantine))
-    warehouse.replace_rows(table, out, TABLE_COLUMNS[table], seed_batch=batch)
-    warehouse.replace_rows("rejects", rejects.assign(stage=table), REJECT_COLUMNS, stage=table, seed_batch=batch)
-    warehouse.replace_rows("quarantine", quarantine.assign(stage=table), QUARANTINE_COLUMNS, stage=table, seed_batch=batch)
+    warehouse.replace_many([
+        RowReplacement(table, out, TABLE_COLUMNS[table], {"seed_batch": batch}),
+        RowReplacement("rejects", rejects.assign(stage=table), REJECT_COLUMNS, {"stage": table, "seed_batch": batch}),
+        RowReplacement("quarantine", quarantine.assign(stage=table), QUARANTINE_COLUMNS,
+                       {"stage": table, "seed_batch": batch}),
+    ])
     return out, rejects
 
 
@@ -146,4 +150,4 @@ class RecordingTeacher:
             completion_tokens=sum(s.completion_tokens for s in self._stats),
             seconds=sum(s.seconds for s in self._stats),
         )
-        return {"teacher": self._teacher.describe(), **total.as_metadata()}
+        return {"teacher": self._teacher.describe(), "teacher_role": self._teacher.role, **total.as_metadata()}

@@ -35,7 +35,7 @@ CURATION = "curation"
 BENCHMARK_COLUMNS = {"id": "VARCHAR", "domain": "VARCHAR", "question": "VARCHAR", "answer": "VARCHAR",
                      "source_file": "VARCHAR", "source_line": "INTEGER"}
 # Tables whose rows are finished instruction/response pairs.
-CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "human_reference", "correction_pairs")
+CORPUS_SOURCES = ("verified_solutions", "backtranslated_pairs", "document_qa_pairs", "human_reference", "correction_pairs")
 
 
 @dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, kinds={"duckdb"})
@@ -118,15 +118,18 @@ def _column_or_null(column: str, available: dict[str, str]) -> str:
     return f'"{column}"' if column in available else f'CAST(NULL AS {CORPUS_COLUMNS[column]}) AS "{column}"'
 
 
-@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus"], kinds={"duckdb"},
+@dg.asset(group_name=CURATION, pool=WAREHOUSE_POOL, deps=["deduplicated_corpus", "tail_fill"], kinds={"duckdb"},
           automation_condition=FOLLOWS_UPSTREAM)
 def mixed_training_set(
     context: dg.AssetExecutionContext, config: MixSettings, source_files: SourceFiles, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Human and synthetic rows at the target human fraction (default 70%), stratified by domain
-    and category so rare categories keep their rows; no synthetic row above the generation cap."""
+    and category so rare categories keep their rows; no synthetic row above the generation cap.
+    The corpus is `deduplicated_corpus` with the rows `tail_fill` made for thin categories."""
     drop_removed_batches(context.log, source_files, warehouse)
     corpus = warehouse.read_table("deduplicated_corpus")
+    if warehouse.table_exists("tail_fill"):
+        corpus = pd.concat([corpus, warehouse.read_table("tail_fill")], ignore_index=True)
     plan = plan_mix(corpus.to_dict("records"), config.to_core())
     by_id = corpus.set_index("id", drop=False)
     selected = by_id.loc[plan.selected].to_dict("records") if plan.selected else []

@@ -48,7 +48,7 @@ def seeds(context: dg.AssetExecutionContext, source_files: SourceFiles, warehous
     # An id another batch already uses is a duplicate, as it would be within one file.
     taken = warehouse.query("SELECT source_key, source_file FROM seeds WHERE seed_batch <> ?", [batch]) \
         if warehouse.table_exists("seeds") else None
-    taken_ids = {} if taken is None else dict(zip(taken["source_key"], taken["source_file"]))
+    taken_ids = {} if taken is None else dict(zip(taken["source_key"], taken["source_file"], strict=True))
     read = read_jsonl_files([path], seed_problems, source_files.limits(), taken_ids)
     return _ingest(context, warehouse, read, "seeds", seed_row, batch=batch, seed_file=str(path),
                    **_thin_category_warnings(context, warehouse, batch, read))

@@ -34,8 +34,8 @@ SEED_BATCHES = dg.DynamicPartitionsDefinition(name="seed_batches")
 BATCH_ASSET_KEYS = [dg.AssetKey(table) for table in BATCH_TABLES]  # each asset writes the table of its name
 # What unions every batch, downstream of the batch assets: rebuilt after a batch is removed.
 UNION_ASSET_KEYS = [dg.AssetKey(name) for name in (
-    "deduplicated_corpus", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
-    "training_set_export", "dataset_card",
+    "deduplicated_corpus", "tail_fill", "mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",
+    "training_set_export", "preference_pairs", "preference_pairs_export", "dataset_card",
 )]
 
 
@@ -47,6 +47,18 @@ class BatchSync:
     rows_deleted: dict[str, int]  # per table, the rows of removed batches
 
 
+def _present_seed_files(seeds_dir: str | Path) -> dict[str, Path]:
+    """The seed files, for deciding which batches' rows to delete. A missing folder (a mistyped
+    SYNTH_DATA_DIR, an unmounted share) is an error, not "every batch was removed": read as an empty
+    folder it would delete every batch's rows. An existing empty folder does remove every batch."""
+    if not Path(seeds_dir).is_dir():
+        raise FileNotFoundError(
+            f"the seeds folder {seeds_dir} does not exist, so no seed batch's rows were touched. Point "
+            "SYNTH_DATA_DIR (or source_files' data_dir) at the data folder that holds seeds/, or create "
+            "an empty seeds/ folder there to remove every batch on purpose.")
+    return seed_batch_files(seeds_dir)
+
+
 def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, warehouse: Warehouse) -> BatchSync:
     """Make the instance's partitions match the seed files: add a partition per new file; for a
     batch this warehouse holds rows of but whose file is gone, delete its rows and its partition.
@@ -54,7 +66,7 @@ def sync_seed_batches(instance: dg.DagsterInstance, seeds_dir: str | Path, wareh
     A partition with neither a file here nor rows in this warehouse is left alone: an instance can
     be shared by several data folders (machines running different batches, docs/scaling.md), and
     the partitions of the others are not this folder's to remove."""
-    files = seed_batch_files(seeds_dir)
+    files = _present_seed_files(seeds_dir)
     for table in (*BATCH_TABLES, *SHARED_TABLES):  # each exists with its schema (and `seed_batch`), even with no seed file
         warehouse.ensure_table(table, TABLE_COLUMNS[table])
     legacy = drop_unbatched_rows(warehouse)
@@ -81,7 +93,7 @@ def drop_removed_batches(log: dg.DagsterLogManager, source_files: SourceFiles, w
     writes, and no gate after it counts them. `synth run` and the sensors also remove the batch's
     partition; the rows go here, whichever run comes first. Costs one read of the `seed_batch`
     columns when nothing is to be deleted."""
-    files = seed_batch_files(source_files.folder("seeds"))
+    files = _present_seed_files(source_files.folder("seeds"))
     deleted = drop_rows_of_other_batches(warehouse, files)
     if deleted:
         log.warning(f"deleted the rows of seed batches whose file under {source_files.folder('seeds')} is gone: "

@@ -12,32 +12,42 @@ as an `extra` of its class.
 from __future__ import annotations
 
 from synth_assets.assets.stage_config import StageConfig, derive
+from synth_assets.core.augment import AugmentConfig
 from synth_assets.core.backtranslation_run import BacktranslationConfig
 from synth_assets.core.collapse import GaussianRefitConfig, NgramCollapseConfig, ZipfTailConfig
 from synth_assets.core.curation import CurationConfig
 from synth_assets.core.dataset_card import CardConfig
+from synth_assets.core.document_qa import DocumentQAConfig
 from synth_assets.core.evolution import EvolutionConfig
 from synth_assets.core.export import ExportConfig
+from synth_assets.core.judge_calibration import CalibrationConfig
 from synth_assets.core.mixing import MixConfig
+from synth_assets.core.preferences import PreferenceConfig
 from synth_assets.core.review import AgreementScoring, ReviewSampling
 from synth_assets.core.self_instruct_run import SelfInstructConfig
 from synth_assets.core.solutions import CandidateConfig
+from synth_assets.core.tail_fill import TailFillConfig
 from synth_assets.core.verify.run import VerificationConfig
 
 __all__ = [
     "STAGE_SETTINGS",
+    "AugmentSettings",
     "BacktranslationSettings",
+    "CalibrationSettings",
     "CandidateSettings",
     "CardSettings",
     "CurationSettings",
+    "DocumentQASettings",
     "EvolutionSettings",
     "ExportSettings",
     "GaussianRefitLabConfig",
     "MixSettings",
     "NgramLabConfig",
+    "PreferenceSettings",
     "ReviewDecisionSettings",
     "ReviewQueueSettings",
     "SelfInstructSettings",
+    "TailFillSettings",
     "VerificationSettings",
     "ZipfTailLabConfig",
 ]
@@ -45,13 +55,18 @@ __all__ = [
 EvolutionSettings = derive(EvolutionConfig, "EvolutionSettings")
 SelfInstructSettings = derive(SelfInstructConfig, "SelfInstructSettings")
 BacktranslationSettings = derive(BacktranslationConfig, "BacktranslationSettings")
+AugmentSettings = derive(AugmentConfig, "AugmentSettings")
+DocumentQASettings = derive(DocumentQAConfig, "DocumentQASettings")
 CandidateSettings = derive(CandidateConfig, "CandidateSettings")
 VerificationSettings = derive(VerificationConfig, "VerificationSettings")
 MixSettings = derive(MixConfig, "MixSettings")
+PreferenceSettings = derive(PreferenceConfig, "PreferenceSettings")
 ReviewQueueSettings = derive(ReviewSampling, "ReviewQueueSettings")
 ReviewDecisionSettings = derive(AgreementScoring, "ReviewDecisionSettings")
+CalibrationSettings = derive(CalibrationConfig, "CalibrationSettings")
 ExportSettings = derive(ExportConfig, "ExportSettings")
 CardSettings = derive(CardConfig, "CardSettings")
+TailFillSettings = derive(TailFillConfig, "TailFillSettings")
 
 
 CurationSettings = derive(CurationConfig, "CurationSettings", extra={
@@ -73,11 +88,16 @@ STAGE_SETTINGS: dict[str, type[StageConfig]] = {
     "evolved_instructions": EvolutionSettings,
     "self_instruct_tasks": SelfInstructSettings,
     "backtranslated_pairs": BacktranslationSettings,
+    "augmented_instructions": AugmentSettings,
+    "document_qa_pairs": DocumentQASettings,
     "candidate_solutions": CandidateSettings,
     "verified_solutions": VerificationSettings,
     "deduplicated_corpus": CurationSettings,
+    "tail_fill": TailFillSettings,
     "mixed_training_set": MixSettings,
+    "preference_pairs": PreferenceSettings,
     "review_queue": ReviewQueueSettings,
     "review_decisions": ReviewDecisionSettings,
+    "judge_calibration": CalibrationSettings,
     "training_set_export": ExportSettings,
 }

@@ -97,7 +97,7 @@ def _config_type(kind: Any, where: str) -> Any:
             raise TypeError(f"{where}: only tuple[X, ...] can be run config, got {kind}")
         return list[_config_type(args[0], where)]
     if origin in (typing.Union, types.UnionType):
-        return typing.Optional[_config_type(next(a for a in args if a is not type(None)), where)]
+        return _config_type(next(a for a in args if a is not type(None)), where) | None
     if origin in (list, dict) or kind in (int, float, str, bool):
         return kind
     raise TypeError(f"{where}: a {kind} field cannot be run config; use int, float, str, bool, a tuple, "

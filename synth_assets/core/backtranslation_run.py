@@ -62,10 +62,10 @@ def run_backtranslation(
         [GenerationRequest((Message("user", rate.render(instruction=instruction, response=segment)),),
                            SamplingParams(temperature=0.0, max_tokens=config.max_tokens),
                            {"kind": "curate", "instruction": instruction, "response": segment})
-         for (_, segment), instruction in zip(pieces, instructions)]
+         for (_, segment), instruction in zip(pieces, instructions, strict=True)]
     )
     version = f"{augment.version}+{rate.version}"
-    for (doc, segment), instruction, answers in zip(pieces, instructions, scores):
+    for (doc, segment), instruction, answers in zip(pieces, instructions, scores, strict=True):
         score = parse_score(answers[0].text)
         verdict = curate(score, config.threshold)
         row = derived_row(
@@ -73,7 +73,8 @@ def run_backtranslation(
             operation=str(PairOrigin.backtranslated), round=1, teacher=teacher, template_version=version,
             instruction=instruction, response=segment,
             # The curation score, on the judge's 1-10 scale so the dedup survivor policy can compare.
-            verifier="self_curation", judge_score=None if score is None else 2.0 * score,
+            # Self-curation (Humpback): the generating teacher rates its own pair, so it is the judge.
+            verifier="self_curation", judge_score=None if score is None else 2.0 * score, judge_model=teacher,
             verdict_detail=f"{verdict.detail}; tag: {ORIGIN_TAGS[PairOrigin.backtranslated]}",
         )
         if not verdict.keep:

@@ -12,8 +12,8 @@ from pathlib import Path
 __all__ = ["BATCH_TABLES", "SHARED_TABLES", "batch_key", "seed_batch_files"]
 
 # Every table holding rows of a seed batch, written per batch by the partitioned assets.
-BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
-                "correction_pairs")
+BATCH_TABLES = ("seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "candidate_solutions",
+                "verified_solutions", "correction_pairs")
 # Shared tables where the partitioned stages keep their rows per batch too.
 SHARED_TABLES = ("rejects", "quarantine")
 

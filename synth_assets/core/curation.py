@@ -63,8 +63,14 @@ def curate_corpus(
     exact_duplicates: Mapping[str, str] | None = None,
     benchmark: BenchmarkIndex | None = None,
     embed: Embed | None = None,
+    *,
+    existing: Sequence[Mapping[str, Any]] = (),
 ) -> CurationOutcome:
-    """`exact_duplicates` maps each exact duplicate's id to the id kept instead (None: step off)."""
+    """`exact_duplicates` maps each exact duplicate's id to the id kept instead (None: step off).
+
+    `existing` are rows already in a corpus that `rows` join (`tail_fill` adds rows to the
+    deduplicated corpus): they come first in every cluster, so a new row that duplicates one of
+    them is the one removed; they are never removed themselves and are not in the outcome."""
     alive = sorted((dict(r) for r in rows), key=survivor_sort_key)
     removed: list[dict[str, Any]] = []
     steps: list[str] = []
@@ -78,20 +84,22 @@ def curate_corpus(
 
     if config.near and alive:
         steps.append("near")
-        found = near_duplicates([r["instruction"] for r in alive], config.minhash)
-        alive = _apply(alive, found, RejectReason.NEAR_DUPLICATE, removed, f"MinHash Jaccard >= {config.minhash.threshold}")
+        found = near_duplicates([r["instruction"] for r in (*existing, *alive)], config.minhash)
+        alive = _apply(alive, found, RejectReason.NEAR_DUPLICATE, removed, f"MinHash Jaccard >= {config.minhash.threshold}",
+                       existing)
 
     if config.semantic and embed is not None and alive:
         steps.append("semantic")
-        vectors = embed([r["instruction"] for r in alive])
+        vectors = embed([r["instruction"] for r in (*existing, *alive)])
         found = semantic_duplicates(vectors, config.semantic_config)
-        alive = _apply(alive, found, RejectReason.SEMANTIC_DUPLICATE, removed, f"cosine >= {config.semantic_config.threshold}")
+        alive = _apply(alive, found, RejectReason.SEMANTIC_DUPLICATE, removed, f"cosine >= {config.semantic_config.threshold}",
+                       existing)
 
     if config.decontaminate and benchmark is not None and len(benchmark) and alive:
         steps.append("decontaminate")
         matches = benchmark.match_many([f"{r['instruction']}\n{r.get('response') or ''}" for r in alive])
         survivors = []
-        for row, match in zip(alive, matches):
+        for row, match in zip(alive, matches, strict=True):
             if match is None:
                 survivors.append(row)
             else:
@@ -101,12 +109,14 @@ def curate_corpus(
     return CurationOutcome(alive, removed, steps)
 
 
-def unfit_for_corpus(rows: Sequence[Mapping[str, Any]], max_text_chars: int) -> list[dict[str, Any]]:
-    """The rows whose instruction or response is empty (missing or only whitespace) or longer than
-    `max_text_chars`, as reject rows naming the column and its length."""
+def unfit_for_corpus(
+    rows: Sequence[Mapping[str, Any]], max_text_chars: int, columns: Sequence[str] = CORPUS_TEXT_COLUMNS
+) -> list[dict[str, Any]]:
+    """The rows whose instruction or response (or other text `columns`) is empty (missing or only
+    whitespace) or longer than `max_text_chars`, as reject rows naming the column and its length."""
     rejected = []
     for row in rows:
-        for column in CORPUS_TEXT_COLUMNS:
+        for column in columns:
             text = row.get(column)
             if not isinstance(text, str) or not text.strip():
                 rejected.append(reject_row(row, RejectReason.EMPTY_TEXT, f"{column} is empty"))
@@ -120,12 +130,20 @@ def unfit_for_corpus(rows: Sequence[Mapping[str, Any]], max_text_chars: int) -> 
     return rejected
 
 
-def _apply(alive: list[dict[str, Any]], found: Sequence[Any], reason: RejectReason, removed: list, detail: str) -> list[dict[str, Any]]:
+def _apply(
+    alive: list[dict[str, Any]], found: Sequence[Any], reason: RejectReason, removed: list, detail: str,
+    existing: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """Remove the rows of `alive` that `found` names; indices count `existing` first (never removed)."""
+    offset = len(existing)
     gone = set()
     for removal in found:
-        row, kept = alive[removal.index], alive[removal.kept_index]
+        if removal.index < offset:
+            continue  # a row of the corpus that new rows join stays, whatever it clusters with
+        row = alive[removal.index - offset]
+        kept = existing[removal.kept_index] if removal.kept_index < offset else alive[removal.kept_index - offset]
         removed.append(_removal(row, reason, kept["id"], float(removal.similarity), detail))
-        gone.add(removal.index)
+        gone.add(removal.index - offset)
     return [row for i, row in enumerate(alive) if i not in gone]
 
 

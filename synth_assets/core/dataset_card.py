@@ -26,6 +26,8 @@ __all__ = [
     "CardFacts",
     "FunnelStage",
     "GateFact",
+    "JudgeFact",
+    "JudgeFilterFacts",
     "ReviewFacts",
     "StageDiversity",
     "StageFilter",
@@ -52,18 +54,32 @@ STAGE_RULES: Mapping[str, str] = {
     "pool at most `rouge_threshold`",
     "backtranslated_pairs": "instruction backtranslation: the teacher's 1-5 self-curation score must be at "
     "least `threshold`; segments of `min_words` to `max_words` words",
+    "augmented_instructions": "paraphrase, style transfer, round-trip translation through `language`: embedding "
+    "cosine with the seed at least `min_similarity`, ROUGE-L below `max_rouge_l`, a code task's entry point kept; "
+    "seed expansion: cosine at least `expansion_min_similarity`, ROUGE-L below `expansion_max_rouge_l`",
+    "document_qa_pairs": "questions, edge-case questions and 4-option multiple-choice items from each document "
+    "segment: the answer's n-gram overlap with the segment at least `min_grounding`; exactly one option matches "
+    "the answer and the distractors are distinct",
     "candidate_solutions": "`k` answers per instruction at `temperature`",
     "verified_solutions": "code: the task's unit tests in a sandbox; math: the final answer against the "
-    "reference or the majority; general: judge score at least `judge_threshold`; `selection.policy` best keeps "
-    "one per task",
+    "reference or the majority; general: the rubric judge's score (the mean of five 1-5 aspects, on 1-10) at least "
+    "`judge_threshold` (or the domain's threshold calibrated on review decisions, see below), a reply that is not "
+    "valid JSON after one retry dropped as `judge_unparseable`; `selection.policy` best keeps one per task; then "
+    "each (domain, category) keeps its best `keep_top_fraction`",
     "correction_pairs": "error-and-correction pairs: a failed candidate, the verifier's message and a passing "
     "answer of the same task; in the corpus only with `include_corrections`",
     "deduplicated_corpus": "rows with an empty or over-long instruction or response, then exact duplicates "
     "of the normalised text, MinHash near-duplicates (Jaccard at least `minhash.threshold`), semantic "
     "duplicates (cosine at least `semantic_config.threshold`), 13-gram benchmark overlap",
+    "tail_fill": "rows for the seed categories under their target share (`tolerance`, `min_rows`, `targets`): "
+    "edge-case and rare-scenario rewrites of their seeds, verified as `verified_solutions` and deduplicated "
+    "against the corpus, for up to `rounds` rounds and `max_teacher_calls` completions; they join the corpus",
     "mixed_training_set": "human and synthetic rows at `human_fraction` human, stratified by domain and "
     "category; no synthetic row above generation `max_generation`",
     "reviewed_training_set": "a person's review of a sample: rejected rows removed, edited rows replaced",
+    "preference_pairs": "one chosen/rejected pair per prompt: a passing against a failing answer of a real check "
+    "(code, math), else the judge's best against one at least `min_score_margin` lower; only prompts kept by "
+    "deduplicated_corpus, no benchmark 13-gram, the mix's human fraction (on the prompt) and generation cap",
 }
 
 _SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -113,6 +129,27 @@ class ReviewFacts:
 
 
 @dataclass(frozen=True)
+class JudgeFilterFacts:
+    """The judge's two rules at `verified_solutions` and the calibration of its threshold."""
+
+    judge_threshold: Any  # the default, as recorded (text when seed batches ran with different values)
+    keep_top_fraction: Any
+    removed: Mapping[str, int] = field(default_factory=dict)  # reject reason -> rows, of the judge's rules
+    decided_by: Mapping[str, int] = field(default_factory=dict)  # threshold source -> judged rows
+    calibration: Sequence[Mapping[str, Any]] = ()  # the `judge_calibration` rows, one per domain
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class JudgeFact:
+    """Who judged one seed batch's general-domain answers, as verified_solutions last recorded it."""
+
+    seed_batch: str
+    judge_model: str  # backend:model
+    self_preference_warning: str = ""  # non-empty when the judge also wrote what it judged
+
+
+@dataclass(frozen=True)
 class CardConfig:
     """What the card says about the set that no stage knows: its name, licence and languages."""
 
@@ -128,9 +165,16 @@ class CardFacts:
     filters: Sequence[StageFilter]
     gates: Sequence[GateFact]  # the quality gates with the thresholds they held this set to
     review: ReviewFacts | None = None
+    judge: JudgeFilterFacts | None = None
     target_human_fraction: float | None = None
     config: CardConfig = CardConfig()
     funnel_image: str | None = None  # file name of the funnel PNG next to the card
+    # The preference export (`core.export.to_preference_record` columns) and its Parquet file, if built.
+    preferences: pd.DataFrame | None = None
+    preference_file: str | None = None
+    # The joint coverage of the attributes prompts were conditioned on (`attributes.coverage_lines`).
+    attribute_coverage: tuple[str, ...] = ()
+    judges: Sequence[JudgeFact] = ()
 
 
 def card_header(facts: CardFacts) -> str:
@@ -144,6 +188,10 @@ def card_header(facts: CardFacts) -> str:
         "size_categories": [size_category(len(facts.rows))],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": facts.data_file}]}],
     }
+    if facts.preference_file:  # its own config: a DPO trainer loads it by name
+        header["tags"] += ["dpo", "preference"]
+        header["configs"].append({"config_name": "preference_pairs",
+                                  "data_files": [{"split": "train", "path": facts.preference_file}]})
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
 
 
@@ -207,15 +255,30 @@ def _limitations(facts: CardFacts) -> list[str]:
                      "stand-in: it answers from fixed text rules and the seeds' reference solutions and makes "
                      "mistakes on purpose so that the filters have work to do. Rows it wrote show the pipeline "
                      "working, not model-quality data; rebuild with a real teacher before training on them.")
+    self_judged = sorted({j.seed_batch for j in facts.judges if j.self_preference_warning})
+    if self_judged:
+        judging = (f"**General-domain answers of seed batches {', '.join(self_judged)} were judged by the model that "
+                   "wrote them**, which favours its own output (self-preference); judge with a different model.")
+    elif facts.judges:
+        judging = (f"General-domain answers were judged by a separate judge "
+                   f"({', '.join(sorted({j.judge_model for j in facts.judges}))}), a model with its own biases.")
+    else:
+        judging = "General-domain answers are judged by a model, with its own biases."
     items += [
         "Only English text was written or checked.",
-        ("General-domain answers are judged by the teacher model itself, which favours its own style; code and "
-         "math answers are checked by tests and answer matching, which catch wrong answers but not poor explanations."),
+        (f"{judging} Code and math answers are checked by tests and answer matching, which catch wrong answers "
+         "but not poor explanations."),
         ("The dedup and gate thresholds are project heuristics (sources in the gates table), not values "
          "calibrated on this data."),
         ("Decontamination covers only the benchmark items in data/benchmarks (13-gram overlap); other "
          "benchmarks may still overlap."),
     ]
+    calibrated = [c for c in (facts.judge.calibration if facts.judge else ()) if c["status"] == "calibrated"]
+    if calibrated:
+        items.append("The judge threshold of " + ", ".join(
+            f"{c['domain']} ({int(c['decisions'])} decisions)" for c in calibrated)
+            + " was calibrated on people's review decisions; its agreement after calibration is measured on "
+            "the decisions it was fitted on.")
     if facts.review is None or not facts.review.decided:
         items.append("No person has reviewed rows of this set yet.")
     else:
@@ -282,6 +345,54 @@ def _counts_section(facts: CardFacts) -> list[str]:
     ]
 
 
+_PREFERENCE_INTRO = (
+    "Chosen/rejected answers to one prompt each, for DPO and other preference trainers, in TRL's conversational "
+    "preference format: `prompt` (a user turn), `chosen` and `rejected` (one assistant turn each). `operation` says "
+    "what decided the preference: `verifier` (code and math: the chosen answer passed the task's unit tests or "
+    "matched the reference answer, the rejected one failed them) or `judge` (the rest: the judge's best-scored "
+    "answer against one scored at least the margin lower, UltraFeedback-style; `chosen_score`, `rejected_score`, "
+    "`score_margin`, `judge_model`). Both sides keep their row ids (`chosen_id`, `rejected_id`: `synth trace` "
+    "follows them), verdicts and teachers. `prompt_origin` is `human` for a prompt a person wrote (a seed): the "
+    "mix's human fraction is applied to it; both answers are always the teacher's.\n"
+)
+
+
+def _preference_section(facts: CardFacts) -> list[str]:
+    pairs = facts.preferences if facts.preferences is not None else pd.DataFrame()
+    load = (f'ds = load_dataset("parquet", data_files="{facts.preference_file}", split="train")\n'
+            "# or, from the Hub: load_dataset(REPO, \"preference_pairs\", split=\"train\")")
+    sections = ["\n## Preference pairs\n", _PREFERENCE_INTRO,
+                f"```python\nfrom datasets import load_dataset\n\n{load}\n```\n"]
+    if pairs.empty:
+        return [*sections, "No pairs: no prompt had both a preferred and a worse answer that passed the filters.\n"]
+    human = int((pairs["prompt_origin"] == "human").sum())
+    sections.append(f"{len(pairs)} pairs: {human} on human-written prompts ({human / len(pairs):.1%}), "
+                    f"{len(pairs) - human} on synthetic prompts.\n")
+    kinds = pairs.groupby(["operation", "domain"]).size().rename("pairs").reset_index().values.tolist()
+    sections.append(_table(["decided by", "domain", "pairs"], kinds))
+    judged = pairs.loc[pairs["operation"] == "judge", "score_margin"].dropna()
+    if len(judged):
+        sections.append(f"\nJudge pairs: score margin median {judged.median():.3g}, smallest {judged.min():.3g}.\n")
+    rejected = _counts(pairs, "rejected_reason")
+    sections += ["\nWhy the rejected answers failed:\n", _table(["reason", "pairs", "share"], rejected)]
+    return sections
+
+
+def _judge_model_section(judges: Sequence[JudgeFact]) -> list[str]:
+    rows = [[j.seed_batch, j.judge_model, j.self_preference_warning or "no: a different model"] for j in judges]
+    sections = [
+        "\n## Judge\n",
+        ("Answers no test or reference can check are scored by a judge on five aspects (correctness, relevance, "
+         "coherence, completeness, difficulty; 1-5 each, `judge_aspects`); `judge_score` is their mean on a 1-10 "
+         "scale and `judge_model` the judge that gave it.\n"),
+        _table(["seed batch", "judge", "judged its own output (self-preference)"], rows),
+    ]
+    if any(j.self_preference_warning for j in judges):
+        sections.append("\n**Warning: the judge also wrote what it judged in some seed batches.** A model judging "
+                        "its own output favours it; configure a separate judge (`JUDGE_BACKEND`, `JUDGE_MODEL`).\n")
+    return sections
+
+
 def _review_section(review: ReviewFacts) -> list[str]:
     if review.decided:
         summary = (f"{review.queued} synthetic rows were queued for review and {review.decided} decided: "
@@ -295,6 +406,49 @@ def _review_section(review: ReviewFacts) -> list[str]:
         sections.append("These decisions are applied in the warehouse table `reviewed_training_set`, but this "
                         "export was built from `mixed_training_set` and does not include them.\n")
     return sections
+
+
+_JUDGE_INTRO = (
+    "Answers no test or reference answer can check are scored by a judge (1-10) and kept at or above a "
+    "threshold: the default `judge_threshold` = {threshold}, or their domain's threshold calibrated on review "
+    "decisions; a row a person reviewed keeps their decision. Of the rows that pass, each (domain, category) "
+    "of a seed batch keeps its best `keep_top_fraction` = {fraction} (1 keeps every row that passed).\n"
+)
+# The judge's rules at verified_solutions, by the reject reason each records.
+_JUDGE_RULES = {"low_judge_score": "the judge threshold", "below_top_fraction": "the top fraction",
+                "human_rejected": "a reviewer's decision"}
+
+
+def _judge_section(judge: JudgeFilterFacts) -> list[str]:
+    removed = ", ".join(f"{rule} {judge.removed.get(reason, 0)} (`{reason}`)" for reason, rule in _JUDGE_RULES.items())
+    decided = ", ".join(f"{source} {n}" for source, n in sorted(judge.decided_by.items())) or "none"
+    sections = ["\n## Judge filter and its calibration\n",
+                _JUDGE_INTRO.format(threshold=_fmt(judge.judge_threshold), fraction=_fmt(judge.keep_top_fraction)),
+                f"Rows removed by each rule: {removed}. Judged rows by what decided them: {decided}.\n"]
+    if not judge.calibration:
+        return [*sections, "No review decisions on judged rows yet: every domain used the default threshold.\n"]
+    level = f"{judge.confidence:.0%}"
+    header = ["domain", "reviewed", "accepted", "status", "threshold", f"{level} interval (bootstrap)",
+              "agreement before (default)", "agreement after", f"{level} interval (Wilson)", "precision after"]
+    rows = [[c["domain"], int(c["decisions"]), int(c["accepted"]), c["status"],
+             f"{_fmt(c['default_threshold'])} -> {_fmt(c['threshold'])}", _interval(c, "threshold", "{:g}"),
+             _share(c["agreement_default"]), _share(c["agreement"]), _interval(c, "agreement", "{:.1%}"),
+             _share(c["precision"])] for c in judge.calibration]
+    return [*sections, ("The threshold per domain that agrees best with the reviewers (accept: keep, reject: drop) "
+                        "among those whose kept rows reviewers accepted at least the minimum precision; before is "
+                        "the default threshold on the same decisions. After is measured on the decisions it was "
+                        "fitted on; a fresh sample measures it out of sample.\n"), _table(header, rows)]
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def _interval(row: Mapping[str, Any], name: str, form: str) -> str:
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if low is None or high is None or low != low or high != high:
+        return "-"
+    return f"{form.format(low)} to {form.format(high)}"
 
 
 def render_card(facts: CardFacts) -> str:
@@ -328,8 +482,16 @@ def render_card(facts: CardFacts) -> str:
     if total and "seed_batch" in rows:
         sections += ["\nRows per seed batch (the seed file they descend from; `(none)` for human rows and documents):\n",
                      _table(["seed batch", "rows", "share"], _counts(rows, "seed_batch"))]
+    if facts.attribute_coverage:
+        sections += ["\n## Attributes\n", *facts.attribute_coverage]
+    if facts.judges:
+        sections += _judge_model_section(facts.judges)
     if facts.review is not None:
         sections += _review_section(facts.review)
+    if facts.judge is not None:
+        sections += _judge_section(facts.judge)
+    if facts.preference_file:
+        sections += _preference_section(facts)
     sections += ["\n## Known limitations\n", "\n".join(f"- {item}" for item in _limitations(facts)), ""]
     return "\n".join(sections)
 

@@ -158,4 +158,4 @@ def next_pool(parents: Sequence[T], evolved: Sequence[T], verdicts: Sequence[Ver
         raise ValueError(
             f"parents ({len(parents)}), evolved ({len(evolved)}) and verdicts ({len(verdicts)}) differ in length"
         )
-    return [child if verdict.keep else parent for parent, child, verdict in zip(parents, evolved, verdicts)]
+    return [child if verdict.keep else parent for parent, child, verdict in zip(parents, evolved, verdicts, strict=True)]

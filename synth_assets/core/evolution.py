@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
+from synth_assets.core.attributes import AttributeSpace, encode
 from synth_assets.core.elimination import eliminate, next_pool
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
 from synth_assets.core.rows import derived_row, reject_row
@@ -56,7 +57,12 @@ def choose_operation(row_id_: str, round_: int, config: EvolutionConfig) -> str:
     return config.operations[int.from_bytes(digest[:4], "big") % len(config.operations)]
 
 
-def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str, config: EvolutionConfig) -> EvolutionOutcome:
+def evolve(
+    seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str, config: EvolutionConfig,
+    attributes: AttributeSpace | None = None,
+) -> EvolutionOutcome:
+    """With `attributes`, each rewrite prompt is conditioned on a combination drawn for its parent
+    row and round (`core.attributes`), and the new row holds that combination."""
     pool: dict[str, Mapping[str, Any]] = {row["id"]: row for row in seeds}  # lineage root -> latest
     accepted: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
@@ -66,17 +72,18 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
         parents = [pool[root] for root in lineages]
         operations = [choose_operation(p["id"], round_, config) for p in parents]
         templates = [load_template(f"evol_{op}") for op in operations]
+        combos = [attributes.sample(f"{p['id']}\x1f{round_}", config.seed) if attributes else None for p in parents]
 
         rewritten = generate(
             [
-                _request(t.render(instruction=p["instruction"]), sampling, kind="evolve", operation=op,
-                         instruction=p["instruction"], domain=p["domain"])
-                for p, op, t in zip(parents, operations, templates)
+                _request((attributes.conditioning(c) if attributes else "") + t.render(instruction=p["instruction"]),
+                         sampling, kind="evolve", operation=op, instruction=p["instruction"], domain=p["domain"])
+                for p, op, t, c in zip(parents, operations, templates, combos, strict=True)
             ]
         )
         children = [answers[0].text.strip() for answers in rewritten]
         responses = generate(
-            [_request(child, sampling, kind="respond", **_solve_hints(p, child)) for p, child in zip(parents, children)]
+            [_request(child, sampling, kind="respond", **_solve_hints(p, child)) for p, child in zip(parents, children, strict=True)]
         )
         equal_template = load_template("evol_equal")
         judging = SamplingParams(temperature=0, max_tokens=16)
@@ -84,19 +91,20 @@ def evolve(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str,
             [
                 _request(equal_template.render(first=p["instruction"], second=child), judging,
                          kind="judge_equal", first=p["instruction"], second=child)
-                for p, child in zip(parents, children)
+                for p, child in zip(parents, children, strict=True)
             ]
         )
-        rows = [_evolved_row(p, child, op, round_, teacher, t.version)
-                for p, child, op, t in zip(parents, children, operations, templates)]
+        rows = [_evolved_row(p, child, op, round_, teacher, attributes.template_version(t.version) if attributes else t.version)
+                | {"attributes": encode(c) if c else None}
+                for p, child, op, t, c in zip(parents, children, operations, templates, combos, strict=True)]
         verdicts = [eliminate(child, response[0].text, judgment[0].text)
-                    for child, response, judgment in zip(children, responses, judgments)]
-        for parent, row, verdict in zip(parents, rows, verdicts):
+                    for child, response, judgment in zip(children, responses, judgments, strict=True)]
+        for parent, row, verdict in zip(parents, rows, verdicts, strict=True):
             if verdict.keep:
                 accepted.append(row)
             else:
                 rejected.append(reject_row(row, verdict.reason, verdict.detail, related_id=parent["id"]))
-        pool = dict(zip(lineages, next_pool(parents, rows, verdicts)))
+        pool = dict(zip(lineages, next_pool(parents, rows, verdicts), strict=True))
     return EvolutionOutcome(accepted, rejected)
 
 

@@ -1,8 +1,12 @@
 """The human review loop: sample the mix for a person, read their decisions, apply them.
 
 1. `sample_for_review` picks a stratified sample of the synthetic rows of the mix (10% of every
-   domain x technique stratum, rounded half up, at least one row per stratum). Which rows is
-   decided by a hash of `(seed, row id)`, so the sample does not depend on row order.
+   domain x technique stratum, rounded half up, at least one row per stratum), and
+   `sample_judged_for_review` a sample of every row the judge scored, kept or not, across the
+   score range (per domain and whole score: `judged_fraction`, at least `min_per_score_bin` rows),
+   so the decisions can calibrate the judge's threshold (`core.judge_calibration`). Which rows is
+   decided by a hash of `(seed, row id)`, so the sample does not depend on row order. The queue
+   does not show the score or whether the row was kept: the reviewer judges the row, not the judge.
 2. A person copies lines from `review_queue.jsonl` into `decisions.jsonl` and fills in `decision`
    (`accept`, `reject` or `edit`), `corrected_response` for an edit, and `reviewer_note`.
 3. `read_decisions` reads that file; a line it cannot use is quarantined with its line and field.
@@ -48,6 +52,7 @@ __all__ = [
     "queue_record",
     "read_decisions",
     "sample_for_review",
+    "sample_judged_for_review",
     "write_queue",
 ]
 
@@ -74,7 +79,9 @@ REVIEW_DECISION_COLUMNS: dict[str, str] = {
     "decision": "VARCHAR",
     "corrected_response": "VARCHAR",
     "reviewer_note": "VARCHAR",
-    "in_mix": "BOOLEAN",  # False: the id is no longer in the mix (a re-run changed it); not applied
+    "in_mix": "BOOLEAN",  # False: the id is not in the mix (the filters removed it, or a re-run changed it)
+    "judged": "BOOLEAN",  # the id is a row the judge scored (kept or not): the decision can calibrate it
+    "judge_score": "DOUBLE",  # the judge's score of that row; NULL when the judge did not score it
     "origin": "VARCHAR",
     "domain": "VARCHAR",
     "technique": "VARCHAR",
@@ -85,14 +92,22 @@ REVIEW_DECISION_COLUMNS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ReviewSampling:
-    """How much of the synthetic part to show a person, and the seed that picks the rows."""
+    """How much of the synthetic part of the mix to show a person; how much of the judged rows
+    (kept or not), per domain and whole judge score, with a floor per score so the ends of the
+    range are seen too; and the seed that picks the rows."""
 
     fraction: float = 0.10
+    judged_fraction: float = 0.10
+    min_per_score_bin: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+        if not 0 <= self.judged_fraction <= 1:
+            raise ValueError(f"judged_fraction must be in [0, 1], got {self.judged_fraction}")
+        if self.min_per_score_bin < 0:
+            raise ValueError(f"min_per_score_bin must be >= 0, got {self.min_per_score_bin}")
 
 
 def _rank(seed: int, row_id_: str) -> str:
@@ -115,6 +130,28 @@ def sample_for_review(rows: Iterable[Mapping[str, Any]], sampling: ReviewSamplin
     for key in sorted(strata):
         members = sorted(strata[key], key=lambda r: _rank(sampling.seed, str(r["id"])))
         picked += [dict(r) for r in members[: _stratum_size(len(members), sampling.fraction)]]
+    return sorted(picked, key=lambda r: (str(r["domain"]), str(r["technique"]), str(r["id"])))
+
+
+def sample_judged_for_review(
+    rows: Iterable[Mapping[str, Any]], sampling: ReviewSampling, exclude: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Rows the judge scored (kept or rejected), not in `exclude`: per (domain, whole score), the
+    `judged_fraction` rounded half up but at least `min_per_score_bin`, with the lowest hash of
+    (seed, id); none when `judged_fraction` is 0. Sorted by domain, technique and id."""
+    if sampling.judged_fraction == 0:
+        return []
+    skip = set(exclude)
+    strata: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        score = row.get("judge_score")
+        if str(row["id"]) not in skip and score is not None and score == score:  # NaN: not scored
+            strata.setdefault((str(row["domain"]), math.floor(float(score))), []).append(row)
+    picked: list[dict[str, Any]] = []
+    for key in sorted(strata):
+        members = sorted(strata[key], key=lambda r: _rank(sampling.seed, str(r["id"])))
+        size = min(len(members), max(sampling.min_per_score_bin, math.floor(len(members) * sampling.judged_fraction + 0.5)))
+        picked += [dict(r) for r in members[:size]]
     return sorted(picked, key=lambda r: (str(r["domain"]), str(r["technique"]), str(r["id"])))
 
 

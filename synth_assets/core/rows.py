@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "INPUT_TECHNIQUES",
+    "PASSED_BUT_NOT_KEPT",
     "RejectReason",
     "derived_generation",
     "derived_row",
@@ -38,7 +39,8 @@ class RejectReason(StrEnum):
     """Why a stage did not pass a row on: every reason any stage records in `rejects`, named for the
     failure. The stage that uses each is in the comment above its group."""
 
-    # evolved_instructions: the Evol-Instruct paper's elimination rules (`core.elimination`)
+    # evolved_instructions: the Evol-Instruct paper's elimination rules (`core.elimination`);
+    # verified_solutions: the rubric judge's reply did not validate, even after one retry
     NO_INFORMATION_GAIN = "no_information_gain"
     JUDGE_UNPARSEABLE = "judge_unparseable"
     SORRY_SHORT_RESPONSE = "sorry_short_response"
@@ -56,6 +58,18 @@ class RejectReason(StrEnum):
     SCORE_BELOW_THRESHOLD = "score_below_threshold"
     SCORE_UNPARSEABLE = "score_unparseable"
     EMPTY_INSTRUCTION = "empty_instruction"  # the teacher's reply held no instruction
+    # augmented_instructions: the augmentation operators' rules (`core.augment`); also empty_instruction, not_novel
+    WORDING_UNCHANGED = "wording_unchanged"  # a rewording whose ROUGE-L with the original is at or above max_rouge_l
+    MEANING_NOT_PRESERVED = "meaning_not_preserved"  # a rewording whose embedding cosine is below min_similarity
+    ENTRY_POINT_MISSING = "entry_point_missing"  # a reworded code task no longer names the function its tests call
+    OFF_TOPIC = "off_topic"  # a seed expansion whose cosine with its seed is below expansion_min_similarity
+    # document_qa_pairs: questions from documents (`core.document_qa`); also empty_instruction
+    NO_QUESTIONS = "no_questions"  # the teacher's reply held no question and answer
+    UNGROUNDED_ANSWER = "ungrounded_answer"  # the answer's n-gram overlap with its segment is below min_grounding
+    MALFORMED_CHOICES = "malformed_choices"  # a multiple-choice item without a question, 4 options and an answer
+    ANSWER_NOT_AN_OPTION = "answer_not_an_option"  # no option matches the answer
+    AMBIGUOUS_ANSWER = "ambiguous_answer"  # more than one option matches the answer
+    DUPLICATE_DISTRACTORS = "duplicate_distractors"  # two wrong options say the same thing
     # verified_solutions, code: the sandbox's outcomes (`resources.sandbox.Outcome` uses the same names)
     SYNTAX_ERROR = "syntax_error"
     TEST_FAILURE = "test_failure"
@@ -70,9 +84,9 @@ class RejectReason(StrEnum):
     DISAGREES_WITH_MAJORITY = "disagrees_with_majority"
     # verified_solutions, judge and any domain
     LOW_JUDGE_SCORE = "low_judge_score"
-    UNPARSEABLE_JUDGE_SCORE = "unparseable_judge_score"
     TRUNCATED = "truncated"
     SIBLING_SELECTED = "sibling_selected"  # passed, but best-of-k kept a sibling instead
+    BELOW_TOP_FRACTION = "below_top_fraction"  # passed, but not among its (domain, category)'s best keep_top_fraction
     # deduplicated_corpus (`core.curation`): rows the corpus_schema gate would refuse, before dedup
     EMPTY_TEXT = "empty_text"  # an instruction or response that is missing or only whitespace
     TEXT_TOO_LONG = "text_too_long"  # an instruction or response over max_text_chars
@@ -84,8 +98,14 @@ class RejectReason(StrEnum):
     # mixed_training_set (`core.mixing`)
     OVER_QUOTA = "over_quota"
     ABOVE_GENERATION_CAP = "above_generation_cap"
-    # reviewed_training_set (`core.review`)
+    # preference_pairs (`core.preferences`): a pair whose prompt's answers did not survive deduplicated_corpus
+    PROMPT_NOT_IN_CORPUS = "prompt_not_in_corpus"
+    # reviewed_training_set (`core.review`), and verified_solutions for a judged row a person rejected
     HUMAN_REJECTED = "human_rejected"
+
+
+# verified_solutions: candidates that passed their check but were not kept (a pass rate counts them).
+PASSED_BUT_NOT_KEPT = frozenset({RejectReason.SIBLING_SELECTED, RejectReason.BELOW_TOP_FRACTION})
 
 
 def row_id(kind: str, parent: str | None, *content: str | None) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from synth_assets.core.attributes import AttributeSpace, encode
 from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
 from synth_assets.core.rouge import NoveltyIndex
 from synth_assets.core.rows import derived_row, reject_row
@@ -48,7 +49,12 @@ class SelfInstructOutcome:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str, config: SelfInstructConfig) -> SelfInstructOutcome:
+def run_self_instruct(
+    seeds: Sequence[Mapping[str, Any]], generate: Generate, teacher: str, config: SelfInstructConfig,
+    attributes: AttributeSpace | None = None,
+) -> SelfInstructOutcome:
+    """With `attributes`, each prompt is conditioned on a combination drawn for the row it is made
+    from (its first seed) and its step and place (`core.attributes`); its tasks hold the combination."""
     outcome = SelfInstructOutcome()
     if len(seeds) < 8:
         return outcome  # the prompt needs 8 human tasks to stand in for missing generated ones
@@ -56,6 +62,8 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
     human_tasks = sorted(by_text)
     index = NoveltyIndex(human_tasks)  # new tasks must be novel against the seeds and each other
     version = load_template(SELF_INSTRUCT_TEMPLATE).version
+    if attributes:
+        version = attributes.template_version(version)
     for step in range(config.steps):
         machine_tasks = [r["instruction"] for r in outcome.rows]
         contexts = [
@@ -63,21 +71,24 @@ def run_self_instruct(seeds: Sequence[Mapping[str, Any]], generate: Generate, te
             for p in range(config.prompts_per_step)
         ]
         sampling = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed + step)
+        parents = [by_text[next(t for t in ctx if t in by_text)] for ctx in contexts]
+        combos = [attributes.sample(f"{parent['id']}\x1f{step}\x1f{p}", config.seed) if attributes else None
+                  for p, parent in enumerate(parents)]
         answers = generate(
             [
-                GenerationRequest((Message("user", render_prompt(ctx)),), sampling,
-                                  {"kind": "self_instruct", "examples": "\n".join(ctx), "next_number": "9"})
-                for ctx in contexts
+                GenerationRequest((Message("user", (attributes.conditioning(c) if attributes else "") + render_prompt(ctx)),),
+                                  sampling, {"kind": "self_instruct", "examples": "\n".join(ctx), "next_number": "9"})
+                for ctx, c in zip(contexts, combos, strict=True)
             ]
         )
-        for prompt_index, (ctx, completions) in enumerate(zip(contexts, answers)):
-            parent = by_text[next(t for t in ctx if t in by_text)]
+        for prompt_index, (parent, combo, completions) in enumerate(zip(parents, combos, answers, strict=True)):
             truncated = completions[0].finish_reason == "length"
             tasks = parse_generated_tasks(completions[0].text, truncated=truncated)
             verdicts = filter_instructions(tasks, index, min_words=config.min_words, max_words=config.max_words,
                                            threshold=config.rouge_threshold)
-            for position, (task, verdict) in enumerate(zip(tasks, verdicts)):
+            for position, (task, verdict) in enumerate(zip(tasks, verdicts, strict=True)):
                 row = _task_row(parent, task, step + 1, f"{step}:{prompt_index}:{position}", teacher, version)
+                row["attributes"] = encode(combo) if combo else None
                 if verdict.keep:
                     outcome.rows.append(row)
                 else:

@@ -16,7 +16,8 @@ __all__ = ["CandidateConfig", "SelectionConfig", "candidate_rows", "pass_at_k", 
 _SYSTEM_TEMPLATES = {"code": "solve_code_system", "math": "solve_math_system"}
 SELECTION_POLICIES = ("best", "all")
 # What an answer keeps of its instruction: how the instruction was made, and what its verifier needs.
-_INHERITED = ("technique", "operation", "round", "instruction", "entry_point", "tests", "reference_answer")
+_INHERITED = ("technique", "operation", "round", "instruction", "entry_point", "tests", "reference_answer",
+              "attributes")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def candidate_rows(
     instruction. The verifier's needs (tests, reference answer) travel along."""
     rows = []
     versions: dict[str, str] = {}  # one string per domain, shared by every row (millions of them)
-    for instruction, samples in zip(instructions, completions):
+    for instruction, samples in zip(instructions, completions, strict=True):
         domain = instruction["domain"]
         if domain not in versions:
             versions[domain] = solve_template_version(domain)

@@ -15,6 +15,7 @@ from synth_assets.core.dataset_card import (
     CardFacts,
     FunnelStage,
     GateFact,
+    JudgeFilterFacts,
     ReviewFacts,
     StageFilter,
     diversity_png,
@@ -76,6 +77,24 @@ def test_the_header_has_what_the_hub_reads():
     assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "training_set.parquet"}]}]
 
 
+def test_the_preference_pairs_are_their_own_config_and_section_only_when_exported():
+    assert "## Preference pairs" not in render_card(_facts())
+    pairs = pd.DataFrame([
+        {"operation": "verifier", "domain": "code", "prompt_origin": "human", "score_margin": None,
+         "rejected_reason": "test_failure"},
+        {"operation": "judge", "domain": "general", "prompt_origin": "synthetic", "score_margin": 5.0,
+         "rejected_reason": "low_judge_score"},
+    ])
+    card = render_card(_facts(preferences=pairs, preference_file="preference_pairs.parquet"))
+    header = _header(card)
+    assert header["configs"][1] == {"config_name": "preference_pairs",
+                                    "data_files": [{"split": "train", "path": "preference_pairs.parquet"}]}
+    assert {"dpo", "preference"} <= set(header["tags"])
+    assert "2 pairs: 1 on human-written prompts (50.0%), 1 on synthetic prompts." in card
+    assert "| verifier | code | 1 |" in card and "| judge | general | 1 |" in card
+    assert "score margin median 5" in card and "| test_failure | 1 | 50.0% |" in card
+
+
 def test_every_filter_shows_its_settings_and_what_it_removed():
     card = render_card(_facts())
     assert "`minhash.threshold` = 0.8" in card
@@ -115,6 +134,28 @@ def test_the_review_section_says_whether_the_export_has_the_decisions():
     waiting = render_card(_facts(review=ReviewFacts(10, 0, 0, 0, 0, None)))
     assert "10 synthetic rows are queued for review; nobody has decided on any yet." in waiting
     assert "No person has reviewed rows of this set yet." in waiting
+
+
+def test_the_judge_section_counts_each_rule_and_reports_agreement_before_and_after_calibration():
+    fit = {"domain": "general", "status": "calibrated", "default_threshold": 6.0, "threshold": 8.0, "decisions": 40,
+           "accepted": 12, "rejected": 28, "agreement_default": 0.8, "agreement": 0.95, "agreement_ci_low": 0.835,
+           "agreement_ci_high": 0.986, "precision": 1.0, "threshold_ci_low": 7.0, "threshold_ci_high": 8.0}
+    few = {**fit, "domain": "code", "status": "too_few_decisions", "threshold": 6.0, "decisions": 3, "accepted": 1,
+           "agreement": 0.667, "agreement_default": 0.667, "agreement_ci_low": None, "agreement_ci_high": None,
+           "precision": None, "threshold_ci_low": None, "threshold_ci_high": None}
+    judge = JudgeFilterFacts(6.0, 0.8, {"low_judge_score": 30, "below_top_fraction": 12, "sibling_selected": 5},
+                             {"default": 20, "calibrated from 40 decisions": 90, "human review": 40}, [few, fit])
+    card = render_card(_facts(judge=judge))
+    assert "`judge_threshold` = 6" in card and "`keep_top_fraction` = 0.8" in card
+    assert ("Rows removed by each rule: the judge threshold 30 (`low_judge_score`), the top fraction 12 "
+            "(`below_top_fraction`), a reviewer's decision 0 (`human_rejected`).") in card
+    assert "calibrated from 40 decisions 90, default 20, human review 40" in card
+    assert "| general | 40 | 12 | calibrated | 6 -> 8 | 7 to 8 | 80.0% | 95.0% | 83.5% to 98.6% | 100.0% |" in card
+    assert "| code | 3 | 1 | too_few_decisions | 6 -> 6 | - | 66.7% | 66.7% | - | - |" in card
+    assert "The judge threshold of general (40 decisions) was calibrated" in card
+    waiting = render_card(_facts(judge=JudgeFilterFacts(6.0, 1.0)))
+    assert "No review decisions on judged rows yet: every domain used the default threshold." in waiting
+    assert "was calibrated" not in waiting
 
 
 def test_an_empty_export_still_renders():
@@ -188,7 +229,12 @@ def test_the_card_describes_the_export(built):
     sibling = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
                                   "AND reason = 'sibling_selected'")["n"].iloc[0])
     assert f"sibling_selected {sibling}" in card
+    low = int(warehouse.query("SELECT count(*) AS n FROM rejects WHERE stage = 'verified_solutions' "
+                              "AND reason = 'low_judge_score'")["n"].iloc[0])
+    assert f"Rows removed by each rule: the judge threshold {low} (`low_judge_score`), the top fraction 0" in card
+    assert "No review decisions on judged rows yet: every domain used the default threshold." in card
     assert "which is not a language model" in card
+    assert "| general | rules:rule-judge-v1 | no: a different model |" in card  # the offline judge is its own model
     assert "Rows per seed batch" in card and "| code |" in card and "| (none) |" in card
     assert (built["data_dir"] / "exports" / "funnel.png").read_bytes().startswith(PNG_MAGIC)
 

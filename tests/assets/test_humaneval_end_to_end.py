@@ -76,7 +76,7 @@ def test_every_seed_is_read_and_every_canonical_solution_verifies(humaneval_run)
     passed = set(warehouse.read_table("verified_solutions")["id"]) | set(warehouse.query(
         "SELECT id FROM rejects WHERE stage = 'verified_solutions' AND reason = 'sibling_selected'")["id"])
     canonical = candidates[[seeds.loc[parent, "response"].strip() in response
-                            for parent, response in zip(candidates["parent_id"], candidates["response"])]]
+                            for parent, response in zip(candidates["parent_id"], candidates["response"], strict=True)]]
     assert canonical["parent_id"].nunique() > 150
     assert set(canonical["id"]) <= passed
 
@@ -121,7 +121,7 @@ def test_the_message_names_the_domains_the_figures_the_floor_and_the_setting(hum
 
 @pytest.mark.slow
 def test_holding_the_gate_to_a_lower_fraction_exports_the_same_mix(humaneval_run):
-    outcome, instance, resources, data = humaneval_run
+    _outcome, instance, resources, data = humaneval_run
     mix_before = set(resources["warehouse"].read_table("mixed_training_set")["id"])
     override = {"mixed_training_set_relative_diversity": {"config": {"fraction": 0.65}}}
     select = ["mixed_training_set", "review_queue", "review_decisions", "reviewed_training_set",

@@ -3,10 +3,13 @@ file and a real Dagster instance."""
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
 import pandas as pd
 import pytest
 
+from resources.batch_rows import held_batches
 from resources.warehouse import Warehouse
 from synth_assets.assets.partitions import sync_seed_batches
 from synth_assets.core.batches import batch_key, seed_batch_files
@@ -101,3 +104,19 @@ def test_the_rows_of_a_batch_without_a_file_leave_every_table_and_rows_without_a
     assert held_batches(warehouse) == {"a"}
     assert sorted(warehouse.read_table("mixed_training_set")["id"]) == ["a-mixed_training_set", "h"]
     assert drop_rows_of_other_batches(warehouse, ["a"]) == {}  # nothing left to delete
+
+
+def test_a_missing_seeds_folder_is_an_error_and_deletes_nothing(tmp_path):
+    seeds, warehouse = folder(tmp_path, "a", "b")
+    instance = dg.DagsterInstance.ephemeral()
+    sync_seed_batches(instance, seeds, warehouse)
+    for batch in ("a", "b"):
+        rows_of(warehouse, batch)
+    shutil.rmtree(seeds)  # a mistyped data folder or an unmounted share looks like this
+    with pytest.raises(FileNotFoundError, match=r"seeds folder .* does not exist, so no seed batch's rows"):
+        sync_seed_batches(instance, seeds, warehouse)
+    assert held_batches(warehouse) == {"a", "b"}
+
+    seeds.mkdir()  # an empty folder, on purpose: every batch goes
+    assert sorted(sync_seed_batches(instance, seeds, warehouse).removed) == ["a", "b"]
+    assert held_batches(warehouse) == set()

@@ -44,7 +44,7 @@ def test_a_killed_run_resumes_from_the_cache(tmp_path, chat_server):
 
     server.hang_after = None
     before = len(server.bodies)
-    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     asked_again = [b["messages"][-1]["content"] for b in server.bodies[before:]]
     assert not set(answered) & set(asked_again), "prompts answered before the kill were sent again"

@@ -19,6 +19,7 @@ from synth_assets.core.review import (
     apply_decisions,
     read_decisions,
     sample_for_review,
+    sample_judged_for_review,
 )
 from synth_assets.core.rows import row_id
 from synth_assets.core.schema import CORPUS_COLUMNS
@@ -64,6 +65,25 @@ def test_a_fraction_outside_zero_to_one_is_refused():
         ReviewSampling(fraction=0)
     with pytest.raises(ValueError, match="fraction must be in"):
         ReviewSampling(fraction=1.5)
+
+
+def _judged(domain: str, score: float, i: int) -> dict:
+    return {**_row(i, domain), "id": f"{domain}-{score:g}-{i}", "verifier": "judge", "judge_score": score}
+
+
+def test_judged_rows_are_sampled_across_the_score_range_of_each_domain():
+    rows = [_judged("general", s + 0.5 * (i % 2), i) for s in range(1, 11) for i in range(20)]
+    rows += [_judged("code", s, i) for s in (4.0, 5.0) for i in range(3)]
+    rows.append({**_judged("math", 7.0, 0), "judge_score": None})  # not scored: never sampled
+    sample = sample_judged_for_review(rows, ReviewSampling(judged_fraction=0.25, min_per_score_bin=2),
+                                      exclude={"general-1-0"})
+    bins = Counter((r["domain"], int(r["judge_score"])) for r in sample)
+    # a quarter of each whole score of general (20 rows -> 5), at least two of code's 3-row scores
+    assert bins == {**{("general", s): 5 for s in range(1, 11)}, ("code", 4): 2, ("code", 5): 2}
+    assert "general-1-0" not in {r["id"] for r in sample}
+    assert sample_judged_for_review(rows, ReviewSampling(judged_fraction=0)) == []
+    again = sample_judged_for_review(list(reversed(rows)), ReviewSampling(judged_fraction=0.25), exclude={"general-1-0"})
+    assert [r["id"] for r in again] == [r["id"] for r in sample]
 
 
 # --- core: reading decisions --------------------------------------------------------------------

@@ -16,9 +16,11 @@ from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-# Small and fast: one evolution round, no embedding model; the diversity gate is about the shipped
-# data (test_pipeline.py), not about 24 seeds.
+# Small and fast: one evolution round, no semantic dedup; the diversity gate is about the shipped
+# data (test_pipeline.py), not about 24 seeds. One augmentation operator, so every batch table
+# holds rows of each batch (its default is none: docs/augmentation.md).
 RUN_CONFIG = {"ops": {"evolved_instructions": {"config": {"rounds": 1}},
+                      "augmented_instructions": {"config": {"operations": ["round_trip"]}},
                       "deduplicated_corpus": {"config": {"semantic": False}},
                       "mixed_training_set_relative_diversity": {"config": {"fraction": 0.5}}}}
 

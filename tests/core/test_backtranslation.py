@@ -210,10 +210,10 @@ def test_scripted_teacher_pairs_are_kept_or_rejected_by_the_right_rule() -> None
     instructions = [parse_generated_instruction(reply) for reply in scripted_instructions]
     verdicts = [curate(parse_score(reply)) for reply in scripted_curation]
     assert [v.reason for v in verdicts] == expected
-    kept = [(i, s) for i, s, v in zip(instructions, segments, verdicts) if v.keep]
+    kept = [(i, s) for i, s, v in zip(instructions, segments, verdicts, strict=True) if v.keep]
     assert kept == [
         ("How do I start baking bread?", segments[0]),
         ("Why does dough need to rest?", segments[2]),
     ]
-    for (_, _), verdict in zip(kept, [v for v in verdicts if v.keep]):
+    for (_, _), verdict in zip(kept, [v for v in verdicts if v.keep], strict=True):
         assert verdict.score is not None and verdict.score >= 4

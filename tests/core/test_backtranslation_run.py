@@ -30,6 +30,7 @@ def test_each_segment_is_kept_or_rejected_by_its_curation_score():
     [kept] = outcome.rows
     assert (kept["instruction"], kept["response"]) == ("Summarise paragraph one.", PARAGRAPHS[0])
     assert (kept["judge_score"], kept["verifier"], kept["operation"]) == (10.0, "self_curation", "backtranslated")
+    assert kept["judge_model"] == kept["teacher"]  # self-curation: the generator judged its own pair
     assert kept["verdict_detail"].endswith("tag: Answer with knowledge from web search.")
     assert (kept["parent_id"], kept["root_id"], kept["generation"]) == (DOCUMENT["id"], DOCUMENT["id"], 1)
     reasons = {r["response"].split(".")[0]: (r["reason"], r["score"]) for r in outcome.rejected}

@@ -211,7 +211,7 @@ def test_scripted_round_rejects_each_planted_failure_and_returns_parents_to_the_
     evolved = [row[1] for row in SCRIPTED_ROUND]
     verdicts = [eliminate(instruction, response, judge) for _, instruction, response, judge, _ in SCRIPTED_ROUND]
     assert [v.reason for v in verdicts] == [row[4] for row in SCRIPTED_ROUND]
-    for (_, instruction, response, judge, _), verdict in zip(SCRIPTED_ROUND, verdicts):
+    for (_, instruction, response, judge, _), verdict in zip(SCRIPTED_ROUND, verdicts, strict=True):
         if verdict.keep:
             assert parse_equality_judgment(judge) is False
             assert not (is_sorry_short(response) or is_stopwords_only(response) or copies_prompt_words(instruction))

@@ -6,6 +6,7 @@ deliberate."""
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from synth_assets.core.requests import Completion, GenerationRequest
 from synth_assets.core.review import apply_decisions
 from synth_assets.core.self_instruct_run import SelfInstructConfig, run_self_instruct
 from synth_assets.core.solutions import CandidateConfig, candidate_rows, solve_requests
+from synth_assets.core.verify.judge import ASPECTS
 from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 TEACHER = "scripted:ids"
@@ -85,8 +87,11 @@ def _answer(request: GenerationRequest, sample: int) -> str:
         if hints["domain"] == "math":
             return f"The answer is \\boxed{{{hints.get('answer', '0') if sample != 1 else '1'}}}"
         return f"Answer {sample}: {hints['instruction'][:30]}"
-    if kind == "judge_score":
-        return f"Score: {3 + _pick(prompt, 7)}"
+    if kind == "judge_rubric":
+        if _pick(prompt, 9) == 0:
+            return "Score: 7"  # not the JSON the rubric asks for
+        value = 1 + _pick(prompt, 5)
+        return json.dumps({"rationale": "scripted", **dict.fromkeys(ASPECTS, value)})
     raise AssertionError(f"unexpected request kind {kind!r}")
 
 
@@ -116,7 +121,8 @@ def run_stages() -> dict[str, list[dict[str, Any]]]:
     pairs = run_backtranslation(documents, scripted_teacher, TEACHER, BacktranslationConfig(min_words=10, max_words=40))
     instructions = seeds + evolved.rows + tasks.rows
     candidates = candidate_rows(instructions, scripted_teacher(solve_requests(instructions, CandidateConfig(k=3))), TEACHER)
-    verified = verify_candidates([dict(c) for c in candidates], run_code, scripted_teacher, VerificationConfig())
+    verified = verify_candidates([dict(c) for c in candidates], run_code, scripted_teacher, VerificationConfig(),
+                                 judge_model=TEACHER)
     corrections = correction_pairs(verified.kept, verified.rejected)
     corpus = curate_corpus([*verified.kept, *pairs.rows, *human], CurationConfig(semantic=False))
     plan = plan_mix(corpus.kept, MixConfig(human_fraction=0.5))
@@ -153,12 +159,14 @@ EXPECTED = {
     "backtranslated_pairs": (4, "41ed15198d318515"),
     "backtranslated_pairs/rejected": (3, "adccac2db415bf5f"),
     "candidate_solutions": (87, "49db150e6d4a93a0"),
-    "verified_solutions": (29, "dca50407ac11bcff"),
-    "verified_solutions/rejected": (58, "dc499227b928981f"),
+    # The rubric judge (JSON aspects, a new template) passes other general answers than the 1-10
+    # "Score: n" judge did, so these sets changed; no id did (candidate_solutions is unchanged).
+    "verified_solutions": (27, "4645d9845f227f97"),
+    "verified_solutions/rejected": (60, "50cc32d86a985a34"),
     "correction_pairs": (10, "1df3a7869d234d34"),
-    "deduplicated_corpus": (35, "15c6fdbf6312f8b9"),
+    "deduplicated_corpus": (33, "4090f0216a975909"),
     "deduplicated_corpus/rejected": (2, "323c5e72d926042c"),
-    "reviewed_training_set": (8, "ea47edf05d7ecb2f"),
+    "reviewed_training_set": (8, "18ee0ec99cf8b609"),
 }
 
 

@@ -194,12 +194,12 @@ def test_scripted_teacher_bad_tasks_get_the_right_reason_and_kept_tasks_pass_eve
     index = NoveltyIndex(HUMAN_TASKS)
     verdicts = filter_instructions(tasks, index)
 
-    for task, verdict in zip(tasks, verdicts):
+    for task, verdict in zip(tasks, verdicts, strict=True):
         if task in PLANTED:
             assert verdict.reason == PLANTED[task], task
         else:
             assert verdict.keep, (task, verdict)
-    kept = [task for task, verdict in zip(tasks, verdicts) if verdict.keep]
+    kept = [task for task, verdict in zip(tasks, verdicts, strict=True) if verdict.keep]
     assert len(kept) == 3
     for position, task in enumerate(kept):
         assert is_within_length(task) and not has_banned_keyword(task)

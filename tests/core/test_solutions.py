@@ -51,5 +51,5 @@ def test_every_sample_becomes_a_candidate_row_of_its_instruction():
 
 
 def test_k_must_be_at_least_one():
-    with pytest.raises(ValueError, match="CandidateConfig.k must be >= 1"):
+    with pytest.raises(ValueError, match=r"CandidateConfig.k must be >= 1"):
         CandidateConfig(k=0)

@@ -69,7 +69,7 @@ def test_identical_programs_run_once_and_every_candidate_keeps_its_own_verdict()
         assert not requests
         return []
 
-    outcome = verify_candidates(rows, run_code, no_teacher, VerificationConfig())
+    outcome = verify_candidates(rows, run_code, no_teacher, VerificationConfig(), judge_model="scripted:judge")
 
     assert len(ran) == 1 and sorted(code for code, _ in ran[0]) == [good, bad]
     kept = {r["id"] for r in outcome.kept}
@@ -91,7 +91,7 @@ def test_dict_candidates_become_the_outcome_rows_and_other_mappings_are_copied()
     def run_code(jobs):  # type: ignore[no-untyped-def]
         return [Result(True, "passed", "ok") for _ in jobs]
 
-    outcome = verify_candidates([*rows, frozen], run_code, lambda requests: [], VerificationConfig())
+    outcome = verify_candidates([*rows, frozen], run_code, lambda requests: [], VerificationConfig(), judge_model="scripted:judge")
 
     assert outcome.kept[0] is rows[0] and rows[0]["verifier"] == "code_tests" and rows[0]["task_passed"] == 1
     assert outcome.rejected[0] is rows[1] and rows[1]["reason"] == "no_code"
@@ -105,7 +105,7 @@ def test_a_sandbox_that_returns_too_few_results_is_an_error_not_a_missing_verdic
         return [Result(True, "passed", "ok")]  # one result for two programs
 
     with pytest.raises(RuntimeError, match="the sandbox returned 1 results for 2 programs"):
-        verify_candidates(rows, run_code, lambda requests: [], VerificationConfig())
+        verify_candidates(rows, run_code, lambda requests: [], VerificationConfig(), judge_model="scripted:judge")
 
 
 def test_reference_problem_is_what_the_checker_can_parse():

@@ -187,7 +187,7 @@ def humaneval_candidates(threads: int | None = None) -> list[Candidate]:
     with ThreadPoolExecutor(threads or len(os.sched_getaffinity(0))) as pool:
         wrong = list(pool.map(lambda job: _wrong_variant(*job), jobs))
     out = []
-    for problem, good in zip(problems, canonical_candidates()):
+    for problem, good in zip(problems, canonical_candidates(), strict=True):
         out.append(good)
-        out += [c for (p, _), c in zip(jobs, wrong) if p is problem and c is not None]
+        out += [c for (p, _), c in zip(jobs, wrong, strict=True) if p is problem and c is not None]
     return out

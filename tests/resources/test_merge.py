@@ -1,4 +1,5 @@
-"""`synth merge`: seed batches made on other machines copied into this warehouse, on real DuckDB files."""
+"""`synth merge`: the one-off import of old DuckDB warehouse files (one machine's, or several
+machines' from before the shared lake) into a DuckLake. Real DuckDB files, a real lake (SQLite catalog)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ def machine(tmp_path, name: str, batch: str, rows: int) -> Warehouse:
     return warehouse
 
 
+def lake(tmp_path) -> Warehouse:
+    return Warehouse.in_folder(tmp_path / "lake", "ducklake")
+
+
 def test_every_batch_of_every_source_arrives_with_its_cache(tmp_path):
     one, two = machine(tmp_path, "one", "code", 3), machine(tmp_path, "two", "math", 2)
-    target = Warehouse(path=str(tmp_path / "merged" / "synth.duckdb"))
+    target = lake(tmp_path)
     merged = merge_batches(target, [one.path, two.path])
     assert [(m.batch, m.rows["seeds"], m.rows["verified_solutions"]) for m in merged] == [("code", 3, 3), ("math", 2, 2)]
     assert sorted(target.read_table("evolved_instructions")["id"]) == ["code-0", "code-1", "code-2", "math-0", "math-1"]
@@ -41,12 +46,14 @@ def test_every_batch_of_every_source_arrives_with_its_cache(tmp_path):
 
 def test_a_batch_in_two_sources_is_refused(tmp_path):
     one, other = machine(tmp_path, "one", "code", 3), machine(tmp_path, "two", "code", 1)
-    target = Warehouse(path=str(tmp_path / "merged" / "synth.duckdb"))
+    target = lake(tmp_path)
     with pytest.raises(ValueError, match="seed batch 'code' is in both"):
         merge_batches(target, [one.path, other.path])
+    assert len(target.read_table("seeds")) == 3  # the first source's batch, all of it; nothing of the second
 
 
-def test_merging_a_warehouse_into_itself_is_refused(tmp_path):
+def test_the_file_warehouse_is_no_target(tmp_path):
     one = machine(tmp_path, "one", "code", 1)
-    with pytest.raises(ValueError, match="is this warehouse"):
-        merge_batches(one, [one.path])
+    target = Warehouse(path=str(tmp_path / "other" / "synth.duckdb"))
+    with pytest.raises(ValueError, match=r"into a DuckLake.*SYNTH_WAREHOUSE=ducklake"):
+        merge_batches(target, [one.path])

@@ -347,7 +347,7 @@ def test_isolation_mode(mode: str) -> None:
         assert dice.passed, dice.message
         # Every honest case passes in every mode (numpy, tempfile, collections, a big table...).
         results = sb.run_many(list(PASSING.values()))
-        assert {name: r.message for name, r in zip(PASSING, results) if not r.passed} == {}
+        assert {name: r.message for name, r in zip(PASSING, results, strict=True) if not r.passed} == {}
 
 
 def test_a_worker_killed_from_outside_is_replaced() -> None:

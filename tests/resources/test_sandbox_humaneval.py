@@ -42,7 +42,7 @@ def test_canonical_solutions_pass_under_plain_python(candidates: list[Candidate]
     canonical = [c for c in candidates if c.correct]
     with ThreadPoolExecutor(4) as pool:
         passes = list(pool.map(lambda c: plain_python_passes(c.code, c.tests), canonical))
-    assert [c.task_id for c, ok in zip(canonical, passes) if not ok] == []
+    assert [c.task_id for c, ok in zip(canonical, passes, strict=True) if not ok] == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -50,10 +50,10 @@ def test_humaneval_verdicts_in_every_mode(mode: str, candidates: list[Candidate]
     with start_or_skip(mode) as sandbox:
         assert sandbox.isolation == mode
         results = sandbox.run_many([(c.code, c.tests) for c in candidates])
-    rejected = [(c.task_id, r.outcome.value, r.message) for c, r in zip(candidates, results) if c.correct and not r.passed]
-    accepted = [(c.task_id, c.kind, r.message) for c, r in zip(candidates, results) if not c.correct and r.passed]
+    rejected = [(c.task_id, r.outcome.value, r.message) for c, r in zip(candidates, results, strict=True) if c.correct and not r.passed]
+    accepted = [(c.task_id, c.kind, r.message) for c, r in zip(candidates, results, strict=True) if not c.correct and r.passed]
     assert rejected == [], f"{len(rejected)} of 164 correct programs rejected in {mode} mode"
     assert accepted == [], f"{len(accepted)} wrong programs accepted in {mode} mode"
     # Wrong answers are test failures, not sandbox trouble (crashes, refusals, timeouts).
-    outcomes = Counter(r.outcome for c, r in zip(candidates, results) if not c.correct)
+    outcomes = Counter(r.outcome for c, r in zip(candidates, results, strict=True) if not c.correct)
     assert set(outcomes) == {Outcome.TEST_FAILURE}, outcomes

@@ -33,6 +33,8 @@ from resources.teacher.base import (
     SamplingParams,
 )
 from resources.teacher.openai_backend import OpenAIBackend, OpenAIOptions
+from synth_assets.core.verify.judge import JUDGE_SCHEMA
+from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 
 def ask(text: str, **sampling: object) -> GenerationRequest:
@@ -212,7 +214,7 @@ def test_backoff_is_capped() -> None:
 def test_429_after_every_retry_is_rate_limited() -> None:
     backend, recorder, _ = mock_backend(lambda body, _: httpx.Response(429), max_retries=2)
 
-    with pytest.raises(RateLimited, match="429.*3 attempts"):
+    with pytest.raises(RateLimited, match=r"429.*3 attempts"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) == 3
 
@@ -238,7 +240,7 @@ def test_a_4xx_fails_at_once_with_the_server_message() -> None:
     reply = {"error": {"message": "model 'test-model' not found"}}
     backend, recorder, _ = mock_backend(lambda body, _: httpx.Response(404, json=reply))
 
-    with pytest.raises(RequestRejected, match="404.*not found"):
+    with pytest.raises(RequestRejected, match=r"404.*not found"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) == 1
 
@@ -261,7 +263,7 @@ def test_a_server_that_cannot_be_reached_is_unavailable() -> None:
 
     backend, _, _ = mock_backend(refuse, max_retries=1)
 
-    with pytest.raises(BackendUnavailable, match="cannot reach http://teacher.test/v1") as raised:
+    with pytest.raises(BackendUnavailable, match=r"cannot reach http://teacher.test/v1") as raised:
         backend.generate([ask("hello")])
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
 
@@ -271,7 +273,7 @@ def test_the_deadline_stops_retries_early() -> None:
         lambda body, _: httpx.Response(503), max_retries=50, backoff_base_s=10.0, deadline_s=15.0
     )
 
-    with pytest.raises(BackendError, match="15.0s deadline"):
+    with pytest.raises(BackendError, match=r"15.0s deadline"):
         backend.generate([ask("hello")])
     assert len(recorder.bodies) < 5
 
@@ -466,7 +468,7 @@ def test_a_slow_server_times_out(chat_server: Any) -> None:
     slow = chat_server(delay_s=1.0)
     backend = OpenAIBackend("m", OpenAIOptions(base_urls=[slow.url], timeout_s=0.2, max_retries=1, backoff_base_s=0.01))
 
-    with pytest.raises(BackendTimeout, match="no answer within 0.2s"):
+    with pytest.raises(BackendTimeout, match=r"no answer within 0.2s"):
         backend.generate([ask("hi")])
 
 
@@ -476,3 +478,54 @@ def test_a_closed_port_is_unavailable() -> None:
 
     with pytest.raises(BackendUnavailable, match="cannot reach"):
         backend.generate([ask("hi")])
+
+
+# --- the rubric judge on this backend: the schema goes out as response_format ------------------
+
+
+def _general(cid: str, response: str) -> dict[str, Any]:
+    return {"id": cid, "parent_id": f"task-{cid}", "domain": "general", "instruction": "Explain tides.",
+            "response": response, "finish_reason": "stop", "sample_index": 0, "teacher": "openai:writer"}
+
+
+def test_the_judge_schema_is_sent_and_a_conforming_reply_gives_the_aspects() -> None:
+    aspects = {"correctness": 5, "relevance": 5, "coherence": 4, "completeness": 4, "difficulty": 2}
+
+    def reply(body: dict[str, Any], _: int) -> httpx.Response:
+        content = json.dumps({"rationale": "sound", **aspects})
+        return httpx.Response(200, json={"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                                      "finish_reason": "stop"}]})
+
+    backend, recorder, _ = mock_backend(reply)
+    outcome = verify_candidates([_general("a", "The moon pulls the sea.")], lambda jobs: [], backend.generate,
+                                VerificationConfig(), judge_model=backend.teacher_id)
+
+    (body,) = recorder.bodies
+    assert body["response_format"] == {"type": "json_schema",
+                                       "json_schema": {"name": "response", "schema": JUDGE_SCHEMA, "strict": True}}
+    (kept,) = outcome.kept
+    assert json.loads(kept["judge_aspects"]) == aspects and kept["judge_model"] == "openai:test-model"
+    assert kept["judge_score"] == pytest.approx(1 + (4 - 1) * 9 / 4)  # mean 4.0 on the 1-10 scale
+
+
+def test_a_server_that_ignores_the_schema_gets_one_retry_then_judge_unparseable(
+    served_model: tuple[str, str], chat_server: Any
+) -> None:
+    url, model = served_model
+    proxy = chat_server(upstream=url)  # records what reaches `transformers serve`, which ignores response_format
+    backend = OpenAIBackend(model, OpenAIOptions(base_urls=[proxy.url], max_concurrency=2, timeout_s=60))
+
+    outcome = verify_candidates([_general("a", "The moon pulls the sea."), _general("b", "Wind makes waves.")],
+                                lambda jobs: [], backend.generate, VerificationConfig(judge_max_tokens=8),
+                                judge_model=backend.teacher_id)
+
+    assert len(proxy.bodies) == 4  # two judgments, then one retry each
+    assert all(b["response_format"]["json_schema"]["schema"] == JUDGE_SCHEMA for b in proxy.bodies)
+    retries = [b for b in proxy.bodies if len(b["messages"]) == 3]
+    assert len(retries) == 2 and all(b["messages"][1]["role"] == "assistant" for b in retries)
+    assert outcome.kept == []
+    for row in outcome.rejected:
+        assert row["reason"] == "judge_unparseable" and row["score"] is None
+        assert row["judge_model"] == f"openai:{model}"
+        retry = next(b for b in retries if row["response"] in b["messages"][0]["content"])
+        assert repr(retry["messages"][1]["content"]) in row["detail"]  # the first raw reply is kept

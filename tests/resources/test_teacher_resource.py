@@ -3,6 +3,7 @@ every backend, per-batch durability, and the GPU flag the concurrency pool reads
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +20,19 @@ from resources.teacher.base import GenerationRequest, Message, SamplingParams
 from resources.teacher.cache import CACHE_TABLE
 from resources.teacher.factory import make_backend
 from resources.teacher.openai_backend import OpenAIOptions
-from resources.teacher.resource import ENV_VARS, TeacherResource, teacher_from_env
+from resources.teacher.resource import (
+    ENV_VARS,
+    ROLE_RESOURCES,
+    ROLES,
+    JudgingTeacher,
+    TeacherResource,
+    role_env_vars,
+    teacher_from_env,
+)
 from resources.teacher.transformers_backend import TransformersOptions
 from resources.warehouse import Warehouse
+from synth_assets.core.verify.judge import ASPECTS, judge_request, parse_judgment
+from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -283,13 +294,13 @@ def test_uses_gpu(warehouse: Warehouse, backend: str, device: str, expected: boo
 
 
 def test_an_unknown_backend_is_refused_when_used(warehouse: Warehouse) -> None:
-    with pytest.raises(ValueError, match="TeacherResource.backend must be one of"):
+    with pytest.raises(ValueError, match=r"TeacherResource.backend must be one of"):
         _ = TeacherResource(backend="gpt", warehouse=warehouse).teacher_id
 
 
 @pytest.mark.parametrize("backend", ["openai", "transformers"])
 def test_language_model_backends_need_a_model(backend: str) -> None:
-    with pytest.raises(ValueError, match="TeacherResource.model"):
+    with pytest.raises(ValueError, match=r"TeacherResource.model"):
         make_backend(backend, "")
 
 
@@ -308,3 +319,118 @@ def test_the_transformers_teacher_through_the_cache(warehouse: Warehouse, tiny_m
     assert second.completions == first.completions
     assert (second.stats.cache_hits, second.stats.cache_misses) == (2, 0)
     assert first.stats.completion_tokens > 0 and first.stats.prompt_tokens > 0
+
+
+# --- a teacher per role ---------------------------------------------------------------------------
+
+
+def test_with_no_environment_the_offline_judge_is_a_different_rules_model(warehouse: Warehouse) -> None:
+    roles = {role: teacher_from_env(warehouse, environ={}, role=role) for role in ROLES}
+
+    assert {role: t.role for role, t in roles.items()} == {role: role for role in ROLES}
+    assert roles["generation"].teacher_id == roles["answering"].teacher_id == "rules:rule-based-v1"
+    assert roles["judging"].teacher_id == "rules:rule-judge-v1"
+
+
+def test_each_role_reads_its_own_variables_and_one_without_any_shares_the_generators(warehouse: Warehouse) -> None:
+    environ = {
+        "TEACHER_BACKEND": "openai", "TEACHER_MODEL": "writer", "TEACHER_BASE_URL": "http://gen:8000/v1",
+        "JUDGE_BACKEND": "openai", "JUDGE_MODEL": "grader", "JUDGE_BASE_URL": "http://judge:8000/v1",
+        "JUDGE_API_KEY_ENV": "JUDGE_KEY",
+    }
+
+    judge = teacher_from_env(warehouse, environ=environ, role="judging")
+    answerer = teacher_from_env(warehouse, environ=environ, role="answering")
+
+    assert (judge.backend, judge.model, judge.openai.base_urls) == ("openai", "grader", ["http://judge:8000/v1"])
+    assert judge.openai.api_key_env == "JUDGE_KEY" and judge.role == "judging"
+    assert (answerer.model, answerer.openai.base_urls, answerer.role) == ("writer", ["http://gen:8000/v1"], "answering")
+
+
+def test_a_role_with_any_variable_set_does_not_mix_in_the_generators(warehouse: Warehouse) -> None:
+    environ = {"TEACHER_BACKEND": "openai", "TEACHER_MODEL": "writer", "ANSWER_MODEL": "rule-based-v1",
+               "ANSWER_BACKEND": "rules", "JUDGE_BACKEND": "rules"}
+
+    assert teacher_from_env(warehouse, environ=environ, role="judging").teacher_id == "rules:rule-judge-v1"
+    assert teacher_from_env(warehouse, environ=environ, role="answering").teacher_id == "rules:rule-based-v1"
+
+
+def test_a_bad_role_variable_is_named(warehouse: Warehouse) -> None:
+    with pytest.raises(ValueError, match="JUDGE_MAX_CONCURRENCY"):
+        teacher_from_env(warehouse, environ={"JUDGE_MAX_CONCURRENCY": "0"}, role="judging")
+    with pytest.raises(ValueError, match="ANSWER_BACKEND must be one of"):
+        teacher_from_env(warehouse, environ={"ANSWER_BACKEND": "gpt"}, role="answering")
+    with pytest.raises(ValueError, match="teacher role must be one of"):
+        teacher_from_env(warehouse, environ={}, role="grading")
+
+
+def test_the_judge_is_configured_in_the_launchpad(warehouse: Warehouse) -> None:
+    @dg.asset
+    def judged(judge: TeacherResource) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"judge": judge.teacher_id, "role": judge.role})
+
+    run_config = {"resources": {"judge": {"config": {"model": "rule-based-v1"}}}}
+    result = dg.materialize([judged], resources={"judge": JudgingTeacher(warehouse=warehouse)},
+                            run_config=run_config)
+
+    metadata = result.asset_materializations_for_node("judged")[0].metadata
+    assert (metadata["judge"].value, metadata["role"].value) == ("rules:rule-based-v1", "judging")
+
+
+def test_the_cache_keys_include_the_roles_model(warehouse: Warehouse) -> None:
+    request = judge_request("Explain tides.", "The moon pulls the sea. " * 10)
+    generator, judge = TeacherResource(warehouse=warehouse), JudgingTeacher(warehouse=warehouse)
+
+    judge.generate([request])
+    by_generator = generator.generate([request])
+    again = judge.generate([request])
+
+    assert by_generator.stats.cache_misses == 1  # the judge's cached answer is not the generator's
+    assert (again.stats.cache_hits, again.stats.cache_misses) == (1, 0)
+    teachers = warehouse.query(f"SELECT teacher, count(*) AS n FROM {CACHE_TABLE} GROUP BY teacher ORDER BY teacher")
+    assert teachers.values.tolist() == [["rules:rule-based-v1", 1], ["rules:rule-judge-v1", 1]]
+
+
+def test_the_rules_judge_gives_structured_verdicts_offline(warehouse: Warehouse) -> None:
+    judge = JudgingTeacher(warehouse=warehouse)
+    rows = [{"id": f"c{i}", "parent_id": f"t{i}", "domain": "general", "instruction": "Explain why the sky is blue.",
+             "response": text, "finish_reason": "stop", "sample_index": 0, "teacher": "rules:rule-based-v1"}
+            for i, text in enumerate(["The sky is blue because air scatters blue sunlight more than red light. " * 3,
+                                      "I'm sorry, but I can't help with that request."])]
+
+    outcome = verify_candidates(rows, lambda jobs: [], lambda requests: judge.generate(requests).completions,
+                                VerificationConfig(), judge_model=judge.teacher_id)
+
+    (kept,), (refused,) = outcome.kept, outcome.rejected
+    assert kept["id"] == "c0" and refused["reason"] == "low_judge_score"
+    for row in (kept, refused):
+        assert row["judge_model"] == "rules:rule-judge-v1"
+        aspects = json.loads(row["judge_aspects"])
+        assert list(aspects) == list(ASPECTS) and all(1 <= v <= 5 for v in aspects.values())
+        assert row["judge_score"] == parse_judgment(json.dumps(aspects)).overall
+
+
+def test_every_role_variable_is_documented() -> None:
+    docs = (REPO / "docs" / "teachers.md").read_text()
+
+    # Every TEACHER_* variable is in the table (test above); the other roles' are the same names
+    # with their prefix, and the docs say so and show the ones a separate judge needs.
+    for role, prefix in ROLES.items():
+        assert f"`{prefix}_*`" in docs, role
+        assert [var for var in role_env_vars(role) if var.endswith(("_BACKEND", "_MODEL", "_BASE_URL"))
+                and var not in docs] == [], role
+
+
+@pytest.mark.parametrize(
+    ("role", "backend", "model"),
+    [("generation", "rules", ""), ("judging", "rules", ""), ("judging", "rules", "rule-based-v1"),
+     ("answering", "openai", "served")],
+)
+def test_the_model_id_is_the_teacher_id_without_starting_the_backend(
+    warehouse: Warehouse, role: str, backend: str, model: str
+) -> None:
+    teacher = ROLE_RESOURCES[role](warehouse=warehouse, backend=backend, model=model)
+
+    model_id = teacher.model_id
+    assert teacher._backend is None  # nothing was built to name it
+    assert model_id == teacher.teacher_id

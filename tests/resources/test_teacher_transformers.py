@@ -8,6 +8,7 @@ import pytest
 
 from resources.teacher.base import BackendUnavailable, GenerationRequest, Message, SamplingParams
 from resources.teacher.transformers_backend import TransformersBackend, TransformersOptions
+from synth_assets.core.verify.run import VerificationConfig, verify_candidates
 
 
 def ask(text: str, system: str = "", **sampling: object) -> GenerationRequest:
@@ -141,5 +142,35 @@ def test_options_are_validated(field: str, value: object) -> None:
 
 
 def test_model_is_required() -> None:
-    with pytest.raises(ValueError, match="TeacherResource.model"):
+    with pytest.raises(ValueError, match=r"TeacherResource.model"):
         TransformersBackend("")
+
+
+# --- the rubric judge on this backend: no constrained decoding, so parse, validate, retry once ---
+
+
+def test_the_judge_retries_once_with_the_error_then_records_the_raw_reply_as_unparseable(
+    backend: TransformersBackend,
+) -> None:
+    calls: list[list[GenerationRequest]] = []
+
+    def judge(requests):  # type: ignore[no-untyped-def]
+        calls.append(list(requests))
+        return backend.generate(requests)
+
+    row = {"id": "c0", "parent_id": "t0", "domain": "general", "instruction": "Explain tides.",
+           "response": "The moon pulls the sea.", "finish_reason": "stop", "sample_index": 0, "teacher": "x:y"}
+
+    outcome = verify_candidates([row], lambda jobs: [], judge, VerificationConfig(judge_max_tokens=8),
+                                judge_model=backend.teacher_id)
+
+    # The random model answers noise: not the JSON the schema asks for (this backend cannot enforce it).
+    (first,), (retry,) = calls
+    first_reply = backend.generate([first])[0][0].text
+    assert retry.messages[1] == Message("assistant", first_reply)
+    assert "not a valid judgment" in retry.messages[2].content
+    assert outcome.kept == []
+    (rejected,) = outcome.rejected
+    assert rejected["reason"] == "judge_unparseable" and rejected["judge_model"] == backend.teacher_id
+    assert rejected["score"] is None and rejected["judge_score"] is None
+    assert repr(first_reply) in rejected["detail"] and repr(backend.generate([retry])[0][0].text) in rejected["detail"]

@@ -31,6 +31,7 @@ from resources.teacher.vllm_backend import (
     to_completions,
     to_sampling_params,
 )
+from synth_assets.core.verify.judge import ASPECTS, JUDGE_SCHEMA, judge_request, parse_judgment
 
 # --- stand-ins with vLLM's field and keyword names ---------------------------------------------
 
@@ -117,7 +118,7 @@ class FakeLLM:
         if self.error is not None:
             raise self.error
         outputs = []
-        for k, (conversation, params) in enumerate(zip(messages, sampling_params)):
+        for k, (conversation, params) in enumerate(zip(messages, sampling_params, strict=True)):
             prompt = conversation[-1]["content"]
             samples = [
                 FakeCompletionOutput(
@@ -273,7 +274,7 @@ def test_an_engine_that_fails_to_start_is_unavailable(monkeypatch: pytest.Monkey
 
     backend = VLLMBackend("big-model", api=VLLMApi(llm=broken_llm, sampling_params=FakeSamplingParams))
 
-    with pytest.raises(BackendUnavailable, match="could not start 'big-model'.*out of memory"):
+    with pytest.raises(BackendUnavailable, match=r"could not start 'big-model'.*out of memory"):
         backend.generate([ask("x")])
 
 
@@ -354,3 +355,42 @@ def test_real_engine_on_a_tiny_random_model(tmp_path: Path) -> None:
     assert first == again, "seeded samples must repeat"
     assert all(c.completion_tokens <= 8 and c.prompt_tokens > 0 for a in first for c in a)
     assert structured[0].text.lstrip().startswith("{")
+
+
+# --- the rubric judge on this backend: structured outputs constrain the reply ---------------------
+
+
+def test_the_judges_request_becomes_structured_outputs_with_the_judge_schema() -> None:
+    llm = FakeLLM()
+    backend = VLLMBackend("judge-model", api=API, engine=llm)
+
+    backend.generate([judge_request("Explain tides.", "The moon pulls the sea.")])
+
+    (params,) = llm.calls[0]["params"]
+    assert params.structured_outputs == FakeStructuredOutputsParams(json=JUDGE_SCHEMA)
+    assert params.temperature == 0.0
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not _vllm_and_cuda(), reason="needs vLLM and a CUDA GPU")
+def test_real_engine_judges_in_the_schema(tmp_path: Path) -> None:
+    from resources.teacher.transformers_backend import build_random_model
+
+    model_dir = build_random_model(tmp_path / "tiny", hidden_size=128, num_heads=2)
+    backend = VLLMBackend(
+        str(model_dir), VLLMOptions(gpu_memory_utilization=0.3, max_model_len=2048, enforce_eager=True)
+    )
+    requests = [judge_request("Explain tides.", f"Answer {i}: the moon pulls the sea.", max_tokens=256) for i in range(3)]
+    try:
+        replies = [answers[0] for answers in backend.generate(requests)]
+    finally:
+        backend.close()
+
+    # A random model, held to the schema by the grammar: every reply is the JSON object, and every
+    # reply that finished (not cut off at max_tokens) is a valid judgment.
+    assert all(reply.text.lstrip().startswith("{") for reply in replies)
+    for reply in replies:
+        if reply.finish_reason == "stop":
+            judgment = parse_judgment(reply.text)
+            assert set(judgment.aspects) == set(ASPECTS) and all(1 <= v <= 5 for v in judgment.aspects.values())

@@ -120,5 +120,5 @@ def test_salvage_refuses_the_warehouse_itself_and_an_unreadable_file(tmp_path):
         salvage_table(path, warehouse, CACHE_TABLE, ensure_cache_table)
     with path.open("r+b") as handle:  # the main header gone: DuckDB cannot open the file at all
         handle.write(b"\0" * 4096)
-    with pytest.raises(WarehouseError, match="cannot read .* at all"):
+    with pytest.raises(WarehouseError, match=r"cannot read .* at all"):
         salvage_table(path, Warehouse(path=str(tmp_path / "new.duckdb")), CACHE_TABLE, ensure_cache_table)

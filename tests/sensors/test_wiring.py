@@ -53,9 +53,11 @@ def test_human_changes_run_human_reference_and_what_is_downstream_of_it(defs):
 
 def test_review_decisions_rebuild_the_reviewed_mix_and_the_card(defs):
     targets = _targets(defs, "review_decisions_sensor")
-    # and the export, once it reads the reviewed set; never the mix or anything above it
-    assert {"review_decisions", "reviewed_training_set", "dataset_card"} <= targets
-    assert targets <= {"review_decisions", "reviewed_training_set", "training_set_export", "dataset_card"}
+    # and the export, once it reads the reviewed set, and the judge's calibration (the next run of
+    # verified_solutions reads it); never the mix or anything above it
+    assert {"review_decisions", "reviewed_training_set", "judge_calibration", "dataset_card"} <= targets
+    assert targets <= {"review_decisions", "reviewed_training_set", "judge_calibration", "training_set_export",
+                       "dataset_card"}
 
 
 def test_derived_assets_follow_upstream_once_their_blocking_checks_pass(defs):

@@ -217,7 +217,7 @@ class Server:
         """Mutable arguments the call changed in place travel back, so `sort_in_place(xs)`
         followed by `assert xs == [...]` sees the change."""
         changed = {}
-        for i, (raw, value) in enumerate(zip(raw_args[1], args)):
+        for i, (raw, value) in enumerate(zip(raw_args[1], args, strict=False)):
             if type(value) in (list, dict, set, bytearray):
                 new = self.encoder.enc(value)
                 if new != raw:

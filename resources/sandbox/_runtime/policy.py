@@ -120,7 +120,7 @@ class Policy:
         the caller built the path from a resolved root and a plain name, no need to resolve)."""
         self.write_root = (write_root if canonical else os.path.realpath(write_root)) if write_root else None
         if self.write_root:
-            self.read_roots = self.read_roots + (self.write_root,)
+            self.read_roots = (*self.read_roots, self.write_root)
         self.pid = os.getpid()
         return self
 

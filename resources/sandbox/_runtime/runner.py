@@ -420,7 +420,7 @@ class Run:
         if isinstance(namespace, tuple):
             return namespace
 
-        for (stmt, code), counts in zip(steps, is_test):
+        for (stmt, code), counts in zip(steps, is_test, strict=False):
             try:
                 exec(code, namespace)  # noqa: S102 - running the tests is the point
             except BaseException as exc:  # noqa: BLE001 - every way a test can end is a verdict

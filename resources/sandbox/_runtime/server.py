@@ -299,7 +299,7 @@ class Server:
                 os.dup2(dir_fd, fd)
             os.closerange(first_dir + len(dirs), self.max_fd)
             if dirs:
-                _import_through(dict(zip(self.import_dirs, range(first_dir, first_dir + len(dirs)))))
+                _import_through(dict(zip(self.import_dirs, range(first_dir, first_dir + len(dirs)), strict=False)))
             cwd = head if self.role == "candidate" else "/"
             os.chdir(cwd)
             self.set_limits(len(channels) - (self.role == "runner"))

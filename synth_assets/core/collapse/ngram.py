@@ -246,5 +246,5 @@ def distinct_n(docs: Sequence[np.ndarray], n: int, max_tokens: int | None = None
             break
         ids = doc.tolist() if max_tokens is None else doc[: max_tokens - used].tolist()
         used += len(ids)
-        grams.extend(zip(*(ids[i:] for i in range(n))))
+        grams.extend(zip(*(ids[i:] for i in range(n)), strict=False))  # windows: shorter tails end the zip
     return len(set(grams)) / len(grams) if grams else 0.0

@@ -43,7 +43,7 @@ def line_plot_png(
 
     figure = Figure(figsize=(4.2 * len(metrics), 3.4), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         for regime, group in frame.groupby("regime", sort=False):
             ax.plot(group["generation"], group[metric], marker="o", markersize=3, label=str(regime))
         if metric in log_metrics:

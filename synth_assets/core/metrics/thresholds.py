@@ -39,11 +39,12 @@ DEFAULT_THRESHOLDS: MappingProxyType[str, Threshold] = MappingProxyType(
         ),
         "judge_min_median": Threshold(
             6.0,
-            "project heuristic on the 1-10 scale of templates/judge_score.txt, where 5 means "
-            "'partly correct or misses parts of the instruction'",
+            "project heuristic on the 1-10 scale of judge_score (the mean of the five 1-5 aspects of "
+            "templates/judge_rubric.txt, rescaled): 6 is an aspect mean of 3.2, 'partly correct' or better",
         ),
         "judge_low_score": Threshold(
-            4.0, "project heuristic: below 4 of 10 the judge template describes a wrong or off-topic response"
+            4.0, "project heuristic: below 4 of 10 (an aspect mean under 2.3) the judge rubric describes a mostly "
+            "wrong or off-topic response"
         ),
         "judge_max_low_fraction": Threshold(
             0.10, "project heuristic: at most one judged row in ten below the low score"

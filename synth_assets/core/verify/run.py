@@ -3,8 +3,15 @@
 - code with unit tests: run in the sandbox (`run_code`), pass only on a positive signal;
 - math with a reference answer: symbolic comparison; without one: self-consistency (the answer a
   strict majority of the k samples agree on);
-- everything else: the teacher as judge, scored 1 to 10, kept at or above a threshold.
-A truncated answer (finish_reason "length") fails before any check.
+- everything else: the judge (its own teacher role) scores five aspects 1 to 5 as JSON
+  (`core.verify.judge`); the mean, on a 1-10 scale, must reach a threshold: the default, or its
+  domain's threshold calibrated on review decisions (`core.judge_calibration`); a row a person
+  reviewed keeps their decision. A reply that does not validate after one retry is
+  `judge_unparseable`, with the raw text.
+A truncated answer (finish_reason "length") fails before any check. Every judged row records the
+judge's model (`judge_model`), its aspect scores (`judge_aspects`) and the threshold that decided it.
+Of the rows kept, best of k per task, each (domain, category) then keeps its best
+`keep_top_fraction` (`core.verify.top_fraction`).
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from synth_assets.core.requests import Generate, GenerationRequest, Message, SamplingParams
+from synth_assets.core.judge_calibration import JudgeThresholds, ThresholdDecision
+from synth_assets.core.requests import Generate
 from synth_assets.core.rows import RejectReason, reject_fields
 from synth_assets.core.solutions import SelectionConfig, pass_at_k, select_kept
-from synth_assets.core.templates import load_template
 from synth_assets.core.verify.code import extract_code
-from synth_assets.core.verify.judge import parse_score
+from synth_assets.core.verify.judge import JudgeError, Judgment, judge_request, parse_judgment, retry_request
 from synth_assets.core.verify.math import answers_match, check_answer, extract_final_answer, majority_answer
+from synth_assets.core.verify.top_fraction import keep_top_fraction
 
 __all__ = ["CodeResult", "VerificationConfig", "VerificationOutcome", "verify_candidates"]
 
@@ -41,12 +49,25 @@ RunCode = Callable[[Sequence[tuple[str, str]]], Sequence[CodeResult]]
 
 @dataclass(frozen=True)
 class VerificationConfig:
-    selection: SelectionConfig = SelectionConfig()
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    # On judge_score's 1-10 scale (the mean of the aspects, rescaled): the default; a domain
+    # calibrated on review decisions uses its own.
     judge_threshold: float = 6.0
+    judge_max_tokens: int = 512  # room for the judge's JSON reply (a rationale and five scores)
+    # Of the rows kept, the share of each (domain, category) of a seed batch to keep, best first
+    # (`core.verify.top_fraction`); 1.0 keeps every row that passed.
+    keep_top_fraction: float = 1.0
+    # Apply the judge thresholds the last `judge_calibration` fitted on review decisions, and the
+    # reviewers' own decisions to the rows they reviewed; false: the default threshold for every row.
+    use_calibration: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.judge_threshold <= 10:
             raise ValueError(f"VerificationConfig.judge_threshold must be in [1, 10], got {self.judge_threshold}")
+        if not 0 < self.keep_top_fraction <= 1:
+            raise ValueError(f"VerificationConfig.keep_top_fraction must be in (0, 1], got {self.keep_top_fraction}")
+        if self.judge_max_tokens < 1:
+            raise ValueError(f"VerificationConfig.judge_max_tokens must be >= 1, got {self.judge_max_tokens}")
 
 
 @dataclass
@@ -65,14 +86,28 @@ class _Checked:
     verified: bool | None  # True/False for a real check; None when only judged or voted
     reason: RejectReason | None = None
     detail: str = ""
-    judge_score: float | None = None
+    judgment: Judgment | None = None
+    judge_threshold: float | None = None  # the threshold that decided a judged row (None: a person did)
+    judge_threshold_source: str | None = None  # default | calibrated from N decisions | human review
+
+    @property
+    def judge_score(self) -> float | None:
+        return None if self.judgment is None else self.judgment.overall
 
 
 def verify_candidates(
-    candidates: Sequence[Mapping[str, Any]], run_code: RunCode, generate: Generate, config: VerificationConfig
+    candidates: Sequence[Mapping[str, Any]],
+    run_code: RunCode,
+    judge: Generate,
+    config: VerificationConfig,
+    thresholds: JudgeThresholds | None = None,
+    *,
+    judge_model: str,
 ) -> VerificationOutcome:
     """Every candidate gets a verdict and lands in `kept` or `rejected`, with the verdict columns
-    (and the task stats, or the reject reason) added. Candidates that are dicts are extended in
+    (and the task stats, or the reject reason) added. `judge` answers the judge's requests;
+    `judge_model` (its `backend:model`) is recorded on every row it judged. Judged rows meet
+    `thresholds` (the config's `judge_threshold` for every row when None). Candidates that are dicts are extended in
     place and become the outcome's rows (a stage holds millions of them; a copy doubled its
     memory): pass copies to keep the originals untouched. Other mappings are copied."""
     verdicts: dict[str, _Checked] = {}
@@ -124,9 +159,12 @@ def verify_candidates(
             _vote(voters, verdicts)
 
     if judged:
-        _judge(judged, generate, config.judge_threshold, verdicts)
+        _judge(judged, judge, config, thresholds or JudgeThresholds(config.judge_threshold), verdicts)
 
-    return _select(by_task, verdicts, config.selection)
+    outcome = _select(by_task, verdicts, config.selection, judge_model)
+    outcome.kept, below = keep_top_fraction(outcome.kept, config.keep_top_fraction)
+    outcome.rejected += below
+    return outcome
 
 
 def _verifier_for(row: Mapping[str, Any]) -> str:
@@ -152,34 +190,61 @@ def _vote(rows: Sequence[Mapping[str, Any]], verdicts: dict[str, _Checked]) -> N
             )
 
 
-def _judge(rows: Sequence[Mapping[str, Any]], generate: Generate, threshold: float, verdicts: dict[str, _Checked]) -> None:
-    template = load_template("judge_score")
-    requests = [
-        GenerationRequest(
-            (Message("user", template.render(instruction=r["instruction"], response=r["response"] or "")),),
-            SamplingParams(temperature=0.0, max_tokens=256),
-            {"kind": "judge_score", "instruction": r["instruction"], "response": r["response"] or ""},
-        )
-        for r in rows
-    ]
-    for row, answers in zip(rows, generate(requests)):
-        text = answers[0].text
-        score = parse_score(text)
-        if score is None:
-            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.UNPARSEABLE_JUDGE_SCORE, text[-200:])
-        elif score >= threshold:
-            verdicts[row["id"]] = _Checked("judge", True, None, None, f"score {score:g} >= {threshold:g}", score)
-        else:
-            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.LOW_JUDGE_SCORE, f"score {score:g} < {threshold:g}", score)
+def _judge(
+    rows: Sequence[Mapping[str, Any]], generate: Generate, config: VerificationConfig, thresholds: JudgeThresholds,
+    verdicts: dict[str, _Checked],
+) -> None:
+    requests = [judge_request(r["instruction"], r["response"] or "", config.judge_max_tokens) for r in rows]
+    replies = [answers[0].text for answers in generate(requests)]
+    judgments: list[Judgment | JudgeError] = [_parsed(text) for text in replies]
+    # One retry for each reply that did not validate, all in one call: the failed reply and what
+    # was wrong with it go back to the judge (a backend that cannot constrain its output, or a
+    # server that ignored the schema, gets a second chance; a third would rarely help).
+    failed = [i for i, j in enumerate(judgments) if isinstance(j, JudgeError)]
+    retries = generate([retry_request(requests[i], replies[i], str(judgments[i])) for i in failed]) if failed else []
+    first_replies = dict.fromkeys(failed, "")
+    for i, answers in zip(failed, retries, strict=True):
+        first_replies[i] = replies[i]
+        replies[i] = answers[0].text
+        judgments[i] = _parsed(replies[i])
+    for i, (row, judgment) in enumerate(zip(rows, judgments, strict=True)):
+        if isinstance(judgment, JudgeError):
+            detail = (f"not a valid judgment after one retry: {judgment}; raw reply: {replies[i]!r}; "
+                      f"first reply: {first_replies[i]!r}")
+            verdicts[row["id"]] = _Checked("judge", False, None, RejectReason.JUDGE_UNPARSEABLE, detail)
+            continue
+        verdicts[row["id"]] = _judged(judgment, thresholds.decide(row["id"], row["domain"], judgment.overall))
+
+
+def _judged(judgment: Judgment, decided: ThresholdDecision) -> _Checked:
+    """The verdict on a judged row from what decided it: a threshold (default or calibrated) or a person."""
+    score, aspects = judgment.overall, judgment.aspects_json()
+    if decided.threshold is None:
+        reason = None if decided.keep else RejectReason.HUMAN_REJECTED
+        detail = f"score {score:g} {aspects}; {'accepted' if decided.keep else 'rejected'} in human review"
+    else:
+        reason = None if decided.keep else RejectReason.LOW_JUDGE_SCORE
+        detail = f"score {score:g} {'>=' if decided.keep else '<'} {decided.threshold:g} ({decided.source}) {aspects}"
+    return _Checked("judge", decided.keep, None, reason, detail, judgment, decided.threshold, decided.source)
+
+
+def _parsed(text: str) -> Judgment | JudgeError:
+    try:
+        return parse_judgment(text)
+    except JudgeError as exc:
+        return exc
 
 
 def _select(
-    by_task: Mapping[str, Sequence[Mapping[str, Any]]], verdicts: Mapping[str, _Checked], selection: SelectionConfig
+    by_task: Mapping[str, Sequence[Mapping[str, Any]]],
+    verdicts: Mapping[str, _Checked],
+    selection: SelectionConfig,
+    judge_model: str,
 ) -> VerificationOutcome:
     outcome = VerificationOutcome()
     for task_rows in by_task.values():
         n = len(task_rows)
-        annotated = [_annotate(r, verdicts[r["id"]]) for r in task_rows]
+        annotated = [_annotate(r, verdicts[r["id"]], judge_model) for r in task_rows]
         passed = [r for r in annotated if verdicts[r["id"]].passed]
         task_stats = {
             "task_candidates": n,
@@ -206,10 +271,14 @@ def _select(
     return outcome
 
 
-def _annotate(row: Mapping[str, Any], verdict: _Checked) -> dict[str, Any]:
+def _annotate(row: Mapping[str, Any], verdict: _Checked, judge_model: str) -> dict[str, Any]:
     # A dict candidate is extended in place (see `verify_candidates`): a copy per candidate was a
     # second copy of the whole stage in memory.
     out = row if isinstance(row, dict) else dict(row)
+    judged = verdict.verifier == "judge" and verdict.reason is not RejectReason.TRUNCATED
     out.update(verified=verdict.verified, verifier=verdict.verifier, verdict_detail=verdict.detail,
-               judge_score=verdict.judge_score)
+               judge_score=verdict.judge_score,
+               judge_aspects=None if verdict.judgment is None else verdict.judgment.aspects_json(),
+               judge_model=judge_model if judged else None, judge_threshold=verdict.judge_threshold,
+               judge_threshold_source=verdict.judge_threshold_source)
     return out

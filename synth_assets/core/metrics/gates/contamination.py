@@ -31,7 +31,7 @@ def check_decontamination(
     matches = index.match_many(texts)
     hits = pd.DataFrame(
         [(row_id, m.benchmark_id, m.ngram, excerpt(instruction))
-         for row_id, instruction, m in zip(frame.get("id", []), frame.get("instruction", []), matches) if m is not None],
+         for row_id, instruction, m in zip(frame.get("id", []), frame.get("instruction", []), matches, strict=True) if m is not None],
         columns=columns,
     )
     detail = f"{len(hits)} of {len(frame)} rows share a 13-gram with {len(index)} benchmark items"
