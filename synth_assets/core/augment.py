@@ -138,20 +138,28 @@ def _rouge(a: str, b: str) -> float:
     return rouge_l_f(tokenize(a), tokenize(b))
 
 
+def _below(score: float, limit: float, reason: RejectReason, measure: str, whose: str = "") -> Verdict:
+    """Keep when `score` is below `limit`; otherwise reject for `reason`."""
+    if score >= limit:
+        return Verdict(False, reason, f"{measure} {score:.2f} >= {limit}{whose}", score)
+    return Verdict(True, None, f"{measure} {score:.2f} < {limit}", score)
+
+
+def _at_least(score: float, limit: float, reason: RejectReason, measure: str, whose: str = "") -> Verdict:
+    """Keep when `score` is at least `limit`; otherwise reject for `reason`."""
+    if score < limit:
+        return Verdict(False, reason, f"{measure} {score:.2f} < {limit}{whose}", score)
+    return Verdict(True, None, f"{measure} {score:.2f} >= {limit}", score)
+
+
 def wording_changed(original: str, rewritten: str, max_rouge_l: float) -> Verdict:
     """Keep a rewording whose ROUGE-L F against the original is below `max_rouge_l`."""
-    score = _rouge(original, rewritten)
-    if score >= max_rouge_l:
-        return Verdict(False, RejectReason.WORDING_UNCHANGED, f"ROUGE-L {score:.2f} >= {max_rouge_l}", score)
-    return Verdict(True, None, f"ROUGE-L {score:.2f} < {max_rouge_l}", score)
+    return _below(_rouge(original, rewritten), max_rouge_l, RejectReason.WORDING_UNCHANGED, "ROUGE-L")
 
 
 def meaning_preserved(similarity: float, min_similarity: float) -> Verdict:
     """Keep a rewording whose embedding cosine with the original is at least `min_similarity`."""
-    if similarity < min_similarity:
-        return Verdict(False, RejectReason.MEANING_NOT_PRESERVED, f"cosine {similarity:.2f} < {min_similarity}",
-                       similarity)
-    return Verdict(True, None, f"cosine {similarity:.2f} >= {min_similarity}", similarity)
+    return _at_least(similarity, min_similarity, RejectReason.MEANING_NOT_PRESERVED, "cosine")
 
 
 def names_entry_point(rewritten: str, entry_point: str | None) -> Verdict:
@@ -163,18 +171,12 @@ def names_entry_point(rewritten: str, entry_point: str | None) -> Verdict:
 
 def novel_question(original: str, question: str, max_rouge_l: float) -> Verdict:
     """Keep a new question whose ROUGE-L F against its seed's instruction is below `max_rouge_l`."""
-    score = _rouge(original, question)
-    if score >= max_rouge_l:
-        return Verdict(False, RejectReason.NOT_NOVEL, f"ROUGE-L {score:.2f} >= {max_rouge_l} with its seed", score)
-    return Verdict(True, None, f"ROUGE-L {score:.2f} < {max_rouge_l}", score)
+    return _below(_rouge(original, question), max_rouge_l, RejectReason.NOT_NOVEL, "ROUGE-L", " with its seed")
 
 
 def on_topic(similarity: float, min_similarity: float) -> Verdict:
     """Keep a new question whose embedding cosine with its seed is at least `min_similarity`."""
-    if similarity < min_similarity:
-        return Verdict(False, RejectReason.OFF_TOPIC, f"cosine {similarity:.2f} < {min_similarity} with its seed",
-                       similarity)
-    return Verdict(True, None, f"cosine {similarity:.2f} >= {min_similarity}", similarity)
+    return _at_least(similarity, min_similarity, RejectReason.OFF_TOPIC, "cosine", " with its seed")
 
 
 # --- planning and running -----------------------------------------------------------------------
