@@ -157,6 +157,7 @@ def test_agreement_counts_accepts_fully_and_edits_partly():
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("review-data")
+    (data_dir / "seeds").mkdir()  # a data folder: its mix rows have no seed batch, so none is removed
     warehouse = Warehouse(path=str(data_dir / "warehouse" / "synth.duckdb"))
     warehouse.write_table("mixed_training_set", frame(_mix(), CORPUS_COLUMNS), CORPUS_COLUMNS)
     resources = {"warehouse": warehouse, "source_files": SourceFiles(root=str(data_dir))}
