@@ -13,6 +13,7 @@ has one writer at a time, so there the batches run one after another.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -202,6 +203,10 @@ def _run_in_processes(
     """Run each planned batch in a pool of `parallel` fresh processes (spawned: no DuckDB or
     Dagster state of this one is inherited); the runs, read back from the instance, in plan order."""
     recipes = {name: (type(resource), resource.model_dump()) for name, resource in resources.items()}
+    # N batches at once share this machine's cores: a sandbox left at its default (a worker per
+    # CPU) gets its batch's share, or each batch's verification would want every core.
+    if "sandbox" in recipes and recipes["sandbox"][1].get("workers") is None:
+        recipes["sandbox"][1]["workers"] = max(1, len(os.sched_getaffinity(0)) // parallel)
     # The loggers stay in this process; a worker's console shows its warnings and errors only (its
     # whole log is in the instance, for the UI), or N workers' debug lines would interleave there.
     config = {key: value for key, value in (run_config or {}).items() if key != "loggers"}
