@@ -64,7 +64,7 @@ def test_a_new_seed_batch_brings_only_its_own_partition_along(world):
     instance.add_dynamic_partitions("seed_batches", ["c"])
     materialized(instance, dg.AssetKey("seeds"), "c")
     after = tick(defs, instance, before)
-    derived = ("evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
+    derived = ("evolved_instructions", "self_instruct_tasks", "augmented_instructions", "candidate_solutions", "verified_solutions",
                "correction_pairs")
     assert requested(after) == {name: {"c"} for name in derived}
 

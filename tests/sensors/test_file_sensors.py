@@ -57,7 +57,7 @@ def test_several_new_files_run_each_batch_and_rebuild_the_union_once(data_dir):
     result = evaluate(seed_files_sensor, None, data_dir)
     assert [r.partition_key for r in result.run_requests] == ["a", "b", "c"]
     batch_only = {key.to_user_string() for key in result.run_requests[0].asset_selection}
-    assert batch_only == {"seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions",
+    assert batch_only == {"seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "candidate_solutions",
                           "verified_solutions", "correction_pairs"}
     assert result.run_requests[1].asset_selection == result.run_requests[0].asset_selection
     assert result.run_requests[2].asset_selection is None

@@ -26,7 +26,7 @@ def test_a_tick_refreshes_every_seed_batch_and_rebuilds_the_union_once():
         data = nightly_refresh.evaluate_tick(context)
     assert [r.partition_key for r in data.run_requests] == ["code", "math"]
     assert {k.to_user_string() for k in data.run_requests[0].asset_selection} == {
-        "seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
+        "seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "candidate_solutions", "verified_solutions",
         "correction_pairs"}
     assert data.run_requests[1].asset_selection is None  # the last batch, and everything below
     assert all(r.tags["synth/refresh"] == "nightly_refresh" for r in data.run_requests)
