@@ -58,8 +58,9 @@ def build_inputs(folder: Path) -> Path:
     data = folder / "data"
     for kind in ("seeds", "human", "documents", "benchmarks"):
         shutil.copytree(REPO / "data" / kind, data / kind, ignore=shutil.ignore_patterns("*.md"))
-    upstream = ["seeds", "evolved_instructions", "self_instruct_tasks", "candidate_solutions", "verified_solutions",
-                "documents", "backtranslated_pairs", "human_reference", "benchmark_index"]
+    upstream = ["seeds", "evolved_instructions", "self_instruct_tasks", "augmented_instructions", "candidate_solutions",
+                "verified_solutions", "documents", "backtranslated_pairs", "document_qa_pairs", "human_reference",
+                "benchmark_index"]
     with dg.DagsterInstance.ephemeral() as instance:
         outcome = run_graph(instance, build_resources(data), select=upstream)
     if not outcome.success:
