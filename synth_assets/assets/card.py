@@ -40,7 +40,6 @@ from synth_assets.core.dataset_card import (
 )
 from synth_assets.core.export import PREFERENCE_EXPORT, PROVENANCE_FIELDS
 from synth_assets.core.review import QUEUE_FILE, agreement_summary
-from synth_assets.core.schema import TABLE_COLUMNS
 
 __all__ = ["card_assets", "dataset_card"]
 
@@ -219,15 +218,17 @@ def _judge_facts(warehouse: Warehouse, verification: dict[str, Any], calibration
         removed = dict(warehouse.query(
             "SELECT reason, count(*) AS n FROM rejects WHERE stage = 'verified_solutions' GROUP BY reason"
         ).itertuples(index=False))
-    if warehouse.table_exists("verified_solutions"):
-        # A warehouse whose verified_solutions ran before thresholds were recorded per row gains the
-        # column (empty) rather than failing the card.
-        for table in ("verified_solutions", "rejects"):
-            warehouse.ensure_table(table, TABLE_COLUMNS[table])
-        judged = "SELECT judge_threshold_source AS source FROM {} WHERE judge_threshold_source IS NOT NULL{}"
-        union = judged.format("verified_solutions", "")
-        union += " UNION ALL " + judged.format("rejects", " AND stage = 'verified_solutions'")
-        decided_by = dict(warehouse.query(f"SELECT source, count(*) AS n FROM ({union}) GROUP BY source")
+    # Only tables that record the column: a warehouse whose verified_solutions ran before thresholds
+    # were recorded per row has none to count (the card reads; it does not change the schema).
+    recorded = set(warehouse.query(
+        "SELECT table_name FROM information_schema.columns WHERE column_name = 'judge_threshold_source' "
+        "AND table_name IN ('verified_solutions', 'rejects') AND table_catalog = current_database()"
+    )["table_name"]) if warehouse.exists() else set()
+    judged = "SELECT judge_threshold_source AS source FROM {} WHERE judge_threshold_source IS NOT NULL{}"
+    parts = [judged.format(table, where) for table, where in
+             (("verified_solutions", ""), ("rejects", " AND stage = 'verified_solutions'")) if table in recorded]
+    if parts:
+        decided_by = dict(warehouse.query(f"SELECT source, count(*) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY source")
                           .itertuples(index=False))
     if warehouse.table_exists("judge_calibration"):
         fits = warehouse.read_table("judge_calibration", "ORDER BY domain").to_dict("records")
