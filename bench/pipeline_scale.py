@@ -3,7 +3,7 @@
     python bench/pipeline_scale.py                           # 1,000 and 10,000 seeds
     python bench/pipeline_scale.py --sizes 1000,10000,100000 # the issue's three sizes (100k: long)
     python bench/pipeline_scale.py --sizes 300 --json out.json
-    python bench/pipeline_scale.py --sizes 10000 --batch-seeds 2500 --warehouse ducklake --parallel 2
+    python bench/pipeline_scale.py --sizes 10000 --batch-seeds 2500 --warehouse duckdb,ducklake --parallel 1,2
 
 With `--parallel N` (and `--warehouse`), the per-batch stages of every seed batch run as `synth
 run --parallel N` runs them (`graph_run.run_graph`): N batches at a time, each batch's run in a
@@ -681,10 +681,14 @@ def run_parallel(size: int, workdir: Path, humans: int, batch_seeds: int, backen
     home = workdir / f"home_{backend}_{parallel}"  # an instance the worker processes can open
     home.mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.local_temp(str(home)) as instance:
+        out["load_start"] = os.getloadavg()[0]
         peaks = ProcessPeaks()
+        busy = _busy_cpu_s()
         started = time.perf_counter()
         run = run_graph(instance, resources, select=batch_assets, parallel=parallel)
         out["batch_s"] = time.perf_counter() - started
+        # cores kept busy, machine-wide: what one worker leaves for a second one to use
+        out["batch_cores"] = (_busy_cpu_s() - busy) / out["batch_s"]
         process_mb = peaks.stop()
         out["batch_ok"] = run.success
         started = time.perf_counter()
@@ -699,18 +703,30 @@ def run_parallel(size: int, workdir: Path, humans: int, batch_seeds: int, backen
     return out
 
 
+def _busy_cpu_s() -> float:
+    """CPU seconds every core of the machine has spent not idle since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 def render_parallel(runs: list[dict]) -> str:
-    lines = ["| seeds | batches | warehouse | parallel | batch stages s | x vs 1 | union s | driver peak MB | "
-             "worker peak MB | mix rows | batches ok | union ok |",
-             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
+    lines = ["| seeds | batches | warehouse | parallel | load at start | batch stages s | x vs 1 | cores busy | "
+             "union s | driver peak MB | worker peak MB | mix rows | batches ok | union ok |",
+             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
     base = {(r["size"], r["warehouse"]): r["batch_s"] for r in runs if r["parallel"] == 1}
     for r in runs:
         speedup = base.get((r["size"], r["warehouse"]))
         lines.append(
-            f"| {r['size']:,} | {r['batches']} | {r['warehouse']} | {r['parallel']} | {_fmt(r['batch_s'])} | "
-            f"{_fmt(speedup / r['batch_s'], 2) if speedup else '-'} | {_fmt(r['union_s'])} | {_fmt(r['driver_mb'], 0)} | "
+            f"| {r['size']:,} | {r['batches']} | {r['warehouse']} | {r['parallel']} | {_fmt(r['load_start'], 2)} | "
+            f"{_fmt(r['batch_s'])} | {_fmt(speedup / r['batch_s'], 2) if speedup else '-'} | "
+            f"{_fmt(r['batch_cores'], 2)} | {_fmt(r['union_s'])} | {_fmt(r['driver_mb'], 0)} | "
             f"{', '.join(_fmt(m, 0) for m in r['worker_mb']) or '-'} | {r['mix_rows']:,} | "
             f"{'yes' if r['batch_ok'] else 'FAILED'} | {'yes' if r['union_ok'] else 'a gate failed'} |")
+    for size in sorted({r["size"] for r in runs}):
+        one = {r["warehouse"]: r["batch_s"] for r in runs if r["size"] == size and r["parallel"] == 1}
+        if {"duckdb", "ducklake"} <= one.keys():
+            lines.append(f"\n{size:,} seeds, one worker: the lake takes {one['ducklake'] / one['duckdb']:.2f}x the "
+                         "file's time for the batch stages.")
     return "\n".join(lines)
 
 
@@ -846,11 +862,13 @@ def main() -> None:
         help=f"seeds per seed file, i.e. per seed batch (default {DEFAULT_BATCH_SEEDS:,}); the per-seed stages "
         "run once per batch, each in its own process, which bounds their memory",
     )
-    parser.add_argument("--warehouse", choices=("duckdb", "ducklake"), default=None,
-                        help="with --parallel: the warehouse backend (default duckdb)")
-    parser.add_argument("--parallel", type=int, default=None, metavar="N",
-                        help="run the seed batches N at a time as `synth run --parallel N` does (N > 1: ducklake only), "
-                        "instead of one stage per process")
+    parser.add_argument("--warehouse", default=None, metavar="BACKENDS",
+                        help="with --parallel: the warehouse backends, comma-separated, duckdb and/or ducklake "
+                        "(default duckdb); each is run in the order given")
+    parser.add_argument("--parallel", default=None, metavar="N[,N...]",
+                        help="run the seed batches N at a time as `synth run --parallel N` does, instead of one stage "
+                        "per process; several values run one after another (N > 1: ducklake only), so a table "
+                        "holds its own baseline")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--partition", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
@@ -865,9 +883,14 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="synth-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}\nworkdir: {workdir}", file=sys.stderr, flush=True)
+    unknown = set((args.warehouse or "duckdb").split(",")) - {"duckdb", "ducklake"}
+    if unknown:
+        parser.error(f"--warehouse: unknown {sorted(unknown)}; choose duckdb and/or ducklake")
     if args.parallel is not None or args.warehouse is not None:
-        found = [run_parallel(size, workdir, max(1, int(size * args.humans)), args.batch_seeds,
-                              args.warehouse or "duckdb", args.parallel or 1) for size in sizes]
+        found = [run_parallel(size, workdir, max(1, int(size * args.humans)), args.batch_seeds, backend, parallel)
+                 for size in sizes for backend in (args.warehouse or "duckdb").split(",")
+                 for parallel in (int(n) for n in (args.parallel or "1").split(","))
+                 if parallel == 1 or backend == "ducklake"]
         if args.json:
             args.json.write_text(json.dumps({"machine": machine(), "runs": found}, indent=1))
         if not args.keep:

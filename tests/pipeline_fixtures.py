@@ -60,6 +60,7 @@ class ShippedRun:
     data_dir: Path
     result: GraphRun
     resources: Mapping[str, Any]
+    instance: dg.DagsterInstance  # the run's events and materialization metadata
 
     @property
     def warehouse(self) -> Warehouse:
@@ -74,7 +75,8 @@ class ShippedRun:
 def run_shipped(target: Path) -> ShippedRun:
     data_dir = copy_inputs(target)
     resources = build_resources(data_dir)
-    return ShippedRun(data_dir, run_pipeline(resources, SHIPPED_RUN_CONFIG), resources)
+    instance = dg.DagsterInstance.ephemeral()
+    return ShippedRun(data_dir, run_pipeline(resources, SHIPPED_RUN_CONFIG, instance=instance), resources, instance)
 
 
 # --- a small seeded warehouse: the mix and its gates, without the graph before them --------------

@@ -27,7 +27,6 @@ translate, seed_expansion, document_qa, document_mcq).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from fractions import Fraction
 
 from resources.teacher.base import Completion, GenerationRequest, TeacherBackend
 from resources.teacher.rules_augment import RULES_AUGMENT_HANDLERS
+from resources.teacher.rules_wording import draw, pick, vary_answer
 
 __all__ = ["RulesBackend"]
 
@@ -209,17 +209,37 @@ _SELF_INSTRUCT_TOPICS = (
 )
 
 _STOPWORDS_ONLY = "the and of to a in that it is was for on as with."
+
+# A task with no reference answer (a Self-Instruct task, a seed expansion) gets one of these,
+# about the task's own subject: general advice, never a task-specific fact.
+_OPEN_ANSWERS = (
+    "When it comes to {subject}, start with the part that matters most to you and keep the first attempt "
+    "small. Note what worked and what did not, change one thing at a time, and after a week or two you "
+    "will have a routine that suits your situation rather than someone else's.",
+    "A practical way into {subject} is to split it into three steps: decide what a good result looks like, "
+    "try the simplest version that could get there, and then review it honestly. Most trouble comes from "
+    "skipping the first step, so write your goal down before anything else.",
+    "The short version on {subject}: prepare before you begin, ask someone experienced when you are unsure, "
+    "and expect the first try to be imperfect. Keep notes as you go, because the details you record now "
+    "are the ones that save time on the next attempt.",
+    "Think of {subject} as a habit rather than a single event. Set aside a regular moment for it, gather what "
+    "you need in advance, and measure progress against where you started instead of against experts. "
+    "Small, steady improvements add up faster than occasional bursts of effort.",
+    "Begin {subject} by listing what you already know and what you still need to find out. Fill the gaps "
+    "with one reliable source rather than many conflicting ones, try the approach on a modest scale, and "
+    "adjust it once you can see how it behaves in practice.",
+    "Most people who struggle with {subject} try to do everything at once. Pick a single goal, set a "
+    "realistic deadline, and check in with yourself halfway. If something is not working, change the "
+    "method before you abandon the goal.",
+)
+_ARTICLES = frozenset({"a", "an", "the"})
+_QUESTION_WORDS = frozenset({
+    "and", "for", "how", "why", "who", "can", "has", "are", "was", "not", "you", "its", "all", "any", "but", "one",
+    "what", "which", "would", "could", "should", "write", "explain", "describe", "give", "list", "compare",
+    "someone", "people", "make", "have", "that", "this", "with", "about", "your", "their", "from", "into",
+    "there", "where", "when", "does", "most", "each", "exactly", "short", "step-by-step", "guide",
+})
 _WORD = re.compile(r"[A-Za-z0-9']+")
-
-
-def _draw(*parts: object) -> float:
-    """A deterministic number in [0, 1) from the given parts."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _pick(options: Sequence[str], *parts: object) -> str:
-    return options[int(_draw(*parts) * len(options))]
 
 
 def _tokens(text: str) -> int:
@@ -279,24 +299,24 @@ class RulesBackend(TeacherBackend):
 
     def _evolve(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
         instruction, operation, domain = hints["instruction"], hints["operation"], hints.get("domain", "general")
-        fault = _draw(seed, "evolve-fault", instruction, operation)
+        fault = draw(seed, "evolve-fault", instruction, operation)
         if fault < EVOLVE_COPY_PROMPT_RATE:
             return f"#Rewritten Prompt#:\n{instruction}", "stop"
         if fault < EVOLVE_COPY_PROMPT_RATE + EVOLVE_UNCHANGED_RATE:
             return instruction, "stop"
         if operation == "breadth":
-            topic = _pick(_RARE_TOPICS.get(domain, _RARE_TOPICS["general"]), seed, "topic", instruction)
+            topic = pick(_RARE_TOPICS.get(domain, _RARE_TOPICS["general"]), seed, "topic", instruction)
             return f"{instruction.rstrip()} Now pose the same kind of task about {topic}.", "stop"
         additions = _ADDITIONS[operation].get(domain, _ADDITIONS[operation]["general"])
-        return f"{instruction.rstrip()} {_pick(additions, seed, operation, instruction)}", "stop"
+        return f"{instruction.rstrip()} {pick(additions, seed, operation, instruction)}", "stop"
 
     def _tail_fill(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
         instruction, operation, domain = hints["instruction"], hints["operation"], hints.get("domain", "general")
         additions = _TAIL_ADDITIONS[operation].get(domain, _TAIL_ADDITIONS[operation]["general"])
-        return f"{instruction.rstrip()} {_pick(additions, seed, 'tail', operation, instruction)}", "stop"
+        return f"{instruction.rstrip()} {pick(additions, seed, 'tail', operation, instruction)}", "stop"
 
     def _respond(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
-        fault = _draw(seed, "respond-fault", hints.get("instruction", ""))
+        fault = draw(seed, "respond-fault", hints.get("instruction", ""))
         if fault < RESPOND_SORRY_RATE:
             return "Sorry, I cannot do that.", "stop"
         if fault < RESPOND_SORRY_RATE + RESPOND_STOPWORDS_RATE:
@@ -318,14 +338,12 @@ class RulesBackend(TeacherBackend):
             return self._solve_code(hints.get("solution", ""), seed, key), "stop"
         if domain == "math":
             return self._solve_math(hints, seed, key), "stop"
-        draw = _draw(seed, "general", key)
-        if draw < GENERAL_REFUSAL_RATE:
+        roll = draw(seed, "general", key)
+        if roll < GENERAL_REFUSAL_RATE:
             return REFUSAL, "stop"
-        response = hints.get("solution") or (
-            f"Here is a short answer. {key.strip()} The key points are to start simple, "
-            "check each step, and adapt the approach to the situation at hand."
-        )
-        if draw < GENERAL_REFUSAL_RATE + GENERAL_TRUNCATION_RATE:
+        reference = hints.get("solution")
+        response = vary_answer(reference, key) if reference else _open_answer(key)
+        if roll < GENERAL_REFUSAL_RATE + GENERAL_TRUNCATION_RATE:
             words = response.split()
             return " ".join(words[: max(3, len(words) // 3)]), "length"
         return response, "stop"
@@ -335,16 +353,16 @@ class RulesBackend(TeacherBackend):
         if not solution:
             return "```python\ndef solution(*args):\n    raise NotImplementedError\n```"
         mutants = _code_mutants(solution)
-        if mutants and _draw(seed, "code", key) >= CODE_CORRECT_RATE:
-            solution = _pick(mutants, seed, "mutant", key)
+        if mutants and draw(seed, "code", key) >= CODE_CORRECT_RATE:
+            solution = pick(mutants, seed, "mutant", key)
         return f"```python\n{solution.rstrip()}\n```"
 
     def _solve_math(self, hints: Mapping[str, str], seed: int, key: str) -> str:
         answer = hints.get("answer", "")
-        worked = hints.get("solution", "") or "Working through the arithmetic step by step."
+        worked = vary_answer(hints.get("solution", ""), key) or "Working through the arithmetic step by step."
         if not answer:  # no reference: a stable answer per task, so the samples mostly agree
-            answer = str(int(_draw("answer", key) * 90) + 10)
-        if _draw(seed, "math", key) >= MATH_CORRECT_RATE:
+            answer = str(int(draw("answer", key) * 90) + 10)
+        if draw(seed, "math", key) >= MATH_CORRECT_RATE:
             slipped = _slip(answer, seed)
             worked, answer = worked.replace(answer, slipped), slipped
         return f"{worked.strip()}\nAnswer: {answer}"
@@ -353,7 +371,7 @@ class RulesBackend(TeacherBackend):
         instruction, response = hints.get("instruction", ""), hints.get("response", "")
         reply = json.dumps({"rationale": "Heuristic scores from the rules teacher (not a model's judgment).",
                             **_rubric_scores(instruction, response)})
-        if _draw(seed, "judge-malformed", hints.get("attempt", "1"), instruction, response) < JUDGE_MALFORMED_RATE:
+        if draw(seed, "judge-malformed", hints.get("attempt", "1"), instruction, response) < JUDGE_MALFORMED_RATE:
             return reply[: len(reply) // 2], "stop"  # cut off mid-object: not valid JSON
         return reply, "stop"
 
@@ -362,8 +380,8 @@ class RulesBackend(TeacherBackend):
     def _self_instruct(self, hints: Mapping[str, str], seed: int) -> tuple[str, str]:
         start = int(hints.get("next_number", "9"))
         tasks = [
-            _pick(_SELF_INSTRUCT_FORMS, seed, "form", i, hints.get("examples", "")).format(
-                topic=_pick(_SELF_INSTRUCT_TOPICS, seed, "topic", i, hints.get("examples", ""))
+            pick(_SELF_INSTRUCT_FORMS, seed, "form", i, hints.get("examples", "")).format(
+                topic=pick(_SELF_INSTRUCT_TOPICS, seed, "topic", i, hints.get("examples", ""))
             )
             for i in range(3)
         ]
@@ -380,6 +398,33 @@ class RulesBackend(TeacherBackend):
         words = len(hints.get("response", "").split())
         score = 5 if 40 <= words <= 250 else 4 if 25 <= words <= 400 else 2
         return f"Rated by the rules teacher's length heuristic.\nScore: {score}", "stop"
+
+
+def _open_answer(instruction: str) -> str:
+    """An answer to a task without a reference: one of `_OPEN_ANSWERS`, about the task's subject
+    (`_subject`), in this task's own wording."""
+    return vary_answer(pick(_OPEN_ANSWERS, "open-answer", instruction).format(subject=_subject(instruction)), instruction)
+
+
+def _subject(instruction: str) -> str:
+    """The task's longest run of content words (articles may sit inside one): "pruning fruit trees"
+    in "What is the most common mistake people make with pruning fruit trees?"."""
+    runs: list[list[str]] = [[]]
+    for word in _WORD.findall(instruction):
+        lower = word.lower()
+        content = len(word) >= 3 and lower not in _QUESTION_WORDS and lower not in _ARTICLES
+        if content or (lower in _ARTICLES and runs[-1]):
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    best = max((_strip_articles(run) for run in runs), key=len)
+    return " ".join(best).lower() or "this task"
+
+
+def _strip_articles(run: list[str]) -> list[str]:
+    while run and run[-1].lower() in _ARTICLES:
+        run = run[:-1]
+    return run
 
 
 def _rubric_scores(instruction: str, response: str) -> dict[str, int]:
@@ -442,7 +487,7 @@ def _slip(answer: str, seed: int) -> str:
         value = Fraction(core)
     except (ValueError, ZeroDivisionError):
         return text + "0"
-    kind = int(_draw(seed, "slip", text) * 3)
+    kind = int(draw(seed, "slip", text) * 3)
     if kind == 0:
         wrong = value + 1
     elif kind == 1:

@@ -20,9 +20,10 @@ not found in the segment, a duplicated distractor, an answer missing from the op
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+
+from resources.teacher.rules_wording import draw, pick, reword
 
 __all__ = [
     "AUGMENT_DRIFT_RATE",
@@ -39,87 +40,6 @@ QA_UNGROUNDED_RATE = 0.1
 MCQ_DUPLICATE_RATE = 0.1
 MCQ_MISSING_ANSWER_RATE = 0.05
 
-# Phrase -> rewordings; matched case-insensitively at word boundaries. No type names (list, int,
-# str, dict) and no words a code task's contract depends on.
-_PHRASES: dict[str, tuple[str, ...]] = {
-    "write a python function": ("create a Python function", "code a Python function"),
-    "write": ("compose", "produce"),
-    "implement": ("build", "code up"),
-    "what is": ("find", "work out"),
-    "how many": ("what number of",),
-    "compute": ("work out", "calculate"),
-    "calculate": ("work out", "determine"),
-    "evaluate": ("work out", "find the value of"),
-    "returns": ("gives back", "outputs"),
-    "return": ("give back", "output"),
-    "each": ("every",),
-    "explain": ("describe", "clarify"),
-    "summarize": ("sum up", "condense"),
-    "short": ("brief", "concise"),
-    "around": ("about", "roughly"),
-    "using": ("with", "by means of"),
-    "only": ("solely", "just"),
-    "before": ("prior to",),
-    "after": ("following",),
-    "largest": ("biggest", "greatest"),
-    "smallest": ("least",),
-    "first": ("initial",),
-    "give": ("provide", "offer"),
-    "sorted": ("ordered",),
-    "ascending": ("increasing",),
-    "descending": ("decreasing",),
-    "should": ("ought to",),
-    "describe": ("outline", "portray"),
-    "about": ("on", "regarding"),
-    "help": ("assist",),
-    "need": ("require",),
-    "find": ("determine", "identify"),
-    "show": ("demonstrate",),
-    "many": ("numerous",),
-    "buys": ("purchases",),
-    "buy": ("purchase",),
-    "costs": ("is priced at",),
-    "that": ("which",),
-    "takes": ("accepts",),
-    "contains": ("holds",),
-    "the result": ("the outcome",),
-    "same": ("identical",),
-    "different": ("distinct",),
-    "whether": ("if",),
-    "make": ("produce",),
-    "keep": ("retain",),
-    "counts": ("tallies",),
-    "use": ("employ",),
-    "very": ("really",),
-    "want": ("wish",),
-    "also": ("additionally",),
-    "simplest form": ("lowest terms",),
-    "lowest terms": ("simplest form",),
-    "express": ("state",),
-    "total": ("overall",),
-    "how much": ("what amount",),
-    "example": ("instance",),
-    "briefly": ("concisely",),
-    "paragraph": ("passage",),
-    "passage": ("text",),
-    "appear": ("occur",),
-    "appears": ("occurs",),
-    "handle": ("deal with",),
-    "every": ("each",),
-    "ignoring": ("disregarding",),
-    "otherwise": ("in every other case",),
-    "into": ("to",),
-    "when": ("whenever",),
-    "between": ("among",),
-    "people": ("folks",),
-    "simple": ("plain",),
-    "several": ("a number of",),
-    "small": ("little",),
-    "large": ("big",),
-}
-_PHRASE = re.compile(r"(?<![\w`])(" + "|".join(sorted(map(re.escape, _PHRASES), key=len, reverse=True)) + r")(?![\w`(])",
-                     re.IGNORECASE)
-_CODE_SPAN = re.compile(r"`[^`]*`")
 
 _FRAMES: Mapping[str, tuple[str, ...]] = {
     "paraphrase": ("{text}", "Here is what I need: {text}", "The task: {text}"),
@@ -169,37 +89,13 @@ _LEANS_ON_PREVIOUS = frozenset({
 _UNGROUNDED_ANSWER = "It is generally best to consult an expert before deciding."
 
 
-def _draw(*parts: object) -> float:
-    """A deterministic number in [0, 1) from the given parts (as `rules._draw`)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _pick(options: Sequence[str], *parts: object) -> str:
-    return options[int(_draw(*parts) * len(options))]
-
-
-def _reword(text: str, protect: str, seed: int) -> str:
-    """`text` with the phrase table's rewordings, outside code spans, identifiers and `protect`."""
-    spans = [m.span() for m in _CODE_SPAN.finditer(text)]
-
-    def replace(match: re.Match[str]) -> str:
-        phrase = match.group(0)
-        if any(a <= match.start() < b for a, b in spans) or (protect and phrase == protect):
-            return phrase
-        new = _pick(_PHRASES[phrase.lower()], seed, "reword", phrase, match.start())
-        return new[0].upper() + new[1:] if phrase[0].isupper() else new
-
-    return _PHRASE.sub(replace, text)
-
-
 def _fault(kind: str, text: str, seed: int) -> str | None:
     """A planted mistake: the text unchanged, or an unrelated task; None for a good answer."""
-    draw = _draw(seed, kind, "fault", text)
-    if draw < AUGMENT_UNCHANGED_RATE:
+    roll = draw(seed, kind, "fault", text)
+    if roll < AUGMENT_UNCHANGED_RATE:
         return text
-    if draw < AUGMENT_UNCHANGED_RATE + AUGMENT_DRIFT_RATE:
-        return _pick(_UNRELATED_TASKS, seed, kind, "drift", text)
+    if roll < AUGMENT_UNCHANGED_RATE + AUGMENT_DRIFT_RATE:
+        return pick(_UNRELATED_TASKS, seed, kind, "drift", text)
     return None
 
 
@@ -208,7 +104,7 @@ def _frame(style: str, text: str, seed: int) -> str:
     body = text.rstrip(".?!")
     end = text[len(body):] or "."
     lower = body[0].lower() + body[1:] if body[:2].isalpha() and not body[:2].isupper() else body
-    return _pick(_FRAMES[style], seed, "frame", style, text).format(text=text, lower=lower, end=end, lower_q=lower + "?")
+    return pick(_FRAMES[style], seed, "frame", style, text).format(text=text, lower=lower, end=end, lower_q=lower + "?")
 
 
 def _reorder(text: str) -> str:
@@ -225,13 +121,13 @@ def _paraphrase(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     fault = _fault("paraphrase", text, seed)
     if fault is not None:
         return fault, "stop"
-    return _frame("paraphrase", _reorder(_reword(text, hints.get("protect", ""), seed)), seed), "stop"
+    return _frame("paraphrase", _reorder(reword(text, hints.get("protect", ""), seed)), seed), "stop"
 
 
 def _style_transfer(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     text, style = hints["text"], hints["style"]
     fault = _fault(f"style-{style}", text, seed)
-    return (fault if fault is not None else _frame(style, _reword(text, hints.get("protect", ""), seed), seed)), "stop"
+    return (fault if fault is not None else _frame(style, reword(text, hints.get("protect", ""), seed), seed)), "stop"
 
 
 def _translate(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
@@ -249,7 +145,7 @@ def _translate(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     if fault is not None:
         return fault, "stop"
     english = re.sub(r"[^\W\d_]+", lambda m: _glossary(m.group(0), _FROM_FRENCH), source) if mark.group(1) == "fr" else source
-    return _reorder(_reword(english, hints.get("protect", ""), seed)), "stop"
+    return _reorder(reword(english, hints.get("protect", ""), seed)), "stop"
 
 
 def _glossary(word: str, table: Mapping[str, str]) -> str:
@@ -261,16 +157,16 @@ def _glossary(word: str, table: Mapping[str, str]) -> str:
 
 def _seed_expansion(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     instruction = hints["instruction"]
-    draw = _draw(seed, "expand", "fault", instruction)
-    if draw < AUGMENT_UNCHANGED_RATE:
+    roll = draw(seed, "expand", "fault", instruction)
+    if roll < AUGMENT_UNCHANGED_RATE:
         return instruction, "stop"
-    if draw < AUGMENT_UNCHANGED_RATE + AUGMENT_DRIFT_RATE:
-        return _pick(_UNRELATED_TASKS, seed, "expand", "drift", instruction), "stop"
+    if roll < AUGMENT_UNCHANGED_RATE + AUGMENT_DRIFT_RATE:
+        return pick(_UNRELATED_TASKS, seed, "expand", "drift", instruction), "stop"
     words = instruction.split()[1:]  # after the leading verb: "Write", "Explain", ...
     clause = " ".join(words)
     cut = next((m.start() for m in _CLAUSE_END.finditer(clause) if len(clause[: m.start()].split()) >= 3), len(clause))
     topic = " ".join(clause[:cut].split()[:8]).strip(" ,.;:?!") or "this task"
-    return _pick(_EXPANSION_FORMS, seed, "expand", instruction).format(topic=topic), "stop"
+    return pick(_EXPANSION_FORMS, seed, "expand", instruction).format(topic=topic), "stop"
 
 
 # --- questions from documents -------------------------------------------------------------------
@@ -293,7 +189,7 @@ def _document_qa(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     blocks = []
     for i, sentence in enumerate(sentences[:count]):
         answer = sentence
-        if _draw(seed, "qa-ungrounded", i, segment) < QA_UNGROUNDED_RATE:
+        if draw(seed, "qa-ungrounded", i, segment) < QA_UNGROUNDED_RATE:
             answer = _UNGROUNDED_ANSWER
         blocks.append(f'Question: In "{title}", what is said about {_key_terms(sentence)}?\nAnswer: {answer}')
     last = sentences[-1]
@@ -308,23 +204,23 @@ def _document_mcq(hints: Mapping[str, str], seed: int) -> tuple[str, str]:
     words = sorted({w for w in _WORD.findall(segment) if len(w) > 4 and w.lower() not in _STOP}, key=str.lower)
     if not sentences or len(words) < 4:
         return "The segment is too short for a multiple-choice item.", "stop"
-    sentence = _pick(sentences, seed, "mcq-sentence", segment)
+    sentence = pick(sentences, seed, "mcq-sentence", segment)
     candidates = [w for w in _WORD.findall(sentence) if w in words]
     if not candidates:
         return "No word of the segment fits a blank.", "stop"
     answer = max(candidates, key=lambda w: (len(w), w))
     others = [w for w in words if w.lower() != answer.lower()]
-    start = int(_draw(seed, "mcq-distractors", segment) * len(others))
+    start = int(draw(seed, "mcq-distractors", segment) * len(others))
     distractors = [others[(start + 7 * k) % len(others)] for k in range(3)]
     if len(set(distractors)) < 3:
         distractors = others[:3]
-    draw = _draw(seed, "mcq-fault", segment)
-    if draw < MCQ_DUPLICATE_RATE:
+    roll = draw(seed, "mcq-fault", segment)
+    if roll < MCQ_DUPLICATE_RATE:
         distractors[2] = distractors[1]
     options = [answer, *distractors]
-    if MCQ_DUPLICATE_RATE <= draw < MCQ_DUPLICATE_RATE + MCQ_MISSING_ANSWER_RATE:
+    if MCQ_DUPLICATE_RATE <= roll < MCQ_DUPLICATE_RATE + MCQ_MISSING_ANSWER_RATE:
         options[0] = others[-1] if others[-1] not in distractors else "none of these"
-    order = sorted(range(4), key=lambda k: _draw(seed, "mcq-order", k, segment))
+    order = sorted(range(4), key=lambda k: draw(seed, "mcq-order", k, segment))
     blank = re.sub(rf"\b{re.escape(answer)}\b", "_____", sentence, count=1)
     lines = [f'Question: Which word fills the blank in the text? "{blank}"']
     lines += [f"{'ABCD'[n]}) {options[k]}" for n, k in enumerate(order)]

@@ -82,13 +82,10 @@ STYLES: Mapping[str, str] = {
 }
 
 
-# The operations run by default: none. The offline `rules` teacher answers a reworded task with its
-# seed's reference answer word for word, and an expanded question (no reference) with one fixed
-# template, so every kept row of either kind repeats text already in the mix, and
-# `relative_diversity` stops `make demo` (synthetic/human 0.74 with every operator on, 0.78 with
-# seed expansion alone, against the floor 0.80; bench/README.md, "diversity_effect.py"). With a
-# teacher that samples its answers, list the operators in run config (docs/augmentation.md).
-DEFAULT_OPERATIONS: tuple[str, ...] = ()
+# Every operator by default, one per seed (`per_seed`): rewordings and expansions are cheap, each is
+# filtered, and the mix takes one row per seed before a second of any (`core.mixing`), so a seed's
+# variants widen the choice without crowding the mix (docs/augmentation.md has the measured effect).
+DEFAULT_OPERATIONS: tuple[str, ...] = tuple(OPERATORS)
 
 
 @dataclass(frozen=True)

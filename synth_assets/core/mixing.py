@@ -3,7 +3,8 @@
 The mix is as large as the data allows at the target human fraction: T = min(H / f, S / (1 - f))
 rows, round(f * T) human. Within each origin, rows are taken round-robin across (domain, category)
 strata in a fixed pseudo-random order, so rare categories (the tails) keep their rows and the same
-seed always gives the same mix. Synthetic rows above the generation cap never enter.
+seed always gives the same mix; within a stratum, one row per root (seed or document) comes before
+a second row of any root, so a quota is filled from as many seeds as the stratum holds. Synthetic rows above the generation cap never enter.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _round_robin(rows: Sequence[Mapping[str, Any]], quota: int, seed: int) -> li
     strata: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         strata[(row["domain"], row["category"])].append(row)
-    queues = [sorted(strata[key], key=lambda r: _order(seed, r["id"])) for key in sorted(strata)]
+    queues = [_spread_over_roots(strata[key], seed) for key in sorted(strata)]
     chosen: list[Mapping[str, Any]] = []
     depth = 0
     while len(chosen) < quota:
@@ -93,3 +94,19 @@ def _round_robin(rows: Sequence[Mapping[str, Any]], quota: int, seed: int) -> li
                 chosen.append(queue[depth])
         depth += 1
     return chosen
+
+
+def _spread_over_roots(rows: Sequence[Mapping[str, Any]], seed: int) -> list[Mapping[str, Any]]:
+    """A stratum's rows in the order they are taken: one row of each root (the seed or document a
+    row descends from, `root_id`) before a second of any, each round in the seeded order. Rewordings
+    and evolutions of one seed share its facts and often its answer; a quota filled from as many
+    seeds as the stratum offers keeps the mix as varied as the seeds, and a row's root is itself
+    when it has none."""
+    ordered = sorted(rows, key=lambda r: _order(seed, r["id"]))
+    taken: dict[str, int] = defaultdict(int)
+    rank = []
+    for row in ordered:
+        root = row.get("root_id") or row["id"]
+        rank.append(taken[root])
+        taken[root] += 1
+    return [row for _, row in sorted(zip(rank, ordered, strict=True), key=lambda pair: pair[0])]

@@ -1,5 +1,6 @@
-"""The preference pairs of a whole run with the rules teacher, their export, and a DPO trainer that
-trains on that export: TRL's DPOTrainer, a few steps on CPU, with a tiny model built here."""
+"""The preference pairs of a whole run with the rules teacher (the session's shipped run), their
+export, and a DPO trainer that trains on that export: TRL's DPOTrainer, a few steps on CPU, with a
+tiny model built here."""
 
 from __future__ import annotations
 
@@ -12,18 +13,12 @@ import pytest
 
 from synth_assets.core.export import PREFERENCE_FIELDS
 from synth_assets.core.preferences import VERIFIER_FAILURES, PreferenceConfig
-from synth_assets.definitions import build_resources
-from tests.pipeline_fixtures import copy_inputs, run_pipeline
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    data_dir = copy_inputs(tmp_path_factory.mktemp("preference-data"), plant_bad_seeds=False)
-    resources = build_resources(data_dir)
-    instance = dg.DagsterInstance.ephemeral()
-    result = run_pipeline(resources, instance=instance)
-    assert result.success
-    return data_dir, resources, instance
+@pytest.fixture
+def built(shipped_run):
+    assert shipped_run.result.success
+    return shipped_run.data_dir, shipped_run.resources, shipped_run.instance
 
 
 def _table(resources, sql: str) -> pd.DataFrame:
@@ -125,12 +120,13 @@ def test_dpo_trainer_trains_a_tiny_model_on_the_export(built, tiny_model_dir, tm
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
-def test_the_mix_run_config_is_the_one_source_of_the_human_fraction(built):
-    """Last in this module: it rebuilds the mix and the pairs at another human fraction."""
+def test_the_mix_run_config_is_the_one_source_of_the_human_fraction(shipped_run, tmp_path):
+    """It rebuilds the mix and the pairs at another human fraction, on a copy of the run."""
     from synth_assets.assets.curation import mixed_training_set
     from synth_assets.assets.preferences import preference_assets
 
-    data_dir, resources, instance = built
+    data_dir, resources = shipped_run.copy(tmp_path / "data")
+    instance = dg.DagsterInstance.ephemeral()
     # The assets alone, without the mix's gates: a fraction of 0.5 fails relative_diversity on this data.
     again = dg.materialize([mixed_training_set, *preference_assets], instance=instance, resources=resources,
                            run_config={"ops": {"mixed_training_set": {"config": {"human_fraction": 0.5}}}})

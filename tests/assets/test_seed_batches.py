@@ -17,8 +17,8 @@ from tests.pipeline_fixtures import REPO, run_pipeline
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Small and fast: one evolution round, no semantic dedup; the diversity gate is about the shipped
-# data (test_pipeline.py), not about 24 seeds. One augmentation operator, so every batch table
-# holds rows of each batch (its default is none: docs/augmentation.md).
+# data (test_pipeline.py), not about 24 seeds. One augmentation operator, round trip, which every
+# seed can take (seed expansion only takes general seeds), so every batch table holds rows of each batch.
 RUN_CONFIG = {"ops": {"evolved_instructions": {"config": {"rounds": 1}},
                       "augmented_instructions": {"config": {"operations": ["round_trip"]}},
                       "deduplicated_corpus": {"config": {"semantic": False}},

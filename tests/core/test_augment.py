@@ -105,7 +105,13 @@ def test_seed_expansion_expands_general_seeds_with_a_reference_answer(shipped_se
     plan = plan_operations(shipped_seeds, AugmentConfig(operations=("seed_expansion",)))
     assert {op.name for _, op in plan} == {"seed_expansion"}
     assert len(plan) == sum(s["domain"] == "general" and bool(s["response"]) for s in shipped_seeds)
-    assert plan_operations(shipped_seeds, AugmentConfig()) == []  # no operator by default: docs/augmentation.md
+
+
+
+def test_every_operator_is_on_by_default_one_per_seed(shipped_seeds):
+    plan = plan_operations(shipped_seeds, AugmentConfig())
+    assert {op.name for _, op in plan} == set(OPERATORS)
+    assert len(plan) == len(shipped_seeds) == len({s["id"] for s, _ in plan})
 
 
 def test_no_operations_means_no_teacher_call_and_no_rows(shipped_seeds):

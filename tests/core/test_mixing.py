@@ -39,3 +39,17 @@ def test_rare_categories_keep_rows_and_the_same_seed_gives_the_same_mix():
 def test_config_is_validated():
     with pytest.raises(ValueError, match="human_fraction"):
         MixConfig(human_fraction=1.5)
+
+
+def test_a_quota_takes_one_row_per_seed_before_a_second_row_of_any_seed():
+    # 40 synthetic rows in one stratum: 10 from seed s0 (its rewordings), one from each of 30 others
+    synthetic = [{"id": f"s0-v{i}", "root_id": "s0", "origin": "synthetic", "generation": 1, "domain": "general",
+                  "category": "a"} for i in range(10)]
+    synthetic += [{"id": f"s{i}-v0", "root_id": f"s{i}", "origin": "synthetic", "generation": 1, "domain": "general",
+                   "category": "a"} for i in range(1, 31)]
+    plan = plan_mix(rows("human", 70, categories=("a",)) + synthetic, MixConfig(seed=5))
+    chosen = [r for r in synthetic if r["id"] in set(plan.selected)]
+    assert plan.synthetic == 30
+    assert len({r["root_id"] for r in chosen}) == 30  # 30 of the 31 seeds, one row each
+    more = plan_mix(rows("human", 84, categories=("a",)) + synthetic, MixConfig(seed=5))
+    assert more.synthetic == 36 and sum(r.startswith("s0-") for r in more.selected) == 6  # all 31 seeds, then 5 more of s0
