@@ -18,6 +18,7 @@ check to a lower fraction, as a user who accepts that would, lets the same mix t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_the_run_stops_only_at_relative_diversity_with_every_other_gate_passed(h
 
 @pytest.mark.slow
 def test_the_message_names_the_domains_the_figures_the_floor_and_the_setting(humaneval_run):
-    outcome, _, _, _ = humaneval_run
+    outcome, _, resources, _ = humaneval_run
     gate = _evaluations(outcome)["relative_diversity"]
     message = gate.description
     value = gate.metadata["value"].value
@@ -114,7 +115,15 @@ def test_the_message_names_the_domains_the_figures_the_floor_and_the_setting(hum
     assert worst_two == {"general", "code"}
     assert gate.metadata["ratio/general"].value < 0.8 and gate.metadata["ratio/code"].value < 0.8
     assert gate.metadata["ratio/math"].value >= 0.8
-    assert "response 'here is a short answer." in message  # the rules teacher's template, named
+    # The openings the worst domain's synthetic rows share are named, each with an example row of
+    # the mix that opens that way.
+    named = re.findall(r"(instruction|response) '([^']*)' \((\d+) rows, e\.g\. (\w+)\)", message)
+    worst = by_domain.removeprefix("By domain, worst first: ").split()[0]
+    assert f"The openings most synthetic {worst} rows share: " in message and named
+    mix = resources["warehouse"].read_table("mixed_training_set").set_index("id")
+    for column, opening, rows, example in named:
+        assert int(rows) >= 2 and mix.loc[example, "domain"] == worst
+        assert " ".join(mix.loc[example, column].lower().split()[:6]) == opening
     assert ("fraction = 0.8 (default); change it with run config "
             "`ops: {mixed_training_set_relative_diversity: {config: {fraction: ...}}}`") in message
 

@@ -124,7 +124,9 @@ def test_dedup_keeps_the_rows_one_plain_encode_of_every_text_keeps(run):
     assert sum(r["reason"] == "semantic_duplicate" for r in before.removed) >= 20
     assert sorted(warehouse.read_table("deduplicated_corpus")["id"]) == sorted(r["id"] for r in before.kept)
     metadata = result.asset_materializations_for_node("deduplicated_corpus")[0].metadata
-    assert metadata["embedding_cache/misses"].value > 0 and metadata["embedding_cache/hits"].value == 0
+    # A first run: the only texts already cached are those augmented_instructions embedded to
+    # measure meaning kept (the same model and cache), a minority of the corpus's.
+    assert metadata["embedding_cache/misses"].value > metadata["embedding_cache/hits"].value
 
 
 def test_a_second_run_gives_the_same_ids_and_no_duplicates(shipped_run, tmp_path):
