@@ -1,7 +1,7 @@
 """The diversity stages' effect: the whole graph with and without them, on the same seeds.
 
     .venv/bin/python bench/diversity_effect.py                       # the shipped data, default settings
-    .venv/bin/python bench/diversity_effect.py --operations all      # every augmentation operator on
+    .venv/bin/python bench/diversity_effect.py --operations round_trip  # one augmentation operator only
     .venv/bin/python bench/diversity_effect.py --workdir /tmp/de --keep
 
 1. Copies the shipped data (data/seeds, human, documents, benchmarks) into two folders.

@@ -72,8 +72,14 @@ def trace_row(warehouse: Warehouse, row_id: str) -> list[TraceStep]:
 
 def _step(con: duckdb.DuckDBPyConnection, tables: list[str], row_id: str) -> TraceStep | None:
     kept_in, row = [], {}
-    for table in tables:
-        if table == "rejects":
+    # Which tables hold the id, in one query; then whole rows from those few only (a row of every
+    # table, read into pandas one by one, made a trace cost tens of queries per step).
+    stages = [t for t in tables if t != "rejects"]
+    holding = {name for (name,) in con.execute(
+        " UNION ALL ".join(f"SELECT '{t}' FROM \"{t}\" WHERE id = $1" for t in stages), [row_id]).fetchall()
+    } if stages else set()
+    for table in stages:
+        if table not in holding:
             continue
         found = con.execute(f'SELECT * FROM "{table}" WHERE id = ?', [row_id]).df()
         if not found.empty:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
 __all__ = [
     "CALIBRATED",
@@ -177,6 +176,10 @@ def calibrate(
     decisions: Iterable[Mapping[str, Any]], default_threshold: float, config: CalibrationConfig
 ) -> list[DomainCalibration]:
     """One `DomainCalibration` per domain with reviewed judged rows (`judge_score` set), by domain."""
+    # Imported here: scipy.stats takes 1.3 s to import, which every step process and CLI command
+    # would pay at start-up for a function only the calibration step calls.
+    from scipy.stats import binomtest
+
     fits = []
     for domain, pairs in labelled_scores(decisions, config.edits_as).items():
         accepted = sum(keep for _, keep in pairs)

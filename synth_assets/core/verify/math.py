@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from math_verify import parse, verify
-
 from synth_assets.core.rows import RejectReason
 
 __all__ = [
@@ -78,6 +76,10 @@ def answers_match(candidate: str, reference: str) -> bool:
 # Parsed values are immutable sympy objects, so sharing them between comparisons is safe.
 @lru_cache(maxsize=1 << 18)
 def _match(candidate: str, reference: str, seconds: int | None) -> bool:
+    # math-verify (with sympy and its LaTeX parser) is imported where it is used: 0.6 s that every
+    # process importing the graph would otherwise pay, most of them never checking an answer.
+    from math_verify import verify
+
     if _PLAIN_INTEGER.fullmatch(candidate) and _PLAIN_INTEGER.fullmatch(reference):
         # What math-verify concludes for two plain integers of this size (exact, equal values
         # agree: "007" and "7"), without a sympy parse.
@@ -89,6 +91,8 @@ def _match(candidate: str, reference: str, seconds: int | None) -> bool:
 
 @lru_cache(maxsize=1 << 16)
 def _parsed(text: str, seconds: int | None) -> tuple:
+    from math_verify import parse
+
     return tuple(parse(text, parsing_timeout=seconds))
 
 
