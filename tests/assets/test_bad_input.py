@@ -17,7 +17,10 @@ from tests.pipeline_fixtures import REPO, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
+# Small and fast: one evolution round, no augmentation and no semantic dedup (no embedding model
+# to load); this file is about bad input, which those stages never see.
 RUN_CONFIG = {"ops": {"evolved_instructions": {"config": {"rounds": 1}},
+                      "augmented_instructions": {"config": {"operations": []}},
                       "deduplicated_corpus": {"config": {"semantic": False}},
                       "mixed_training_set_relative_diversity": {"config": {"fraction": 0.5}}}}
 

@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 UNION_CONFIG = {"ops": {"deduplicated_corpus": {"config": {"semantic": False}},
                         "mixed_training_set_relative_diversity": {"config": {"fraction": 0.5}},
                         "mixed_training_set_tail_coverage": {"config": {"min_rows": 1}}}}
-RUN_CONFIG = {"ops": {**UNION_CONFIG["ops"], "evolved_instructions": {"config": {"rounds": 1}}}}
+# No augmentation: no embedding model to load in every run; removal is about which rows remain.
+RUN_CONFIG = {"ops": {**UNION_CONFIG["ops"], "evolved_instructions": {"config": {"rounds": 1}},
+                      "augmented_instructions": {"config": {"operations": []}}}}
 LIMERICKS = [{"id": f"limerick-{topic}", "domain": "general", "category": "limericks",
               "instruction": f"Write a limerick about {text}.",
               "response": f"There once was {text} so bright,\nwho danced with the stars every night;\n"
