@@ -188,7 +188,7 @@ class DecisionsRead:
 def read_decisions(path: Path) -> DecisionsRead:
     """The decided lines of `decisions.jsonl`; a missing file means nothing decided yet.
 
-    A line is quarantined (with its line number and field) when it is not a JSON object, has no
+    A line is quarantined (with its line number and every field at fault) when it is not a JSON object, has no
     id, repeats an earlier id, has a decision other than accept/reject/edit, or is an edit
     without a corrected response.
     """
@@ -203,11 +203,11 @@ def read_decisions(path: Path) -> DecisionsRead:
         if not raw_bytes.strip():
             continue
         raw = raw_bytes.decode("utf-8", errors="replace")
-        problem, record = _parse_decision(raw_bytes)
-        if problem is None and record["id"] in first_seen:
-            problem = ("id", f"duplicate id {record['id']!r}, first decided at line {first_seen[record['id']]}")
-        if problem is not None:
-            bad.append(QuarantinedLine(str(path), number, (Problem(*problem),), raw))
+        problems, record = _parse_decision(raw_bytes)
+        if not problems and record["id"] in first_seen:
+            problems = [("id", f"duplicate id {record['id']!r}, first decided at line {first_seen[record['id']]}")]
+        if problems:
+            bad.append(QuarantinedLine(str(path), number, tuple(Problem(*p) for p in problems), raw))
             continue
         first_seen[record["id"]] = number
         if record["decision"] == Decision.UNDECIDED:
@@ -217,27 +217,32 @@ def read_decisions(path: Path) -> DecisionsRead:
     return DecisionsRead(decisions, bad, undecided)
 
 
-def _parse_decision(raw_bytes: bytes) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+def _parse_decision(raw_bytes: bytes) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(every problem of the line, field by field; the decision when there is none). A line that
+    is not a JSON object has that one problem: it has no fields to check."""
     try:
         record = json.loads(raw_bytes.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        return ("", f"invalid UTF-8 at byte {exc.start}"), {}
+        return [("", f"invalid UTF-8 at byte {exc.start}")], {}
     except json.JSONDecodeError as exc:
-        return ("", f"invalid JSON: {exc.msg} at column {exc.colno}"), {}
+        return [("", f"invalid JSON: {exc.msg} at column {exc.colno}")], {}
     if not isinstance(record, dict):
-        return ("", f"expected a JSON object, got {type(record).__name__}"), {}
+        return [("", f"expected a JSON object, got {type(record).__name__}")], {}
+    problems = []
     if not isinstance(record.get("id"), str) or not record["id"].strip():
-        return ("id", "required field is missing or empty"), {}
-    for name in DECISION_FIELDS:
-        if not isinstance(record.get(name, ""), str):
-            return (name, f"expected text, got {type(record[name]).__name__}"), {}
-    decision = record.get("decision", "").strip().lower()
-    if decision not in set(Decision):
-        return ("decision", f"must be one of accept, reject, edit or empty, got {record['decision']!r}"), {}
-    corrected = record.get("corrected_response", "")
-    if decision == Decision.EDIT and not corrected.strip():
-        return ("corrected_response", "an edit needs the corrected response"), {}
-    return None, {
+        problems.append(("id", "required field is missing or empty"))
+    texts = {name for name in DECISION_FIELDS if isinstance(record.get(name, ""), str)}
+    problems += [(name, f"expected text, got {type(record[name]).__name__}")
+                 for name in DECISION_FIELDS if name not in texts]
+    decision = record.get("decision", "").strip().lower() if "decision" in texts else None
+    if decision is not None and decision not in set(Decision):
+        problems.append(("decision", f"must be one of accept, reject, edit or empty, got {record['decision']!r}"))
+    corrected = record.get("corrected_response", "") if "corrected_response" in texts else None
+    if decision == Decision.EDIT and corrected is not None and not corrected.strip():
+        problems.append(("corrected_response", "an edit needs the corrected response"))
+    if problems:
+        return problems, {}
+    return [], {
         "id": record["id"].strip(),
         "decision": decision,
         "corrected_response": corrected if decision == Decision.EDIT else None,

@@ -114,6 +114,24 @@ def test_bad_decision_lines_are_quarantined_with_line_and_field(tmp_path):
     assert read.undecided == 1
 
 
+def test_a_decision_line_with_several_faults_names_every_one(tmp_path):
+    path = _write_lines(tmp_path / "decisions.jsonl", [
+        {"decision": "maybe", "reviewer_note": 3},
+        {"id": "x", "decision": "edit", "corrected_response": 7},
+        {"id": "", "decision": "edit"},
+    ])
+    read = read_decisions(path)
+    assert [q.field for q in read.quarantined] == [
+        "id, reviewer_note, decision", "corrected_response", "id, corrected_response"]
+    assert [q.reason for q in read.quarantined] == [
+        "field 'id': required field is missing or empty; field 'reviewer_note': expected text, got int; "
+        "field 'decision': must be one of accept, reject, edit or empty, got 'maybe'",
+        "field 'corrected_response': expected text, got int",
+        "field 'id': required field is missing or empty; field 'corrected_response': an edit needs the corrected "
+        "response"]
+    assert read.decisions == []
+
+
 def test_a_missing_decisions_file_means_nothing_decided(tmp_path):
     read = read_decisions(tmp_path / "decisions.jsonl")
     assert (read.decisions, read.quarantined, read.undecided) == ([], [], 0)
