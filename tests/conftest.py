@@ -152,6 +152,10 @@ class ChatServer:
                     else:
                         status, payload = server.answer(body)
                     data = json.dumps(payload).encode()
+                    # Counted before the reply goes out: a client that has its answer finds it counted
+                    # (appended after the write, the last status could land after the test's assertion).
+                    with server._lock:
+                        server.statuses.append(status)
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
@@ -159,8 +163,6 @@ class ChatServer:
                         self.send_header("retry-after", "0")
                     self.end_headers()
                     self.wfile.write(data)
-                    with server._lock:
-                        server.statuses.append(status)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
