@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from resources.warehouse import Warehouse
+from resources.warehouse import Warehouse, has_table
 
 __all__ = ["EMBEDDING_CACHE_TABLE", "EmbeddingCache", "model_fingerprint"]
 
@@ -53,7 +53,8 @@ class EmbeddingCache:
             return {}
         keys = [_sha(t) for t in texts]
         with self._warehouse.connect() as con:
-            con.execute(self._warehouse.keyed_table_sql(EMBEDDING_CACHE_TABLE, _COLUMNS, _KEY))
+            if not has_table(con, EMBEDDING_CACHE_TABLE):  # nothing cached yet; the first put creates it
+                return {}
             con.register("_wanted", pa.table({"text_sha256": list(dict.fromkeys(keys))}))
             found = con.execute(
                 f"SELECT c.text_sha256, c.vector FROM {EMBEDDING_CACHE_TABLE} c JOIN _wanted USING (text_sha256) "

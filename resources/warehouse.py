@@ -45,6 +45,7 @@ __all__ = [
     "Warehouse",
     "WarehouseCorrupt",
     "WarehouseError",
+    "has_table",
     "is_corruption",
 ]
 
@@ -303,10 +304,7 @@ class Warehouse(dg.ConfigurableResource):
         if not self.exists():
             return False
         with self.connect(read_only=True) as con:
-            found = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_catalog = current_database()",
-                [name]).fetchone()
-        return bool(found and found[0])
+            return has_table(con, name)
 
     def write_table(self, name: str, frame: pd.DataFrame, columns: Mapping[str, str]) -> int:
         """Replace table `name` with `frame`, typed by `columns`; an empty frame gives an empty table."""
@@ -432,6 +430,15 @@ def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     needed = _HEADER_BYTES + (int(last) + 1) * block_size if last is not None and last >= 0 else 0
     if length < needed:
         raise WarehouseCorrupt(path, f"the file is truncated: {length} bytes, where block {last}, in use, ends at {needed}")
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection's current database holds table `name`. A reader asks this instead of
+    creating a missing table: on the lake a CREATE is a write, and two processes' creates collide."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_catalog = current_database()",
+        [name]).fetchone()
+    return bool(found and found[0])
 
 
 def _quoted(name: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from resources.teacher.base import Completion
-from resources.warehouse import Warehouse
+from resources.warehouse import Warehouse, has_table
 
 __all__ = ["CACHE_KEY", "CACHE_TABLE", "CACHE_WRITTEN", "ResponseCache", "ensure_cache_table"]
 
@@ -46,7 +46,8 @@ class ResponseCache:
         if not keys:
             return {}
         with self._warehouse.connect() as con:
-            ensure_cache_table(con, self._warehouse)
+            if not has_table(con, CACHE_TABLE):  # nothing cached yet; the first put creates it
+                return {}
             con.register("_wanted", pd.DataFrame({"key": list(keys)}))
             rows = con.execute(
                 f"SELECT c.key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens "

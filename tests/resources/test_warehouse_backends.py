@@ -96,3 +96,21 @@ def test_parallel_batches_are_refused_on_the_file(tmp_path):
     lake = build_resources(tmp_path, warehouse=Warehouse.in_folder(tmp_path, "ducklake"))
     with pytest.raises(ValueError, match="not an ephemeral one"):
         run_graph(dg.DagsterInstance.ephemeral(), lake, parallel=2)
+
+
+def test_reading_the_caches_writes_nothing_and_the_first_put_creates_them(warehouse):
+    # On the lake a CREATE is a write, and two processes' first reads used to collide on the
+    # catalog ("database is locked"): a read of a cache that is not there yet finds nothing.
+    import numpy as np
+
+    from resources.embedding_cache import EMBEDDING_CACHE_TABLE, EmbeddingCache
+    from resources.teacher.cache import CACHE_TABLE
+
+    warehouse.write_table("seeds", rows("a", 1), {"id": "VARCHAR", "seed_batch": "VARCHAR", "n": "BIGINT"})
+    teacher, embeddings = ResponseCache(warehouse), EmbeddingCache(warehouse, "tiny")
+    assert teacher.get_many(["k"]) == {} and embeddings.get_many(["a text"]) == {}
+    assert not warehouse.table_exists(CACHE_TABLE) and not warehouse.table_exists(EMBEDDING_CACHE_TABLE)
+    teacher.put_many("rules:x", [("k", 0, Completion("answer", "stop", 1, 1))])
+    embeddings.put_many(["a text"], np.ones((1, 3), dtype=np.float32))
+    assert teacher.get_many(["k"])["k"].text == "answer"
+    assert embeddings.get_many(["a text"])[0].tolist() == [1.0, 1.0, 1.0]
