@@ -237,7 +237,7 @@ _QUESTION_WORDS = frozenset({
     "and", "for", "how", "why", "who", "can", "has", "are", "was", "not", "you", "its", "all", "any", "but", "one",
     "what", "which", "would", "could", "should", "write", "explain", "describe", "give", "list", "compare",
     "someone", "people", "make", "have", "that", "this", "with", "about", "your", "their", "from", "into",
-    "there", "where", "when", "does", "most", "each", "exactly", "short", "step-by-step", "guide",
+    "there", "where", "when", "does", "most", "each", "exactly", "short", "guide",
 })
 _WORD = re.compile(r"[A-Za-z0-9']+")
 

@@ -105,8 +105,16 @@ INSTRUCTION_PHRASES: dict[str, tuple[str, ...]] = {
     "small": ("little",),
     "large": ("big",),
 }
-_INSTRUCTION_PHRASE = re.compile(r"(?<![\w`])(" + "|".join(sorted(map(re.escape, INSTRUCTION_PHRASES), key=len, reverse=True)) + r")(?![\w`(])",
-                     re.IGNORECASE)
+
+
+def _phrase_pattern(table: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    """Any phrase of `table`, case-insensitive, the longest first, as a whole word outside
+    identifiers, backticks and calls."""
+    phrases = "|".join(sorted(map(re.escape, table), key=len, reverse=True))
+    return re.compile(r"(?<![\w`])(" + phrases + r")(?![\w`(])", re.IGNORECASE)
+
+
+_INSTRUCTION_PHRASE = _phrase_pattern(INSTRUCTION_PHRASES)
 _CODE_SPAN = re.compile(r"`[^`]*`")
 _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
 
@@ -209,8 +217,7 @@ ANSWER_PHRASES: dict[str, tuple[str, ...]] = {
     "additional": ("extra", "further"),
     "extra": ("additional",),
 }
-_ANSWER_PHRASE = re.compile(r"(?<![\w`])(" + "|".join(sorted(map(re.escape, ANSWER_PHRASES), key=len, reverse=True))
-                            + r")(?![\w`(])", re.IGNORECASE)
+_ANSWER_PHRASE = _phrase_pattern(ANSWER_PHRASES)
 
 
 def _substitute(pattern: re.Pattern[str], text: str, protected: list[tuple[int, int]], protect: str,

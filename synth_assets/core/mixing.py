@@ -4,7 +4,8 @@ The mix is as large as the data allows at the target human fraction: T = min(H /
 rows, round(f * T) human. Within each origin, rows are taken round-robin across (domain, category)
 strata in a fixed pseudo-random order, so rare categories (the tails) keep their rows and the same
 seed always gives the same mix; within a stratum, one row per root (seed or document) comes before
-a second row of any root, so a quota is filled from as many seeds as the stratum holds. Synthetic rows above the generation cap never enter.
+a second row of any root, so a quota is filled from as many seeds as the stratum holds. Synthetic
+rows above the generation cap never enter.
 """
 
 from __future__ import annotations

@@ -76,14 +76,14 @@ def answers_match(candidate: str, reference: str) -> bool:
 # Parsed values are immutable sympy objects, so sharing them between comparisons is safe.
 @lru_cache(maxsize=1 << 18)
 def _match(candidate: str, reference: str, seconds: int | None) -> bool:
-    # math-verify (with sympy and its LaTeX parser) is imported where it is used: 0.6 s that every
-    # process importing the graph would otherwise pay, most of them never checking an answer.
-    from math_verify import verify
-
     if _PLAIN_INTEGER.fullmatch(candidate) and _PLAIN_INTEGER.fullmatch(reference):
         # What math-verify concludes for two plain integers of this size (exact, equal values
         # agree: "007" and "7"), without a sympy parse.
         return int(candidate) == int(reference)
+    # math-verify (with sympy and its LaTeX parser) is imported where it is used: 0.6 s that every
+    # process importing the graph would otherwise pay, most of them never parsing an answer.
+    from math_verify import verify
+
     gold = _parsed(reference, seconds)
     guess = _parsed(candidate, seconds)
     return bool(gold and guess and verify(list(gold), list(guess), timeout_seconds=seconds))
